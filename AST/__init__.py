@@ -1,0 +1,1 @@
+"""The Audio Spectrogram Transformer: model code, AudioSet labels and the model files' home."""

@@ -1,0 +1,92 @@
+"""The results CSV: one row per stem, written and flushed row by row, read back with checks.
+
+The file is written with Python's default ``csv`` dialect (comma, minimal quoting, CRLF
+line ends), as the published result files are.
+"""
+
+import csv
+import os
+
+from stemeval.errors import UserError
+
+COLUMNS = ["label", "path", "prediction", "proposed_label"]
+DETAIL_COLUMNS = ["score", "speech_score", "top5", "error"]
+ERROR = "error"
+
+
+def read_results(path, required=COLUMNS):
+    """Return the rows of a results CSV as dicts, or raise UserError saying what is wrong."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames
+            if not header:
+                raise UserError(f"{path}: the file is empty (expected a header {','.join(COLUMNS)})")
+            missing = [name for name in required if name not in header]
+            if missing:
+                raise UserError(
+                    f"{path}: missing column(s) {', '.join(missing)} "
+                    f"(header is {','.join(header)})")
+            return list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{path}: not a readable CSV file ({error})") from None
+
+
+class ResultWriter:
+    """Append rows to a results CSV, flushing each one so an interrupted run keeps its rows.
+
+    With ``resume``, the rows already in the file are kept (their paths are in ``done``) and
+    a half-written last line left by a killed run is cut off; otherwise the file starts anew.
+    """
+
+    def __init__(self, path, columns=COLUMNS, resume=False):
+            self.path = path
+        self.columns = list(columns)
+        self.done = set()
+        keep = resume and os.path.isfile(path) and os.path.getsize(path) > 0
+        try:
+            if keep:
+                self.done = self._repair_and_read(path)
+                self._handle = open(path, "a", newline="", encoding="utf-8")
+            else:
+                self._handle = open(path, "w", newline="", encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write the output {path}: {error.strerror}") from None
+        self._writer = csv.writer(self._handle)
+        if not keep:
+            self._write(self.columns)
+
+    def _repair_and_read(self, path):
+        """Cut a trailing partial line, check the header, return the paths already written."""
+            with open(path, "rb") as handle:
+            data = handle.read()
+        if not data.endswith(b"\n"):
+            with open(path, "r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header != self.columns:
+                raise UserError(
+                    f"cannot resume {path}: its header is {','.join(header or [])}, "
+                    f"this run writes {','.join(self.columns)}")
+            return {row[1] for row in reader if len(row) == len(self.columns)}
+
+    def _write(self, values):
+        self._writer.writerow(values)
+        self._handle.flush()
+
+    def write(self, row):
+        """Write one row (a dict with at least the published columns)."""
+        self._write([row.get(name, "") for name in self.columns])
+
+    def close(self):
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
