@@ -42,7 +42,7 @@ class ResultWriter:
     """
 
     def __init__(self, path, columns=COLUMNS, resume=False):
-            self.path = path
+        self.path = path
         self.columns = list(columns)
         self.done = set()
         keep = resume and os.path.isfile(path) and os.path.getsize(path) > 0
@@ -60,7 +60,7 @@ class ResultWriter:
 
     def _repair_and_read(self, path):
         """Cut a trailing partial line, check the header, return the paths already written."""
-            with open(path, "rb") as handle:
+        with open(path, "rb") as handle:
             data = handle.read()
         if not data.endswith(b"\n"):
             with open(path, "r+b") as handle:
