@@ -1,0 +1,113 @@
+"""Decode a stem once into the two views the published pipeline took of it.
+
+The published code decoded every stem twice more: Essentia's MonoLoader for the speech gate
+(floats in [-1, 1), stereo averaged) and pydub for the silence trim (integer PCM as pydub
+holds it, stereo mixed by ``set_channels(1)``). Both views are derived here from one decode:
+
+- PCM wav (8/16/24/32-bit) is read with soundfile; it gives the same samples as both
+  published decoders, including pydub's quirks (8-bit made signed, 24-bit widened to 32 bits
+  with a low byte of 0xFF for negative samples).
+- Anything else (mp3, float wav, ...) is decoded by pydub itself (ffmpeg to integer PCM),
+  and the Essentia view is taken from those integers. For mp3, Essentia's own decoder can
+  differ from ffmpeg's 16-bit output by a few least significant bits and by encoder-delay
+  trimming, so the speech score of an mp3 stem may differ slightly from the published one.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile
+
+_PCM_WIDTHS = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
+_INT_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
+
+
+@dataclass
+class Pcm:
+    """Mono integer PCM as pydub holds it: ``sample_width`` bytes per sample (1, 2 or 4)."""
+
+    samples: np.ndarray
+    sample_width: int
+    rate: int
+
+    @property
+    def full_scale(self):
+        """pydub's ``max_possible_amplitude``."""
+        return float(2 ** (8 * self.sample_width) / 2)
+
+    def to_float(self):
+        """Samples in [-1, 1) as Essentia's loader scales this PCM when read from a wav."""
+        return (self.samples.astype(np.float32) * np.float32(1.0 / self.full_scale))
+
+
+@dataclass
+class DecodedStem:
+    """The two views of one stem: Essentia's mono floats and pydub's mono PCM."""
+
+    essentia_mono: np.ndarray
+    pcm_mono: Pcm
+
+    @property
+    def rate(self):
+        return self.pcm_mono.rate
+
+
+def _essentia_mix(channels_float):
+    """Essentia's MonoMixer: the left channel of mono audio, else the average of the two."""
+    if channels_float.shape[1] == 1:
+        return channels_float[:, 0]
+    return (channels_float[:, 0] + channels_float[:, 1]) * np.float32(0.5)
+
+
+def _pydub_mix(pcm_channels, sample_width):
+    """pydub's ``set_channels(1)`` on integer frames ``[n, channels]``."""
+    channels = pcm_channels.shape[1]
+    if channels == 1:
+        return pcm_channels[:, 0]
+    wide = pcm_channels.astype(np.int64)
+    if channels == 2:  # audioop.tomono: floor(0.5 * left + 0.5 * right)
+        return np.floor(wide[:, 0] * 0.5 + wide[:, 1] * 0.5).astype(_INT_TYPES[sample_width])
+    # pydub adds each channel's sample floor-divided by the channel count
+    return (wide // channels).sum(axis=1).astype(_INT_TYPES[sample_width])
+
+
+def _read_pcm_wav(path, width):
+    """Integer frames ``[n, channels]`` as pydub holds a PCM wav, and its Essentia floats."""
+    data, rate = soundfile.read(path, dtype="int32", always_2d=True)
+    essentia = data.astype(np.float32) * np.float32(2.0 ** -31)
+    if width == 1:
+        pcm = (data >> 24).astype(np.int8)
+    elif width == 2:
+        pcm = (data >> 16).astype(np.int16)
+    elif width == 3:
+        pcm = data | np.where(data < 0, 0xFF, 0).astype(np.int32)
+        width = 4
+    else:
+        pcm = data
+    return pcm, width, rate, essentia
+
+
+def _read_with_pydub(path):
+    from pydub import AudioSegment
+
+    segment = AudioSegment.from_file(path)
+    width = segment.sample_width
+    pcm = np.frombuffer(segment.raw_data, dtype=_INT_TYPES[width]).reshape(-1, segment.channels)
+    essentia = pcm.astype(np.float32) * np.float32(1.0 / (2 ** (8 * width) / 2))
+    return pcm, width, segment.frame_rate, essentia
+
+
+def decode(path):
+    """Decode a stem file once; raises on an unreadable file."""
+    try:
+        info = soundfile.info(path)
+    except (RuntimeError, soundfile.LibsndfileError):
+        info = None
+    if info is not None and info.format in ("WAV", "WAVEX") and info.subtype in _PCM_WIDTHS:
+        pcm, width, rate, essentia = _read_pcm_wav(path, _PCM_WIDTHS[info.subtype])
+    else:
+        pcm, width, rate, essentia = _read_with_pydub(path)
+    if len(pcm) == 0:
+        raise ValueError("the file holds no audio samples")
+    return DecodedStem(essentia_mono=_essentia_mix(essentia),
+                       pcm_mono=Pcm(_pydub_mix(pcm, width), width, rate))
