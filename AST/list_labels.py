@@ -1,0 +1,63 @@
+"""List the ground-truth labels of a results CSV.
+
+Prints the sorted unique values of the label column (stripped, lower-cased), one per
+line; with --counts, each label followed by its number of rows. Bad input gives one
+"error: ..." line on stderr and exit status 2.
+
+Run from the project root as: python AST/list_labels.py results_moises.csv
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder (AST/) is on sys.path, not the project root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stemeval import report  # noqa: E402
+from stemeval.errors import UserError, run_main  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one-line UserErrors."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser():
+    parser = _Parser(prog="list_labels.py", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", metavar="FILE",
+                        help="results CSV; only its label column is read")
+    parser.add_argument("--counts", action="store_true",
+                        help="print each label with the number of rows that have it")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    counts = report.ground_truth_counts(report.load_results(args.file, required=["label"]))
+    if args.counts:
+        width = max((len(label) for label in counts), default=0)
+        digits = max((len(str(count)) for count in counts.values()), default=0)
+        lines = [f"{label.ljust(width)}  {str(count).rjust(digits)}" for label, count in counts.items()]
+    else:
+        lines = list(counts)
+    if lines:
+        print("\n".join(lines))
+    return 0
+
+
+def _main():
+    try:
+        return main()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    run_main(_main)

@@ -1,0 +1,424 @@
+"""Scores of a results CSV: accuracy, mismatches, per-category metrics, plot, JSON, comparison.
+
+Small flat functions in the style of mir_eval: each takes plain lists or dicts, checks what
+it is given and returns plain values; the ``format_*`` functions turn those values into the
+lines the commands print. Only the standard library is imported here at module level, so the
+commands start quickly; scikit-learn, numpy and matplotlib are imported inside the functions
+that need them.
+
+A row *matches* when its ``label`` and ``proposed_label``, stripped and lower-cased, are
+equal. Categories are compared in that normalised form everywhere in this module.
+"""
+
+import json
+import math
+import os
+import warnings
+
+from stemeval.errors import UserError
+from stemeval.results import COLUMNS, read_results
+
+
+# --- Reading -----------------------------------------------------------------------------
+
+def normalise(value):
+    """Return a label stripped and lower-cased (a missing cell counts as empty)."""
+    return (value or "").strip().lower()
+
+
+def load_results(path, required=COLUMNS):
+    """Read a results CSV with the shared checks; an unreadable file is a UserError too."""
+    try:
+        return read_results(path, required=required)
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
+
+
+def check_rows(rows, path):
+    """Raise a UserError when a results file has a header but no rows (nothing to score)."""
+    if not rows:
+        raise UserError(f"{path}: the file has a header but no rows, so there is nothing to score")
+
+
+def ground_truth_counts(rows):
+    """Return {label: number of rows} of the normalised ground-truth labels, sorted by label."""
+    counts = {}
+    for row in rows:
+        label = normalise(row.get("label"))
+        counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+# --- Accuracy and mismatches ---------------------------------------------------------------
+
+def is_match(row):
+    """True when the row's ground-truth label and proposed label agree (normalised)."""
+    return normalise(row.get("label")) == normalise(row.get("proposed_label"))
+
+
+def accuracy(rows):
+    """Return ``(matches, total)``; raise ValueError on an empty list."""
+    if not rows:
+        raise ValueError("accuracy of no rows is undefined")
+    return sum(1 for row in rows if is_match(row)), len(rows)
+
+
+def mismatches(rows):
+    """Return the rows whose proposed label differs from the ground truth, in file order."""
+    return [row for row in rows if not is_match(row)]
+
+
+def format_accuracy(matches, total):
+    """``Accuracy: 92.00% (276/300 matches)``."""
+    return f"Accuracy: {100.0 * matches / total:.2f}% ({matches}/{total} matches)"
+
+
+def format_mismatch(row):
+    """One readable line: expected label, proposed label, raw prediction, then the path."""
+    return (f"expected {normalise(row.get('label'))}, proposed "
+            f"{normalise(row.get('proposed_label'))} (prediction: {row.get('prediction') or ''})"
+            f"  {row.get('path') or ''}")
+
+
+def format_mismatches(rows):
+    """A heading line and one line per mismatching row."""
+    wrong = mismatches(rows)
+    if not wrong:
+        return ["Mismatches: none"]
+    return [f"Mismatches ({len(wrong)}):"] + ["  " + format_mismatch(row) for row in wrong]
+
+
+def mismatch_records(rows):
+    """The mismatching rows as dicts of the published columns (raw cell values)."""
+    return [{name: row.get(name) or "" for name in COLUMNS} for row in mismatches(rows)]
+
+
+# --- Per-category metrics (scikit-learn) ---------------------------------------------------
+
+def category_lists(rows):
+    """Return ``(y_true, y_pred)``: the normalised ground-truth and proposed labels."""
+    return ([normalise(row.get("label")) for row in rows],
+            [normalise(row.get("proposed_label")) for row in rows])
+
+
+def per_class_metrics(y_true, y_pred):
+    """Precision, recall, F1, support and the confusion matrix per category, with sklearn.
+
+    Categories are the sorted union of ground-truth and proposed labels. A precision or
+    recall that is 0/0 (a category never proposed, or never the ground truth) is NaN.
+    ``macro_f1`` is the unweighted mean F1 over all those categories (scikit-learn's
+    default); ``macro_f1_true`` is the same over the ground-truth categories only.
+    ``balanced_accuracy`` is the mean recall over the ground-truth categories.
+    """
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} labels, y_pred has {len(y_pred)}")
+    if not y_true:
+        raise ValueError("per-class metrics of no rows are undefined")
+    import numpy as np
+    from sklearn.metrics import (balanced_accuracy_score, confusion_matrix,
+                                 precision_recall_fscore_support)
+
+    labels = sorted(set(y_true) | set(y_pred))
+    true_labels = sorted(set(y_true))
+    with warnings.catch_warnings():
+        # Expected cases, handled here, that scikit-learn warns about on stderr: classes
+        # proposed but never the ground truth (e.g. "other"), a single class in all.
+        warnings.simplefilter("ignore", UserWarning)
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
+        macro_f1 = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average="macro", zero_division=np.nan)[2]
+        macro_f1_true = precision_recall_fscore_support(
+            y_true, y_pred, labels=true_labels, average="macro", zero_division=np.nan)[2]
+        balanced = balanced_accuracy_score(y_true, y_pred)
+        matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    return {
+        "labels": labels,
+        "precision": [float(value) for value in precision],
+        "recall": [float(value) for value in recall],
+        "f1": [float(value) for value in f1],
+        "support": [int(value) for value in support],
+        "correct": [int(matrix[i, i]) for i in range(len(labels))],
+        "predicted": [int(value) for value in matrix.sum(axis=0)],
+        "macro_f1": float(macro_f1),
+        "macro_f1_true": float(macro_f1_true),
+        "n_true_labels": len(true_labels),
+        "balanced_accuracy": float(balanced),
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def _ratio(value, numerator, denominator):
+    """``0.89 (89/100)``, or ``- (0/0)`` when undefined."""
+    shown = "   -" if math.isnan(value) else f"{value:.2f}"
+    return f"{shown} ({numerator}/{denominator})"
+
+
+def format_per_class(metrics):
+    """The per-category table, macro-F1 and balanced accuracy as text lines."""
+    labels = metrics["labels"]
+    rows = [["category", "precision", "recall", "f1", "support"]]
+    for i, label in enumerate(labels):
+        f1 = metrics["f1"][i]
+        rows.append([
+            label,
+            _ratio(metrics["precision"][i], metrics["correct"][i], metrics["predicted"][i]),
+            _ratio(metrics["recall"][i], metrics["correct"][i], metrics["support"][i]),
+            "   -" if math.isnan(f1) else f"{f1:.2f}",
+            str(metrics["support"][i]),
+        ])
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    lines = ["Per category (precision: correct/proposed, recall: correct/ground truth):"]
+    for row in rows:
+        cells = ([cell.ljust(w) for cell, w in zip(row[:3], widths[:3])]
+                 + [cell.rjust(w) for cell, w in zip(row[3:], widths[3:])])
+        lines.append("  " + "  ".join(cells).rstrip())
+    lines.append(
+        f"Macro-F1: {metrics['macro_f1']:.4f} (mean over the {len(labels)} categories above; "
+        f"{metrics['macro_f1_true']:.4f} over the {metrics['n_true_labels']} ground-truth "
+        f"categories)")
+    lines.append(
+        f"Balanced accuracy: {100.0 * metrics['balanced_accuracy']:.2f}% (mean recall over "
+        f"the {metrics['n_true_labels']} ground-truth categories)")
+    return lines
+
+
+def format_confusion(labels, matrix):
+    """The confusion matrix as a text table (rows: ground truth, columns: proposed)."""
+    if len(matrix) != len(labels) or any(len(row) != len(labels) for row in matrix):
+        raise ValueError("the confusion matrix must be square with one row per label")
+    head = max([len("truth \\ proposed")] + [len(label) for label in labels])
+    widths = [max(len(label), max(len(str(row[j])) for row in matrix))
+              for j, label in enumerate(labels)]
+    lines = ["Confusion matrix (rows: ground truth, columns: proposed label):",
+             "  " + "truth \\ proposed".ljust(head) + "".join(
+                 "  " + label.rjust(w) for label, w in zip(labels, widths))]
+    for label, row in zip(labels, matrix):
+        lines.append("  " + label.ljust(head) + "".join(
+            "  " + str(count).rjust(w) for count, w in zip(row, widths)))
+    return lines
+
+
+# --- Plot (matplotlib, Agg) ----------------------------------------------------------------
+
+PLOT_DPI = 100
+
+
+def plot_size(n_labels):
+    """Figure size in inches for a confusion matrix of ``n_labels`` categories."""
+    return (min(30.0, max(6.0, 3.0 + 0.5 * n_labels)),
+            min(30.0, max(5.0, 2.5 + 0.5 * n_labels)))
+
+
+def plot_format(path):
+    """Return the image format for ``path`` from its extension (``png`` when it has none)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if not extension:
+        return "png"
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    if extension not in supported:
+        raise UserError(f"{path}: cannot write a plot as .{extension} "
+                        f"(use one of: {', '.join('.' + name for name in sorted(supported))})")
+    return extension
+
+
+def plot_confusion(labels, matrix, path, title):
+    """Save a confusion-matrix heat map: counts in the cells, colours normalised per row.
+
+    The image is ``plot_size(len(labels))`` inches at ``PLOT_DPI`` dots per inch.
+    """
+    if len(matrix) != len(labels) or any(len(row) != len(labels) for row in matrix):
+        raise ValueError("the confusion matrix must be square with one row per label")
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    image_format = plot_format(path)
+    counts = np.asarray(matrix, dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+    n = len(labels)
+    figure = Figure(figsize=plot_size(n), dpi=PLOT_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    colorbar = figure.colorbar(image, ax=axes)
+    colorbar.set_label("share of the ground-truth row")
+    axes.set_xticks(range(n), labels, rotation=45, ha="right", rotation_mode="anchor")
+    axes.set_yticks(range(n), labels)
+    axes.set_xlabel("proposed label")
+    axes.set_ylabel("ground-truth label")
+    axes.set_title(title)
+    font_size = 10 if n <= 12 else max(5, 10 - (n - 12) // 4)
+    for i in range(n):
+        for j in range(n):
+            axes.text(j, i, str(int(counts[i, j])), ha="center", va="center",
+                      fontsize=font_size, color="white" if shares[i, j] > 0.5 else "black")
+    try:
+        figure.savefig(path, format=image_format, dpi=PLOT_DPI)
+    except OSError as error:
+        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+
+
+# --- Comparing two runs --------------------------------------------------------------------
+
+def _by_path(rows):
+    """{path: row}; when a path repeats, its last row wins (as a resumed run would read)."""
+    return {row.get("path") or "": row for row in rows}
+
+
+def compare_runs(rows_a, rows_b):
+    """Rows matched by path whose proposed label differs, and what is in only one run.
+
+    Each changed entry says whether run B ``fixed`` the row (A wrong, B right), ``broke``
+    it (A right, B wrong), or just ``changed`` it (wrong in both).
+    """
+    a, b = _by_path(rows_a), _by_path(rows_b)
+    shared = [path for path in a if path in b]
+    changed = []
+    for path in shared:
+        row_a, row_b = a[path], b[path]
+        if normalise(row_a.get("proposed_label")) == normalise(row_b.get("proposed_label")):
+            continue
+        right_a, right_b = is_match(row_a), is_match(row_b)
+        changed.append({
+            "path": path,
+            "label": normalise(row_a.get("label")),
+            "prediction_a": row_a.get("prediction") or "",
+            "proposed_label_a": normalise(row_a.get("proposed_label")),
+            "prediction_b": row_b.get("prediction") or "",
+            "proposed_label_b": normalise(row_b.get("proposed_label")),
+            "status": "fixed" if right_b and not right_a else
+                      "broke" if right_a and not right_b else "changed",
+        })
+    shared_a = [a[path] for path in shared]
+    shared_b = [b[path] for path in shared]
+    return {
+        "accuracy_a": accuracy(rows_a) if rows_a else (0, 0),
+        "accuracy_b": accuracy(rows_b) if rows_b else (0, 0),
+        "shared": len(shared),
+        "shared_accuracy_a": accuracy(shared_a) if shared else (0, 0),
+        "shared_accuracy_b": accuracy(shared_b) if shared else (0, 0),
+        "changed": changed,
+        "only_in_a": [path for path in a if path not in b],
+        "only_in_b": [path for path in b if path not in a],
+        "duplicates_a": len(rows_a) - len(a),
+        "duplicates_b": len(rows_b) - len(b),
+    }
+
+
+def _accuracy_or_none(pair):
+    matches, total = pair
+    return format_accuracy(matches, total) if total else "Accuracy: - (0 rows)"
+
+
+def format_compare(comparison, name_a, name_b):
+    """The comparison as text lines: both accuracies, the changed rows, the unmatched counts."""
+    lines = [f"Comparison of {name_a} (A) with {name_b} (B), rows matched by path:",
+             f"  A: {_accuracy_or_none(comparison['accuracy_a'])}",
+             f"  B: {_accuracy_or_none(comparison['accuracy_b'])}"]
+    shared = comparison["shared"]
+    if shared:
+        (ma, _), (mb, _) = comparison["shared_accuracy_a"], comparison["shared_accuracy_b"]
+        lines.append(f"  On the {shared} paths in both: A {100.0 * ma / shared:.2f}% "
+                     f"({ma}/{shared}), B {100.0 * mb / shared:.2f}% ({mb}/{shared})")
+    changed = comparison["changed"]
+    lines.append(f"  Proposed label differs on {len(changed)} of {shared} shared paths"
+                 + (":" if changed else ""))
+    for entry in changed:
+        lines.append(
+            f"    [{entry['status']}] expected {entry['label']}: "
+            f"A {entry['proposed_label_a']} (prediction: {entry['prediction_a']}) -> "
+            f"B {entry['proposed_label_b']} (prediction: {entry['prediction_b']})  "
+            f"{entry['path']}")
+    lines.append(f"  Paths only in A: {len(comparison['only_in_a'])}")
+    lines.append(f"  Paths only in B: {len(comparison['only_in_b'])}")
+    for key, name in (("duplicates_a", "A"), ("duplicates_b", "B")):
+        if comparison[key]:
+            lines.append(f"  Note: {comparison[key]} repeated path(s) in {name}; "
+                         f"the last row of each was used")
+    return lines
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+def _json_safe(value):
+    """Replace NaN by None (JSON null), recursively."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def json_report(path, rows, metrics, comparison=None, other_path=None):
+    """Everything about one results file as a JSON-ready dict (fractions, not percents)."""
+    matches, total = accuracy(rows)
+    per_class = {
+        label: {
+            "precision": metrics["precision"][i],
+            "recall": metrics["recall"][i],
+            "f1": metrics["f1"][i],
+            "support": metrics["support"][i],
+            "correct": metrics["correct"][i],
+            "predicted": metrics["predicted"][i],
+        }
+        for i, label in enumerate(metrics["labels"])
+    }
+    report = {
+        "file": path,
+        "accuracy": matches / total,
+        "matches": matches,
+        "total": total,
+        "mismatches": mismatch_records(rows),
+        "labels": metrics["labels"],
+        "per_class": per_class,
+        "macro_f1": metrics["macro_f1"],
+        "macro_f1_ground_truth_labels": metrics["macro_f1_true"],
+        "balanced_accuracy": metrics["balanced_accuracy"],
+        "confusion_matrix": {
+            "labels": metrics["labels"],
+            "rows": "ground truth",
+            "columns": "proposed label",
+            "matrix": metrics["confusion_matrix"],
+        },
+    }
+    if comparison is not None:
+        compared = dict(comparison)
+        for key in ("accuracy_a", "accuracy_b", "shared_accuracy_a", "shared_accuracy_b"):
+            hits, count = compared.pop(key)
+            compared[key] = {"matches": hits, "total": count,
+                             "accuracy": hits / count if count else None}
+        report["compare"] = {"a": path, "b": other_path, **compared}
+    return _json_safe(report)
+
+
+def write_json(data, path):
+    """Write ``data`` as indented UTF-8 JSON; a failure is a UserError."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise UserError(f"cannot write the JSON file {path}: {error.strerror or error}") from None
+
+
+# --- Output paths --------------------------------------------------------------------------
+
+def check_output_path(path, what, inputs=()):
+    """Raise a UserError early when ``path`` cannot be an output file."""
+    if not path:
+        raise UserError(f"the {what} file name is empty")
+    if os.path.isdir(path):
+        raise UserError(f"cannot write the {what} {path}: it is a directory")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"cannot write the {what} {path}: the folder {folder} does not exist")
+    for source in inputs:
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise UserError(f"cannot write the {what} {path}: it is the input file {source}")

@@ -1,0 +1,95 @@
+"""AST/list_labels.py run from the project root, as users run it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / ".." / "shared" / "reference"
+SCRIPT = "AST/list_labels.py"
+
+MOISES_CATEGORIES = ["bass", "bowed_strings", "drums", "guitar", "other_keys", "other_plucked",
+                     "percussion", "piano", "vocals", "wind"]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def reference(name):
+    path = REFERENCE / name
+    if not path.is_file():
+        pytest.skip(f"the published reference results are not here: {path}")
+    return path
+
+
+def test_dsd100_labels():
+    result = run(reference("results_dsd100.csv"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "bass\ndrums\nvocals\n"
+
+
+def test_moises_labels():
+    result = run(reference("results_moises.csv"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == MOISES_CATEGORIES
+
+
+def test_dsd100_counts():
+    result = run(reference("results_dsd100.csv"), "--counts")
+    assert result.returncode == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == [
+        ["bass", "100"], ["drums", "100"], ["vocals", "100"]]
+
+
+def test_moises_counts():
+    result = run(reference("results_moises.csv"), "--counts")
+    counts = {label: int(count) for label, count in map(str.split, result.stdout.splitlines())}
+    assert counts == {"drums": 921, "guitar": 436, "vocals": 378, "bass": 275, "other_keys": 191,
+                      "piano": 131, "percussion": 125, "bowed_strings": 49, "wind": 29,
+                      "other_plucked": 7}
+
+
+def test_labels_are_stripped_lowercased_and_unique(tmp_path):
+    source = tmp_path / "r.csv"
+    source.write_text("label,path,prediction,proposed_label\n"
+                      " Vocals ,a.wav,singing,vocals\nvocals,b.wav,x,other\nBASS,c.wav,x,bass\n",
+                      encoding="utf-8")
+    assert run(source).stdout == "bass\nvocals\n"
+    assert [line.split() for line in run(source, "--counts").stdout.splitlines()] == [
+        ["bass", "1"], ["vocals", "2"]]
+
+
+def test_runs_from_another_folder(tmp_path):
+    """The script puts the project root on sys.path itself."""
+    source = tmp_path / "r.csv"
+    source.write_text("label,path,prediction,proposed_label\ndrums,a.wav,drum,drums\n")
+    result = subprocess.run([sys.executable, str(ROOT / SCRIPT), str(source)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "drums\n", "")
+
+
+@pytest.mark.parametrize("case", ["missing file", "empty file", "no label column",
+                                  "folder as input", "no argument", "unknown option"])
+def test_bad_input_is_one_line(case, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("name,file\ndrums,a.wav\n")
+    args = {
+        "missing file": [tmp_path / "nope.csv"],
+        "empty file": [empty],
+        "no label column": [wrong],
+        "folder as input": [tmp_path],
+        "no argument": [],
+        "unknown option": [wrong, "--bogus"],
+    }[case]
+    result = run(*args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stdout == ""
