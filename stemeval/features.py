@@ -5,7 +5,7 @@ The published code wrote the excerpt to a wav and read it back with Essentia's
 from scaling the integers as Essentia's loader does and running Essentia's ``Resample``.
 """
 
-import functools
+import threading
 
 import numpy as np
 import torch
@@ -20,10 +20,16 @@ FBANK_MEAN = -4.2677393
 FBANK_STD = 4.5689974
 
 
-@functools.lru_cache(maxsize=None)
+_per_thread = threading.local()
+
+
 def _resampler(rate):
-    return essentia_standard().Resample(inputSampleRate=rate, outputSampleRate=SAMPLE_RATE,
-                                        quality=RESAMPLE_QUALITY)
+    """One Essentia Resample per input rate and thread: Essentia algorithms are not thread-safe."""
+    cache = _per_thread.__dict__.setdefault("resamplers", {})
+    if rate not in cache:
+        cache[rate] = essentia_standard().Resample(
+            inputSampleRate=rate, outputSampleRate=SAMPLE_RATE, quality=RESAMPLE_QUALITY)
+    return cache[rate]
 
 
 def resample_16k(samples, rate):

@@ -32,6 +32,8 @@ def read_results(path, required=COLUMNS):
             return list(reader)
     except (UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{path}: not a readable CSV file ({error})") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read it ({error.strerror})") from None
 
 
 class ResultWriter:

@@ -4,6 +4,8 @@ A stem scoring >= 50 is reported as speech without running the AST; a score < 8 
 AST from choosing the ``Speech`` label.
 """
 
+import sys
+
 import numpy as np
 
 from stemeval.essentia_setup import essentia_standard
@@ -38,3 +40,35 @@ def speech_score(activations):
 
 def is_speech(score):
     return score >= GATE_SCORE
+
+
+class TorchSpeechModel:
+    """The same graph executed by PyTorch on Essentia's VGGish input patches."""
+
+    def __init__(self, runner, device):
+        self._runner = runner
+        self._device = device
+
+    def activations(self, audio_16k):
+        from stemeval.speech_graph import speech_activations
+
+        return speech_activations(self._runner, audio_16k, device=self._device)
+
+
+def speech_model_factory(graph_path, backend="torch", device="cpu"):
+    """A function that builds a speech model; each thread calls it once for its own model.
+
+    The PyTorch runner is shared (it is stateless); a graph with an op it does not know falls
+    back to Essentia's TensorFlow with one warning.
+    """
+    if backend == "torch":
+        from stemeval.speech_graph import GraphRunner, UnsupportedGraph
+
+        try:
+            runner = GraphRunner.from_pb(graph_path).to(device).eval()
+        except UnsupportedGraph as error:
+            print(f"warning: {error}; running the speech graph in Essentia's TensorFlow instead",
+                  file=sys.stderr)
+        else:
+            return lambda: TorchSpeechModel(runner, device)
+    return lambda: EssentiaSpeechModel(graph_path)

@@ -1,0 +1,10 @@
+"""Evaluate the AST as an instrument recogniser on a MoisesDB tree; see README.md.
+
+    python analyze_moisesdb.py /path/to/moisesdb/moisesdb_v0.1    # writes results_moises.csv
+"""
+
+from commonutils import main
+from stemeval.errors import run_main
+
+if __name__ == "__main__":
+    run_main(lambda: main("moisesdb", default_output="results_moises.csv"))

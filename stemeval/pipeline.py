@@ -1,0 +1,153 @@
+"""The per-stem pipeline and the loop that runs it over a dataset.
+
+Each stem is *prepared* on the CPU (decode, speech gate, silence trim, resample, fbank),
+possibly in worker threads, then *classified* by the AST in batches. Rows are written in
+the stems' order, one flushed row per stem; a stem that raises gets an ``error`` row.
+"""
+
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from AST.labels import map_prediction
+from stemeval.audio import decode
+from stemeval.features import fbank_features, resample_16k
+from stemeval.prediction import choose_label, top_labels
+from stemeval.results import ERROR
+from stemeval.silence import trim_silence
+from stemeval.speech import is_speech, speech_score
+
+SPEECH = "speech"
+
+
+@dataclass
+class Prepared:
+    """A stem after the CPU steps: a finished row, or fbank features awaiting the AST."""
+
+    stem: object
+    speech_score: float = None
+    features: torch.Tensor = None
+    row: dict = None
+
+
+def _error_row(stem, error):
+    reason = f"{type(error).__name__}: {error}".strip()
+    return {"label": stem.label, "path": stem.path, "prediction": ERROR,
+            "proposed_label": ERROR, "error": " ".join(reason.split())}
+
+
+def _autocast(device, precision):
+    """Autocast for the AST: fp16 on CUDA as published, bf16 on request, else plain fp32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda")
+    return nullcontext()
+
+
+class Evaluator:
+    """Everything needed to turn a stem into a row.
+
+    ``speech_model_factory`` builds a speech model (an object with ``activations(audio)``);
+    one is built per thread, because Essentia's algorithms are not thread-safe.
+    """
+
+    def __init__(self, model, speech_model_factory, dataset, device="cpu", precision="fp32"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.frames = model.config.input_tdim
+        self.dataset = dataset
+        self.precision = precision
+        self._speech_model_factory = speech_model_factory
+        self._per_thread = threading.local()
+
+    def _speech_model(self):
+        if not hasattr(self._per_thread, "speech_model"):
+            self._per_thread.speech_model = self._speech_model_factory()
+        return self._per_thread.speech_model
+
+    def prepare(self, stem):
+        """Decode, gate, trim, resample and featurise one stem; never raises."""
+        try:
+            decoded = decode(stem.path)
+            audio_16k = resample_16k(decoded.essentia_mono, decoded.rate)
+            score = speech_score(self._speech_model().activations(audio_16k))
+            if is_speech(score):
+                return Prepared(stem, score, row={
+                    "label": stem.label, "path": stem.path, "prediction": SPEECH,
+                    "proposed_label": SPEECH, "speech_score": repr(score)})
+            excerpt = trim_silence(decoded.pcm_mono)
+            wave = resample_16k(excerpt.to_float(), excerpt.rate)
+            return Prepared(stem, score, features=fbank_features(wave, self.frames))
+        except Exception as error:  # one bad stem must not stop the run
+            return Prepared(stem, row=_error_row(stem, error))
+
+    def scores(self, features):
+        """AST sigmoid scores ``[B, classes]`` (numpy) for a list of fbank tensors."""
+        batch = torch.stack(features).to(self.device)
+        with torch.inference_mode(), _autocast(self.device, self.precision):
+            logits = self.model(batch)
+        return torch.sigmoid(logits.float()).cpu().numpy()
+
+    def classify(self, prepared):
+        """Fill in the rows of prepared stems that await the AST, as one batch."""
+        waiting = [item for item in prepared if item.row is None]
+        if not waiting:
+            return
+        try:
+            all_scores = self.scores([item.features for item in waiting])
+        except Exception as error:
+            for item in waiting:
+                item.row = _error_row(item.stem, error)
+            return
+        for item, scores in zip(waiting, all_scores):
+            label, score = choose_label(scores, item.speech_score)
+            item.row = {
+                "label": item.stem.label, "path": item.stem.path, "prediction": label,
+                "proposed_label": map_prediction(label, self.dataset), "score": repr(score),
+                "speech_score": repr(item.speech_score),
+                "top5": "; ".join(f"{name} ({value!r})" for name, value in top_labels(scores)),
+            }
+            item.features = None
+
+
+def _prepared_in_order(evaluator, stems, workers, lookahead):
+    """Prepared stems in input order; with workers, at most ``lookahead`` ahead in flight."""
+    if workers == 0:
+        for stem in stems:
+            yield evaluator.prepare(stem)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare") as pool:
+        pending = deque()
+        stems = iter(stems)
+        for stem in stems:
+            pending.append(pool.submit(evaluator.prepare, stem))
+            if len(pending) >= lookahead:
+                break
+        while pending:
+            yield pending.popleft().result()
+            next_stem = next(stems, None)
+            if next_stem is not None:
+                pending.append(pool.submit(evaluator.prepare, next_stem))
+
+
+def run(evaluator, stems, write, batch_size=1, workers=0):
+    """Evaluate ``stems`` and pass each finished row to ``write``, in the stems' order."""
+    queue = []
+
+    def flush():
+        evaluator.classify(queue)
+        for item in queue:
+            write(item.row)
+        queue.clear()
+
+    for prepared in _prepared_in_order(evaluator, stems, workers, lookahead=workers + batch_size):
+        queue.append(prepared)
+        waiting = sum(item.row is None for item in queue)
+        if waiting == 0 or waiting >= batch_size:
+            flush()
+    flush()
