@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Make the project runnable on this machine, doing only what is missing:
+#   - ffmpeg (pydub decodes mp3 with it), from Debian's packages when run as root or with sudo;
+#   - a virtual environment at .venv holding the packages of the requirements file given
+#     (requirements.txt to run, requirements-dev.txt to test), reinstalled when it changes.
+# Usage: scripts/setup.sh [requirements.txt|requirements-dev.txt]
+set -euo pipefail
+project="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+requirements="${1:-requirements.txt}"
+
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
+    if [ "$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing ffmpeg (needed for mp3 stems)" >&2
+        $sudo apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ffmpeg >/dev/null
+    else
+        echo "setup: warning: ffmpeg is not installed; mp3 stems will get error rows" >&2
+    fi
+fi
+
+venv="$project/.venv"
+stamp="$venv/.installed-$(basename "$requirements" .txt)"
+wanted="$(cd "$project" && cat requirements*.txt | sha256sum | cut -d' ' -f1)"
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+    exit 0
+fi
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+    for candidate in python3.11 python3.10 python3; do
+        if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+    done
+fi
+echo "setup: installing $requirements into .venv with $python (the first time takes a few minutes)" >&2
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+log="$venv/pip.log"
+if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$project/$requirements" >"$log" 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" "$log" | tail -n 20 >&2
+    echo "setup: pip failed; the whole log is in $log" >&2
+    exit 1
+fi
+echo "$wanted" >"$stamp"
