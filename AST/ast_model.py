@@ -116,20 +116,25 @@ class ASTModel(nn.Module):
 
 
 def _strides_from_patches(num_patches):
-    """Equal frequency/time stride and input frames that give ``num_patches`` patches."""
-    candidates = []
+    """Equal frequency/time stride and input frames that give ``num_patches`` patches.
+
+    Several strides can factor the same count; the one whose grid fits the AudioSet input
+    of 1024 frames wins, as every released AST (strides 10, 12, 14, 16) was trained on it.
+    """
+    candidates, audioset = [], []
     for stride in range(1, PATCH + 1):
         freq = (MEL_BINS - PATCH) // stride + 1
         if num_patches % freq:
             continue
         time = num_patches // freq
-        frames = INPUT_FRAMES if (INPUT_FRAMES - PATCH) // stride + 1 == time \
-            else (time - 1) * stride + PATCH
-        candidates.append((stride, frames))
-    if len(candidates) != 1:
-        raise CheckpointError(
-            f"cannot tell the patch stride from a position embedding of {num_patches} patches")
-    return candidates[0]
+        if (INPUT_FRAMES - PATCH) // stride + 1 == time:
+            audioset.append((stride, INPUT_FRAMES))
+        candidates.append((stride, (time - 1) * stride + PATCH))
+    for found in (audioset, candidates):
+        if len(found) == 1:
+            return found[0]
+    raise CheckpointError(
+        f"cannot tell the patch stride from a position embedding of {num_patches} patches")
 
 
 def config_from_state_dict(state):

@@ -1,0 +1,61 @@
+"""The speech score from one in-memory decode equals the published MonoLoader +
+TensorflowPredictVGGish run on the file, on both backends, in every branch of the gate."""
+
+import numpy as np
+import pytest
+
+from stemeval.audio import decode
+from stemeval.essentia_setup import essentia_standard
+from stemeval.features import resample_16k
+from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, speech_model_factory,
+                             speech_score)
+from tests.signals import concat, silence, tone, write_wav
+from tests.tf_graphs import SPEECH_COLUMN, logit_for_score, write_linear_graph
+
+
+def published_score(path, graph):
+    """The published gate: MonoLoader on the file, the graph in Essentia's TensorFlow."""
+    audio = essentia_standard().MonoLoader(filename=path, sampleRate=16000, resampleQuality=4)()
+    activations = essentia_standard().TensorflowPredictVGGish(
+        graphFilename=str(graph), input="model/Placeholder", output="model/Sigmoid")(audio)
+    activations = np.asarray(activations)
+    return 0.0 if activations.size == 0 else float(100 * np.mean(activations, axis=0)[7])
+
+
+def linear_graph(path, target_score, seed=0):
+    """Small random weights around a bias that puts the speech score near ``target_score``."""
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((96 * 64, 8)).astype(np.float32) * 1e-3
+    bias = np.zeros(8, np.float32)
+    bias[SPEECH_COLUMN] = logit_for_score(target_score)
+    return write_linear_graph(path, weight, bias)
+
+
+STEMS = {
+    "mono_44k": (lambda: concat(tone(2.0, 44100), silence(0.5, 44100), tone(1.5, 44100, 900)), 44100, "PCM_16"),
+    "stereo_48k_24bit": (lambda: tone(3.3, 48000, 300, channels=2), 48000, "PCM_24"),
+    "mono_16k": (lambda: tone(2.5, 16000, 1000, level=0.9), 16000, "PCM_16"),
+    "shorter_than_a_patch": (lambda: tone(0.5, 22050), 22050, "PCM_16"),
+}
+RANGES = {"gated": 85.0, "between": 30.0, "speech_label_off": 2.0}
+
+
+@pytest.mark.parametrize("backend", ["essentia", "torch"])
+@pytest.mark.parametrize("target", sorted(RANGES))
+def test_score_equals_published(tmp_path, backend, target):
+    graph = linear_graph(tmp_path / "speech.pb", RANGES[target])
+    model = speech_model_factory(graph, backend)()
+    for name, (make, rate, subtype) in STEMS.items():
+        path = str(write_wav(tmp_path / f"{name}.wav", make(), rate, subtype))
+        stem = decode(path)
+        score = speech_score(model.activations(resample_16k(stem.essentia_mono, stem.rate)))
+        expected = published_score(path, graph)
+        assert abs(score - expected) < 1e-4, name
+        if name == "shorter_than_a_patch":
+            assert score == 0.0
+        elif target == "gated":
+            assert score >= GATE_SCORE
+        elif target == "between":
+            assert SPEECH_LABEL_MIN_SCORE <= score < GATE_SCORE
+        else:
+            assert score < SPEECH_LABEL_MIN_SCORE
