@@ -125,11 +125,7 @@ def main(dataset, default_output, argv=None):
         todo = [stem for stem in stems if stem.path not in writer.done]
         with Progress(len(todo), quiet=args.quiet, verbose=args.verbose) as progress:
             def write(row):
-                try:
-                    writer.write(row)
-                except OSError as error:
-                    raise UserError(f"cannot write the output {args.output}: "
-                                    f"{error.strerror}") from None
+                writer.write(row)
                 progress.done(row)
 
             run(evaluator, todo, write, batch_size=args.batch_size, workers=args.workers)

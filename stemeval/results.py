@@ -77,8 +77,11 @@ class ResultWriter:
             return {row[1] for row in reader if len(row) == len(self.columns)}
 
     def _write(self, values):
-        self._writer.writerow(values)
-        self._handle.flush()
+        try:
+            self._writer.writerow(values)
+            self._handle.flush()
+        except OSError as error:
+            raise UserError(f"cannot write the output {self.path}: {error.strerror}") from None
 
     def write(self, row):
         """Write one row (a dict with at least the published columns)."""
