@@ -1,0 +1,108 @@
+"""--resume after a real run killed with SIGKILL, the repair of a half-written last line,
+and the --details columns."""
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from AST.labels import AUDIOSET_LABELS
+from tests.ast_weights import random_model, save_original_checkpoint
+from tests.signals import concat, silence, tone, write_wav
+from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+SONGS = 8
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A DSD100 tree of 8 songs x 3 stems (one silent), a biased AST, a speech graph at 30."""
+    base = tmp_path_factory.mktemp("resume")
+    for song in range(SONGS):
+        folder = base / "tree" / "Dev" / f"{song:03d} - Song"
+        folder.mkdir(parents=True)
+        for index, name in enumerate(("bass", "drums", "vocals")):
+            audio = concat(tone(2.5, 22050, 100 + 40 * index + song, seed=song),
+                           silence(0.6, 22050), tone(1.5, 22050, 500, seed=index))
+            if song == 3 and name == "vocals":
+                audio = silence(2.0, 22050)
+            write_wav(folder / f"{name}.wav", audio, 22050)
+    bias = {AUDIOSET_LABELS.index("Speech"): 10.0, AUDIOSET_LABELS.index("Drum kit"): 6.0}
+    checkpoint = save_original_checkpoint(random_model(label_bias=bias), base / "ast.pth")
+    graph = write_constant_speech_graph(base / "speech.pb", logit_for_score(30.0))
+    return base, ["--checkpoint", str(checkpoint), "--speech-model", str(graph)]
+
+
+def command(setup, output, *extra):
+    base, models = setup
+    return [sys.executable, str(ROOT / "analyze_dsd100.py"), "tree", *models,
+            "--output", output, "--quiet", *extra]
+
+
+def run(setup, output, *extra):
+    result = subprocess.run(command(setup, output, *extra), cwd=setup[0], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return (setup[0] / output).read_bytes()
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(setup):
+    base = setup[0]
+    expected = run(setup, "whole.csv")
+    assert expected.count(b"\r\n") == 1 + 3 * SONGS
+    process = subprocess.Popen(command(setup, "killed.csv", "--workers", "0", "--batch-size", "1"),
+                               cwd=base, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        written = (base / "killed.csv").read_bytes() if (base / "killed.csv").exists() else b""
+        if written.count(b"\r\n") >= 6:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = (base / "killed.csv").read_bytes()
+    assert 6 <= partial.count(b"\r\n") < 1 + 3 * SONGS, "the run was not stopped midway"
+    assert run(setup, "killed.csv", "--resume") == expected
+
+
+def test_resume_repairs_a_half_written_line(setup):
+    base = setup[0]
+    expected = run(setup, "full.csv")
+    lines = expected.split(b"\r\n")
+    (base / "cut.csv").write_bytes(b"\r\n".join(lines[:5]) + b"\r\n" + lines[5][:12])
+    assert run(setup, "cut.csv", "--resume") == expected
+
+
+def test_resume_refuses_another_header(setup):
+    run(setup, "plain.csv")
+    result = subprocess.run(command(setup, "plain.csv", "--resume", "--details"), cwd=setup[0],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot resume plain.csv: its header is label,path,prediction,proposed_label, "
+        "this run writes label,path,prediction,proposed_label,score,speech_score,top5,error"]
+
+
+def test_details_columns(setup):
+    run(setup, "details.csv", "--details")
+    with open(setup[0] / "details.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["label", "path", "prediction", "proposed_label", "score",
+                             "speech_score", "top5", "error"]
+    for row in rows:
+        if row["prediction"] == "error":
+            assert "silence" in row["error"] and row["score"] == ""
+            continue
+        assert row["prediction"] == "speech" and row["error"] == ""
+        assert abs(float(row["speech_score"]) - 30.0) < 1e-3
+        top5 = row["top5"].split("; ")
+        assert len(top5) == 5 and top5[0].startswith("Speech (")
+        assert float(top5[0][len("Speech ("):-1]) == float(row["score"])
+    plain = run(setup, "plain4.csv").decode().splitlines()
+    assert [",".join(line.split(",")[:4]) for line in plain[1:]] == [
+        ",".join([r["label"], r["path"], r["prediction"], r["proposed_label"]]) for r in rows]
