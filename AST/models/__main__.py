@@ -1,0 +1,134 @@
+"""``python -m AST.models``: fetch the model files ahead of a run, or report on them."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from AST import models
+from AST.models import checkpoint, speech_model, status
+from AST.models.sources import (AST_HUB_ID, FETCH_COMMAND, SPEECH_MODEL_URL_ENV,
+                                speech_model_url)
+from stemeval.errors import UserError, run_main
+
+WHICH = ("checkpoint", "speech-model")
+
+DESCRIPTION = """\
+Prepare or inspect the two model files a run needs.
+
+  AST weights   AST/pretrained_models/audio_mdl.pth (the authors' format); when missing,
+                fetched from the Hugging Face hub (%(hub)s)
+                and converted.
+  speech model  AST/models/genre_rosamerica-vggish-audioset-1.pb; when missing, downloaded
+                from %(url)s
+
+A run fetches a missing file by itself; "fetch" does it ahead of time (e.g. before going
+offline), "status" reports each file: present or missing, size, origin, checks passed or why not.
+"""
+
+EPILOG = """\
+environment:
+  %(env)s  download address of the speech model
+  HF_ENDPOINT, HF_HUB_CACHE, HF_HUB_OFFLINE  huggingface_hub's hub address, cache folder,
+                             and offline switch (read at each call)
+
+licences: the AST weights are BSD-3-Clause; the speech model is CC BY-NC-ND 4.0
+(non-commercial use only); Essentia is AGPL-3.0.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one-line UserErrors, like every other error of the command."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser():
+    formatted = dict(hub=AST_HUB_ID, url=speech_model_url(), env=SPEECH_MODEL_URL_ENV)
+    parser = _Parser(prog="python -m AST.models", description=DESCRIPTION % formatted,
+                     epilog=EPILOG % formatted,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fetch = commands.add_parser(
+        "fetch", help="download and check the model files now",
+        description="Download (where missing) and check the model files; a file already "
+                    "present is checked, not downloaded again.")
+    fetch.add_argument("which", nargs="*", metavar="WHICH",
+                       help="checkpoint and/or speech-model (default: both)")
+    fetch.add_argument("--checkpoint", metavar="SPEC",
+                       help="AST weights to prepare instead of the default: a path to an "
+                            "authors' .pth or a Hugging Face folder, hf:<repo id>, or an "
+                            "http(s) URL of an authors' .pth")
+    fetch.add_argument("--speech-model", metavar="PATH",
+                       help="check this speech model file instead of the default")
+    report = commands.add_parser(
+        "status", help="report on the model files",
+        description="For each model file: present or missing, size, where it comes from, and "
+                    "whether it passes the checks a run applies. Exit status 1 if any is "
+                    "missing or fails.")
+    report.add_argument("--checkpoint", metavar="PATH",
+                        help="report on this .pth or Hugging Face folder instead of the default")
+    report.add_argument("--speech-model", metavar="PATH",
+                        help="report on this speech model file instead of the default")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return fetch_files(args) if args.command == "fetch" else report_files(args)
+
+
+def fetch_files(args):
+    """Prepare each chosen file; each failure is one line, and the others are still tried."""
+    which = args.which or WHICH
+    unknown = [name for name in which if name not in WHICH]
+    if unknown:
+        raise UserError(f"fetch: unknown file {unknown[0]!r} "
+                        f"(choose checkpoint and/or speech-model)")
+    steps = {"checkpoint": lambda: _fetch_checkpoint(args.checkpoint),
+             "speech-model": lambda: _fetch_speech_model(args.speech_model)}
+    failed = False
+    for name in WHICH:
+        if name not in which:
+            continue
+        try:
+            print(steps[name](), flush=True)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            failed = True
+    return 2 if failed else 0
+
+
+def _fetch_checkpoint(spec):
+    path = checkpoint.resolve_checkpoint(spec, models.DEFAULT_CHECKPOINT)
+    checkpoint.load_local(path)
+    return f"AST weights ready: {path}"
+
+
+def _fetch_speech_model(spec):
+    path = speech_model.ensure_speech_model(spec, models.DEFAULT_SPEECH_MODEL)
+    return f"speech model ready: {path}"
+
+
+def report_files(args):
+    """Print the status of both files; 1 if any is missing or fails its check."""
+    if args.checkpoint and args.checkpoint.startswith(("hf:", "http://", "https://")):
+        raise UserError("status takes a local path for --checkpoint; use fetch for hf: or URLs")
+    reports = [
+        status.checkpoint_status(
+            Path(args.checkpoint) if args.checkpoint else models.DEFAULT_CHECKPOINT,
+            "given with --checkpoint" if args.checkpoint else
+            f"Hugging Face hub {AST_HUB_ID}, converted to the authors' format",
+            "" if args.checkpoint else f"{FETCH_COMMAND} checkpoint"),
+        status.speech_model_status(
+            Path(args.speech_model) if args.speech_model else models.DEFAULT_SPEECH_MODEL,
+            "given with --speech-model" if args.speech_model else speech_model_url(),
+            "" if args.speech_model else f"{FETCH_COMMAND} speech-model"),
+    ]
+    for report in reports:
+        print("\n".join(status.format_status(report)))
+    return 0 if all(report.ok for report in reports) else 1
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,33 @@
+"""Write a file beside its target and rename it into place only when it is complete and checked.
+
+Readers (and the next run) therefore see either no file or a whole one; an error or an
+interruption removes the temporary ``.part`` file.
+"""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+MODE = 0o644  # mkstemp makes 0600 files; model files are for every user of the checkout
+
+
+@contextlib.contextmanager
+def part_file(target):
+    """Yield a fresh ``<target name>.<random>.part`` path in the target's folder; always removed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, part = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    os.close(handle)
+    part = Path(part)
+    try:
+        yield part
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def publish(part, target):
+    """Move the finished ``part`` onto ``target`` in one step."""
+    os.chmod(part, MODE)
+    os.replace(part, target)
+    return Path(target)

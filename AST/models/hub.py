@@ -1,0 +1,50 @@
+"""Fetch a model folder from the Hugging Face hub through huggingface_hub's cache.
+
+``snapshot_download`` caches and resumes; only the config and one weights file are fetched.
+``HF_ENDPOINT``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` are read at each call, so they take
+effect even when set after huggingface_hub was imported.
+"""
+
+import re
+from pathlib import Path
+
+from AST.models.download import DownloadError, Unreachable
+from AST.models.sources import host_of, hub_cache_dir, hub_endpoint, hub_offline
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def hub_snapshot(repo_id):
+    """Local folder holding ``config.json`` and the weights of hub model ``repo_id``."""
+    folder = _snapshot(repo_id, WEIGHT_FILES[0])
+    if not (folder / WEIGHT_FILES[0]).is_file():  # older repos only have the .bin
+        folder = _snapshot(repo_id, WEIGHT_FILES[1])
+    return folder
+
+
+def _snapshot(repo_id, weights):
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    offline = hub_offline()
+    try:
+        return Path(snapshot_download(
+            repo_id, allow_patterns=["config.json", weights], cache_dir=hub_cache_dir(),
+            endpoint=hub_endpoint(), local_files_only=offline))
+    except LocalEntryNotFoundError as error:
+        if offline:
+            raise Unreachable("HF_HUB_OFFLINE is set") from None
+        cause = error.__cause__
+        if isinstance(cause, HfHubHTTPError):
+            raise DownloadError(f"{host_of(hub_endpoint())}: {_first_line(cause)}") from None
+        reason = f": {_first_line(cause)}" if cause else ""
+        raise Unreachable(f"no connection to {host_of(hub_endpoint())}{reason}") from None
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        raise DownloadError(f"{repo_id}: {_first_line(error)}") from None
+
+
+def _first_line(error):
+    """The first line of an error's text, without a leading ``[Errno N]``."""
+    text = str(error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    return re.sub(r"^\[Errno -?\d+\] ", "", text)
