@@ -7,11 +7,13 @@ import sys
 from stemeval.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DATASET_NAMES = {"dsd100": "DSD100 (Sources)", "moisesdb": "MoisesDB"}
 
 
 def parse_args(dataset, default_output, argv=None):
     parser = argparse.ArgumentParser(
-        description=f"Run the AST instrument-recognition evaluation on a {dataset} tree and "
+        description=f"Run the AST instrument-recognition evaluation on a {DATASET_NAMES[dataset]} "
+                    "tree and "
                     "write one CSV row per stem: label,path,prediction,proposed_label.")
     parser.add_argument("folder", help="the dataset folder to walk")
     parser.add_argument("--checkpoint", metavar="SPEC",
