@@ -9,8 +9,9 @@ def essentia_standard():
     """``essentia.standard``, with TensorFlow's C++ logging and Essentia's warnings off."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import essentia
+
+    essentia.log.infoActive = False  # before essentia.standard, which logs as it loads
+    essentia.log.warningActive = False
     import essentia.standard
 
-    essentia.log.infoActive = False
-    essentia.log.warningActive = False
     return essentia.standard

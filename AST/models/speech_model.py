@@ -4,7 +4,6 @@ A file is checked by running ``TensorflowPredictVGGish`` with the gate's node na
 second of 16 kHz silence (one patch); it must give 8 class activations.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +12,10 @@ from AST.models import messages
 from AST.models.download import DownloadError, Unreachable, download
 from AST.models.sources import FETCH_COMMAND, speech_model_url
 from stemeval.errors import UserError
+from stemeval.essentia_setup import essentia_standard
+from stemeval.features import SAMPLE_RATE
+from stemeval.speech import INPUT_NODE, NUM_CLASSES, OUTPUT_NODE
 
-INPUT_NODE = "model/Placeholder"
-OUTPUT_NODE = "model/Sigmoid"
-NUM_CLASSES = 8
-SAMPLE_RATE = 16000
 _ESSENTIA_PREFIXES = ("Error while configuring TensorflowPredictVGGish: ", "TensorflowPredict: ")
 
 
@@ -27,7 +25,7 @@ class SpeechModelError(ValueError):
 
 def check_speech_graph(path):
     """Raise SpeechModelError unless Essentia runs ``path`` and gives (1, 8) for one patch."""
-    predict = _essentia_standard().TensorflowPredictVGGish
+    predict = essentia_standard().TensorflowPredictVGGish
     try:
         model = predict(graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
         output = model(np.zeros(SAMPLE_RATE, dtype=np.float32))
@@ -71,18 +69,6 @@ def _download(target):
     except SpeechModelError as error:
         raise UserError(f"the file downloaded from {url} is not a usable speech model "
                         f"({error}); it was removed") from None
-
-
-def _essentia_standard():
-    """``essentia.standard`` with TensorFlow's and Essentia's start-up logs off."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import essentia
-
-    essentia.log.infoActive = False  # before essentia.standard, which logs as it loads
-    essentia.log.warningActive = False
-    import essentia.standard
-
-    return essentia.standard
 
 
 def _essentia_reason(error):
