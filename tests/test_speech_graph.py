@@ -12,7 +12,8 @@ of the speech score. Both sides compute in float32 with different summation
 orders; on these graphs TensorFlow's own result is ~1e-4 percentage points
 away from an exact (float64) evaluation, and so is the runner's, so the
 difference between them is held to 1e-3 points. A wrong padding, layout or
-flatten order moves the outputs by whole percentage points.
+flatten order moves the outputs by whole percentage points. The speech score,
+the mean over patches that the gate uses, is held to 1e-4 points.
 """
 
 import os
@@ -30,12 +31,14 @@ from stemeval.speech_graph import (
     UnsupportedGraph,
     speech_activations,
 )
+from stemeval.speech import speech_score
 from stemeval.vggish_input import patch_count, vggish_bands, vggish_patches
 from tests import tf_graphs
 
 es = pytest.importorskip("essentia.standard")
 
 TOLERANCE_PERCENT = 1e-3
+SCORE_TOLERANCE = 1e-4  # the speech score (a mean over patches) must match to 1e-4 points
 SR = 16000
 
 
@@ -106,6 +109,8 @@ def _assert_same_activations(graph, audios=AUDIOS, runner=None):
             diff = float(np.abs(100.0 * got - 100.0 * expected).max())
             assert diff < TOLERANCE_PERCENT, f"{name}: max |diff| = {diff} percentage points"
             worst = max(worst, diff)
+        score_diff = abs(speech_score(got) - speech_score(expected))
+        assert score_diff < SCORE_TOLERANCE, f"{name}: speech scores differ by {score_diff}"
     return worst
 
 
