@@ -65,22 +65,22 @@ def _pydub_mix(pcm_channels, sample_width):
     if channels == 1:
         return pcm_channels[:, 0]
     wide = pcm_channels.astype(np.int64)
-    if channels == 2:  # audioop.tomono: floor(0.5 * left + 0.5 * right)
-        return np.floor(wide[:, 0] * 0.5 + wide[:, 1] * 0.5).astype(_INT_TYPES[sample_width])
-    # pydub adds each channel's sample floor-divided by the channel count
-    return (wide // channels).sum(axis=1).astype(_INT_TYPES[sample_width])
+    if channels == 2:  # audioop.tomono: floor(0.5 * left + 0.5 * right), exact in integers
+        mono = (wide[:, 0] + wide[:, 1]) >> 1
+    else:  # pydub adds each channel's sample floor-divided by the channel count
+        mono = (wide // channels).sum(axis=1)
+    return mono.astype(_INT_TYPES[sample_width])
 
 
 def _read_pcm_wav(path, width):
     """Integer frames ``[n, channels]`` as pydub holds a PCM wav, and its Essentia floats."""
-    data, rate = soundfile.read(path, dtype="int32", always_2d=True)
-    essentia = data.astype(np.float32) * np.float32(2.0 ** -31)
+    dtype = "int16" if width <= 2 else "int32"
+    data, rate = soundfile.read(path, dtype=dtype, always_2d=True)
+    essentia = data.astype(np.float32) * np.float32(2.0 ** (1 - 8 * data.itemsize))
     if width == 1:
-        pcm = (data >> 24).astype(np.int8)
-    elif width == 2:
-        pcm = (data >> 16).astype(np.int16)
-    elif width == 3:
-        pcm = data | np.where(data < 0, 0xFF, 0).astype(np.int32)
+        pcm = (data >> 8).astype(np.int8)
+    elif width == 3:  # pydub widens 24-bit samples with a low byte of 0xFF when negative
+        pcm = data | (data < 0).astype(np.int32) * 0xFF
         width = 4
     else:
         pcm = data
