@@ -3,33 +3,18 @@ MonoLoader, and the fbank equals Hugging Face's ASTFeatureExtractor."""
 
 import numpy as np
 import pytest
-from pydub import AudioSegment
-from pydub.silence import split_on_silence
 from transformers import ASTFeatureExtractor
 
 from stemeval.audio import decode
-from stemeval.essentia_setup import essentia_standard
 from stemeval.features import fbank_features, resample_16k
 from stemeval.silence import trim_silence
+from tests.published import excerpt_16k, monoloader_16k
 from tests.signals import concat, silence, tone, write_wav
 
 CASES = [
     (44100, 1, "PCM_16"), (44100, 2, "PCM_16"), (48000, 2, "PCM_24"), (48000, 1, "PCM_32"),
     (22050, 1, "PCM_U8"), (16000, 1, "PCM_16"), (32000, 2, "PCM_16"), (11025, 1, "PCM_16"),
 ]
-
-
-def published_excerpt_16k(path, tmp_path):
-    """The published round trip: pydub trim, export to wav, MonoLoader at 16 kHz."""
-    segment = AudioSegment.from_file(path).set_channels(1)
-    chunks = split_on_silence(segment, min_silence_len=500, silence_thresh=segment.dBFS - 10,
-                              keep_silence=200, seek_step=100)
-    joined = sum(chunks)
-    if len(joined) > 60000:
-        joined = joined[30000:60000]
-    wav = str(tmp_path / "nosilence.wav")
-    joined.export(wav, format="wav")
-    return essentia_standard().MonoLoader(filename=wav, sampleRate=16000, resampleQuality=4)()
 
 
 @pytest.mark.parametrize("rate,channels,subtype", CASES)
@@ -39,7 +24,7 @@ def test_excerpt_equals_monoloader_round_trip(tmp_path, rate, channels, subtype)
     path = str(write_wav(tmp_path / "stem.wav", frames, rate, subtype))
     excerpt = trim_silence(decode(path).pcm_mono)
     ours = resample_16k(excerpt.to_float(), excerpt.rate)
-    expected = published_excerpt_16k(path, tmp_path)
+    expected = excerpt_16k(path, tmp_path / "nosilence.wav")
     assert ours.dtype == np.float32
     np.testing.assert_array_equal(ours, expected)
 
@@ -49,8 +34,7 @@ def test_speech_gate_view_equals_monoloader(tmp_path):
         frames = tone(1.7, rate, 500, level=0.6, channels=channels, seed=rate)
         path = str(write_wav(tmp_path / f"{rate}{channels}{subtype}.wav", frames, rate, subtype))
         stem = decode(path)
-        expected = essentia_standard().MonoLoader(filename=path, sampleRate=16000,
-                                                  resampleQuality=4)()
+        expected = monoloader_16k(path)
         np.testing.assert_array_equal(resample_16k(stem.essentia_mono, stem.rate), expected)
 
 

@@ -1,25 +1,16 @@
 """The in-memory silence trim equals pydub's own split_on_silence + join on real files."""
 
 import pytest
-from pydub import AudioSegment
-from pydub.silence import split_on_silence
-
 from stemeval.audio import decode
 from stemeval.silence import SilentStem, trim_silence
+from tests.published import pydub_excerpt
 from tests.signals import concat, silence, tone, write_wav
 
 
-def pydub_excerpt(path):
-    """What the published code kept of a stem, as raw PCM bytes (None if it failed)."""
-    segment = AudioSegment.from_file(path).set_channels(1)
-    chunks = split_on_silence(segment, min_silence_len=500, silence_thresh=segment.dBFS - 10,
-                              keep_silence=200, seek_step=100)
-    if not chunks:
-        return None
-    joined = sum(chunks)
-    if len(joined) > 60000:
-        joined = joined[30000:60000]
-    return joined.raw_data, joined.sample_width, joined.frame_rate
+def pydub_bytes(path):
+    """What the published code kept of a stem, as raw PCM (None where it failed)."""
+    joined = pydub_excerpt(path)
+    return None if joined is None else (joined.raw_data, joined.sample_width, joined.frame_rate)
 
 
 R = 44100
@@ -53,7 +44,7 @@ CASES = {
 def test_trim_equals_pydub(tmp_path, name):
     frames, rate, subtype = CASES[name]()
     path = str(write_wav(tmp_path / f"{name}.wav", frames, rate, subtype))
-    expected = pydub_excerpt(path)
+    expected = pydub_bytes(path)
     pcm = decode(path).pcm_mono
     if expected is None:
         with pytest.raises(SilentStem):

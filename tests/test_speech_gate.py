@@ -5,21 +5,12 @@ import numpy as np
 import pytest
 
 from stemeval.audio import decode
-from stemeval.essentia_setup import essentia_standard
 from stemeval.features import resample_16k
 from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, speech_model_factory,
                              speech_score)
+from tests.published import speech_score as published_score
 from tests.signals import concat, silence, tone, write_wav
 from tests.tf_graphs import SPEECH_COLUMN, logit_for_score, write_linear_graph
-
-
-def published_score(path, graph):
-    """The published gate: MonoLoader on the file, the graph in Essentia's TensorFlow."""
-    audio = essentia_standard().MonoLoader(filename=path, sampleRate=16000, resampleQuality=4)()
-    activations = essentia_standard().TensorflowPredictVGGish(
-        graphFilename=str(graph), input="model/Placeholder", output="model/Sigmoid")(audio)
-    activations = np.asarray(activations)
-    return 0.0 if activations.size == 0 else float(100 * np.mean(activations, axis=0)[7])
 
 
 def linear_graph(path, target_score, seed=0):
