@@ -121,7 +121,7 @@ def main(dataset, default_output, argv=None):
     model = load_ast(args.checkpoint)
     graph = ensure_speech_model(args.speech_model)
     evaluator = Evaluator(model, speech_model_factory(graph, args.speech_backend, device),
-                          dataset, device=device, precision=args.precision)
+                          dataset, device=device, precision=args.precision, details=args.details)
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
     with ResultWriter(args.output, columns, resume=args.resume) as writer:
         todo = [stem for stem in stems if stem.path not in writer.done]

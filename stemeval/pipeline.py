@@ -19,7 +19,7 @@ from stemeval.features import fbank_features, resample_16k
 from stemeval.prediction import choose_label, top_labels
 from stemeval.results import ERROR
 from stemeval.silence import trim_silence
-from stemeval.speech import is_speech, speech_score
+from stemeval.speech import GATE_SCORE, SPEECH_LABEL_MIN_SCORE
 
 SPEECH = "speech"
 
@@ -29,7 +29,7 @@ class Prepared:
     """A stem after the CPU steps: a finished row, or fbank features awaiting the AST."""
 
     stem: object
-    speech_score: float = None
+    speech: object = None  # SpeechEvidence
     features: torch.Tensor = None
     row: dict = None
 
@@ -56,8 +56,10 @@ class Evaluator:
     one is built per thread, because Essentia's algorithms are not thread-safe.
     """
 
-    def __init__(self, model, speech_model_factory, dataset, device="cpu", precision="fp32"):
+    def __init__(self, model, speech_model_factory, dataset, device="cpu", precision="fp32",
+                 details=False):
         self.device = torch.device(device)
+        self.details = details
         self.model = model.to(self.device).eval()
         self.frames = model.config.input_tdim
         self.dataset = dataset
@@ -75,16 +77,20 @@ class Evaluator:
         try:
             decoded = decode(stem.path)
             audio_16k = resample_16k(decoded.essentia_mono, decoded.rate)
-            score = speech_score(self._speech_model().activations(audio_16k))
-            if is_speech(score):
-                return Prepared(stem, score, row={
+            speech = self._speech_model().evidence(audio_16k)
+            if speech.at_least(GATE_SCORE):
+                return Prepared(stem, row={
                     "label": stem.label, "path": stem.path, "prediction": SPEECH,
-                    "proposed_label": SPEECH, "speech_score": repr(score)})
+                    "proposed_label": SPEECH, **self._speech_details(speech)})
             excerpt = trim_silence(decoded.pcm_mono)
             wave = resample_16k(excerpt.to_float(), excerpt.rate)
-            return Prepared(stem, score, features=fbank_features(wave, self.frames))
+            return Prepared(stem, speech, features=fbank_features(wave, self.frames))
         except Exception as error:  # one bad stem must not stop the run
             return Prepared(stem, row=_error_row(stem, error))
+
+    def _speech_details(self, speech):
+        """The exact speech score, computed only when --details asks for it."""
+        return {"speech_score": repr(speech.score())} if self.details else {}
 
     def scores(self, features):
         """AST sigmoid scores ``[B, classes]`` (numpy) for a list of fbank tensors."""
@@ -105,14 +111,15 @@ class Evaluator:
                 item.row = _error_row(item.stem, error)
             return
         for item, scores in zip(waiting, all_scores):
-            label, score = choose_label(scores, item.speech_score)
+            label, score = choose_label(
+                scores, lambda speech=item.speech: speech.at_least(SPEECH_LABEL_MIN_SCORE))
             item.row = {
                 "label": item.stem.label, "path": item.stem.path, "prediction": label,
                 "proposed_label": map_prediction(label, self.dataset), "score": repr(score),
-                "speech_score": repr(item.speech_score),
                 "top5": "; ".join(f"{name} ({value!r})" for name, value in top_labels(scores)),
+                **self._speech_details(item.speech),
             }
-            item.features = None
+            item.features = item.speech = None
 
 
 def _prepared_in_order(evaluator, stems, workers, lookahead):

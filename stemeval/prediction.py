@@ -3,20 +3,20 @@
 import numpy as np
 
 from AST.labels import AUDIOSET_LABELS, INSTRUMENT_LABELS, SPEECH_LABEL
-from stemeval.speech import SPEECH_LABEL_MIN_SCORE
 
 
-def choose_label(scores, speech_score, labels=AUDIOSET_LABELS):
+def choose_label(scores, speech_allowed, labels=AUDIOSET_LABELS):
     """The best-scoring instrument label, lower-cased, and its score.
 
-    ``Speech`` is passed over when the speech gate's score is below 8. The ranking is
-    ``np.argsort(scores)[::-1]``, as in the AST's published inference code.
+    ``Speech`` is passed over unless ``speech_allowed()`` (the speech gate's score is >= 8),
+    which is asked only when Speech ranks first. The ranking is ``np.argsort(scores)[::-1]``,
+    as in the AST's published inference code.
     """
     for index in np.argsort(scores)[::-1]:
         name = labels[index]
         if name not in INSTRUMENT_LABELS:
             continue
-        if name == SPEECH_LABEL and speech_score < SPEECH_LABEL_MIN_SCORE:
+        if name == SPEECH_LABEL and not speech_allowed():
             continue
         return name.lower(), float(scores[index])
     raise ValueError("no instrument label among the model's classes")

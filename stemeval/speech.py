@@ -1,7 +1,8 @@
 """The speech gate: Essentia's VGGish genre classifier, whose class 7 is speech.
 
 A stem scoring >= 50 is reported as speech without running the AST; a score < 8 keeps the
-AST from choosing the ``Speech`` label.
+AST from choosing the ``Speech`` label. The score is 100 x the mean over 0.96 s patches of
+the speech activation (0 when the stem is shorter than one patch).
 """
 
 import sys
@@ -9,6 +10,7 @@ import sys
 import numpy as np
 
 from stemeval.essentia_setup import essentia_standard
+from stemeval.vggish_input import patch_count
 
 INPUT_NODE = "model/Placeholder"
 OUTPUT_NODE = "model/Sigmoid"
@@ -16,19 +18,9 @@ SPEECH_CLASS = 7  # cla, dan, hip, jaz, pop, rhy, roc, spe
 NUM_CLASSES = 8
 GATE_SCORE = 50.0
 SPEECH_LABEL_MIN_SCORE = 8.0
-
-
-class EssentiaSpeechModel:
-    """The graph run by Essentia's TensorFlow, as published (``TensorflowPredictVGGish``)."""
-
-    def __init__(self, graph_path):
-        self._predict = essentia_standard().TensorflowPredictVGGish(
-            graphFilename=str(graph_path), input=INPUT_NODE, output=OUTPUT_NODE)
-
-    def activations(self, audio_16k):
-        """``[patches, 8]`` class activations of 16 kHz mono audio (none if under one patch)."""
-        result = self._predict(np.ascontiguousarray(audio_16k, dtype=np.float32))
-        return np.asarray(result, dtype=np.float32).reshape(-1, NUM_CLASSES)
+# A decision taken before every patch is seen must clear its threshold by this much (in
+# score points): far more than float32 rounding can move the mean of the activations.
+DECISION_MARGIN = 1e-3
 
 
 def speech_score(activations):
@@ -38,8 +30,63 @@ def speech_score(activations):
     return float(100 * np.mean(activations, axis=0)[SPEECH_CLASS])
 
 
-def is_speech(score):
-    return score >= GATE_SCORE
+class SpeechEvidence:
+    """A stem's speech activations, computed batch by batch only as far as a question needs.
+
+    Each activation lies in [0, 1], so after k of n patches the score lies between
+    ``100 * seen / n`` and ``100 * (seen + n - k) / n``: often enough to answer "is the
+    score >= 50?" with half the patches. The answers are those of the full score.
+    """
+
+    def __init__(self, batches, total):
+        self._batches = iter(batches)
+        self._total = total
+        self._seen = []
+        self._count = 0
+        self._sum = 0.0
+
+    def _bounds(self):
+        if self._total == 0:
+            return 0.0, 0.0
+        unseen = self._total - self._count
+        return 100 * self._sum / self._total, 100 * (self._sum + unseen) / self._total
+
+    def _advance(self):
+        batch = next(self._batches)
+        self._seen.append(batch)
+        self._count += len(batch)
+        self._sum += float(np.sum(batch[:, SPEECH_CLASS], dtype=np.float64))
+
+    def at_least(self, threshold):
+        """Whether the speech score is >= ``threshold``, computing no more than needed."""
+        while self._count < self._total:
+            low, high = self._bounds()
+            if low >= threshold + DECISION_MARGIN:
+                return True
+            if high < threshold - DECISION_MARGIN:
+                return False
+            self._advance()
+        return self.score() >= threshold
+
+    def score(self):
+        """The exact speech score (computes every remaining patch)."""
+        while self._count < self._total:
+            self._advance()
+        return speech_score(np.concatenate(self._seen) if self._seen else self._seen)
+
+
+class EssentiaSpeechModel:
+    """The graph run by Essentia's TensorFlow, as published (``TensorflowPredictVGGish``)."""
+
+    def __init__(self, graph_path):
+        self._predict = essentia_standard().TensorflowPredictVGGish(
+            graphFilename=str(graph_path), input=INPUT_NODE, output=OUTPUT_NODE)
+
+    def evidence(self, audio_16k):
+        """The speech evidence of 16 kHz mono audio, all patches computed at once."""
+        result = self._predict(np.ascontiguousarray(audio_16k, dtype=np.float32))
+        activations = np.asarray(result, dtype=np.float32).reshape(-1, NUM_CLASSES)
+        return SpeechEvidence([activations], len(activations))
 
 
 class TorchSpeechModel:
@@ -49,10 +96,12 @@ class TorchSpeechModel:
         self._runner = runner
         self._device = device
 
-    def activations(self, audio_16k):
-        from stemeval.speech_graph import speech_activations
+    def evidence(self, audio_16k):
+        """The speech evidence of 16 kHz mono audio, computed lazily batch by batch."""
+        from stemeval.speech_graph import speech_activation_batches
 
-        return speech_activations(self._runner, audio_16k, device=self._device)
+        return SpeechEvidence(speech_activation_batches(self._runner, audio_16k, self._device),
+                              patch_count(len(audio_16k)))
 
 
 def speech_model_factory(graph_path, backend="torch", device="cpu"):

@@ -798,6 +798,24 @@ def _first_output(fn, n_out):
     return wrapped
 
 
+def speech_activation_batches(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
+                              batch_size: int = 64):
+    """The graph's outputs for the VGGish patches of ``audio_16k``, ``batch_size`` at a time.
+
+    Yields float32 arrays [<= batch_size, 8], in patch order; nothing for audio shorter than
+    one patch. Computing them lazily lets the speech gate stop once its decision is certain.
+    """
+    from .vggish_input import vggish_patches
+
+    patches = vggish_patches(audio_16k)
+    if runner.device != torch.device(device):
+        runner = runner.to(device)
+    for start in range(0, len(patches), batch_size):
+        with torch.inference_mode():
+            batch = torch.from_numpy(patches[start:start + batch_size]).to(device)
+            yield runner(batch).float().cpu().numpy()
+
+
 def speech_activations(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
                        batch_size: int = 64) -> np.ndarray:
     """The graph's outputs for every VGGish patch of ``audio_16k``: [n_patches, 8] float32.
@@ -806,16 +824,7 @@ def speech_activations(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
     (patches of 96 frames, hop 93, last partial patch dropped); audio shorter
     than one patch gives an empty [0, 8] array.
     """
-    from .vggish_input import vggish_patches
-
-    patches = vggish_patches(audio_16k)
-    if len(patches) == 0:
+    batches = list(speech_activation_batches(runner, audio_16k, device, batch_size))
+    if not batches:
         return np.zeros((0, 8), np.float32)
-    if runner.device != torch.device(device):
-        runner = runner.to(device)
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(patches), batch_size):
-            batch = torch.from_numpy(patches[start:start + batch_size]).to(device)
-            outputs.append(runner(batch).float().cpu().numpy())
-    return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+    return np.concatenate(batches, axis=0).astype(np.float32, copy=False)

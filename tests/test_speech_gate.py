@@ -6,8 +6,8 @@ import pytest
 
 from stemeval.audio import decode
 from stemeval.features import resample_16k
-from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, speech_model_factory,
-                             speech_score)
+from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, SpeechEvidence,
+                             speech_model_factory, speech_score)
 from tests.published import speech_score as published_score
 from tests.signals import concat, silence, tone, write_wav
 from tests.tf_graphs import SPEECH_COLUMN, logit_for_score, write_linear_graph
@@ -39,7 +39,7 @@ def test_score_equals_published(tmp_path, backend, target):
     for name, (make, rate, subtype) in STEMS.items():
         path = str(write_wav(tmp_path / f"{name}.wav", make(), rate, subtype))
         stem = decode(path)
-        score = speech_score(model.activations(resample_16k(stem.essentia_mono, stem.rate)))
+        score = model.evidence(resample_16k(stem.essentia_mono, stem.rate)).score()
         expected = published_score(path, graph)
         assert abs(score - expected) < 1e-4, name
         if name == "shorter_than_a_patch":
@@ -50,3 +50,32 @@ def test_score_equals_published(tmp_path, backend, target):
             assert SPEECH_LABEL_MIN_SCORE <= score < GATE_SCORE
         else:
             assert score < SPEECH_LABEL_MIN_SCORE
+
+
+def test_evidence_answers_equal_the_full_score():
+    """Stopping early never changes an answer: checked on many random activation sets."""
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        total = int(rng.integers(1, 300))
+        level = rng.uniform(0, 1)
+        activations = np.clip(rng.normal(level, rng.uniform(0, 0.5), (total, 8)), 0, 1)
+        activations = activations.astype(np.float32)
+        batches = [activations[i:i + 16] for i in range(0, total, 16)]
+        full = speech_score(activations)
+        for threshold in (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, full, full + 1e-4):
+            evidence = SpeechEvidence(batches, total)
+            assert evidence.at_least(threshold) == (full >= threshold), (trial, threshold)
+            assert evidence.score() == full
+
+
+def test_evidence_stops_early_when_the_answer_is_clear():
+    consumed = []
+
+    def batches():
+        for _ in range(10):
+            consumed.append(1)
+            yield np.full((10, 8), 0.02, np.float32)
+
+    evidence = SpeechEvidence(batches(), 100)
+    assert not evidence.at_least(GATE_SCORE)
+    assert len(consumed) == 6  # after 60 of 100 patches the score is at most 41.2
