@@ -52,11 +52,13 @@ class DecodedStem:
         return self.pcm_mono.rate
 
 
-def _essentia_mix(channels_float):
-    """Essentia's MonoMixer: the left channel of mono audio, else the average of the two."""
-    if channels_float.shape[1] == 1:
-        return channels_float[:, 0]
-    return (channels_float[:, 0] + channels_float[:, 1]) * np.float32(0.5)
+def _essentia_mix(samples, scale):
+    """Essentia's loader and MonoMixer: each channel scaled to [-1, 1) in float32, then the
+    left channel of mono audio, or the float32 average of the two."""
+    left = samples[:, 0].astype(np.float32) * np.float32(scale)
+    if samples.shape[1] == 1:
+        return left
+    return (left + samples[:, 1].astype(np.float32) * np.float32(scale)) * np.float32(0.5)
 
 
 def _pydub_mix(pcm_channels, sample_width):
@@ -64,7 +66,7 @@ def _pydub_mix(pcm_channels, sample_width):
     channels = pcm_channels.shape[1]
     if channels == 1:
         return pcm_channels[:, 0]
-    wide = pcm_channels.astype(np.int64)
+    wide = pcm_channels.astype(np.int32 if sample_width <= 2 else np.int64)
     if channels == 2:  # audioop.tomono: floor(0.5 * left + 0.5 * right), exact in integers
         mono = (wide[:, 0] + wide[:, 1]) >> 1
     else:  # pydub adds each channel's sample floor-divided by the channel count
@@ -73,10 +75,8 @@ def _pydub_mix(pcm_channels, sample_width):
 
 
 def _read_pcm_wav(path, width):
-    """Integer frames ``[n, channels]`` as pydub holds a PCM wav, and its Essentia floats."""
-    dtype = "int16" if width <= 2 else "int32"
-    data, rate = soundfile.read(path, dtype=dtype, always_2d=True)
-    essentia = data.astype(np.float32) * np.float32(2.0 ** (1 - 8 * data.itemsize))
+    """PCM as pydub holds it, and the samples and scale Essentia's loader reads it with."""
+    data, rate = soundfile.read(path, dtype="int16" if width <= 2 else "int32", always_2d=True)
     if width == 1:
         pcm = (data >> 8).astype(np.int8)
     elif width == 3:  # pydub widens 24-bit samples with a low byte of 0xFF when negative
@@ -84,7 +84,7 @@ def _read_pcm_wav(path, width):
         width = 4
     else:
         pcm = data
-    return pcm, width, rate, essentia
+    return pcm, width, rate, data, 2.0 ** (1 - 8 * data.itemsize)
 
 
 def _read_with_pydub(path):
@@ -93,8 +93,7 @@ def _read_with_pydub(path):
     segment = AudioSegment.from_file(path)
     width = segment.sample_width
     pcm = np.frombuffer(segment.raw_data, dtype=_INT_TYPES[width]).reshape(-1, segment.channels)
-    essentia = pcm.astype(np.float32) * np.float32(1.0 / (2 ** (8 * width) / 2))
-    return pcm, width, segment.frame_rate, essentia
+    return pcm, width, segment.frame_rate, pcm, 1.0 / (2 ** (8 * width) / 2)
 
 
 def decode(path):
@@ -104,10 +103,10 @@ def decode(path):
     except (RuntimeError, soundfile.LibsndfileError):
         info = None
     if info is not None and info.format in ("WAV", "WAVEX") and info.subtype in _PCM_WIDTHS:
-        pcm, width, rate, essentia = _read_pcm_wav(path, _PCM_WIDTHS[info.subtype])
+        pcm, width, rate, samples, scale = _read_pcm_wav(path, _PCM_WIDTHS[info.subtype])
     else:
-        pcm, width, rate, essentia = _read_with_pydub(path)
+        pcm, width, rate, samples, scale = _read_with_pydub(path)
     if len(pcm) == 0:
         raise ValueError("the file holds no audio samples")
-    return DecodedStem(essentia_mono=_essentia_mix(essentia),
+    return DecodedStem(essentia_mono=_essentia_mix(samples, scale),
                        pcm_mono=Pcm(_pydub_mix(pcm, width), width, rate))

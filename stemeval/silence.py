@@ -54,6 +54,24 @@ def rms(samples):
     return int(math.sqrt(float(np.cumsum(squares)[-1]) / len(samples)))
 
 
+def _window_rms(pcm, starts, length):
+    """``rms(slice_ms(samples, rate, start, start + length))`` for every start (ms).
+
+    Up to 16-bit samples, integer prefix sums give every window's exact sum of squares at
+    once; wider samples repeat audioop's left-to-right double sum window by window.
+    """
+    if pcm.sample_width > 2:
+        return [rms(slice_ms(pcm.samples, pcm.rate, start, start + length)) for start in starts]
+    total = length_ms(len(pcm.samples), pcm.rate)
+    first = np.array([_frame(min(start, total), pcm.rate) for start in starts])
+    last = np.array([_frame(min(start + length, total), pcm.rate) for start in starts])
+    prefix = np.concatenate([[0], np.cumsum(pcm.samples.astype(np.int64) ** 2)])
+    sums = prefix[np.minimum(last, len(pcm.samples))] - prefix[first]
+    counts = last - first  # slices past the end are zero-padded to this length
+    return [int(math.sqrt(float(total_) / count)) if count else 0
+            for total_, count in zip(sums, counts)]
+
+
 def dbfs(pcm):
     """pydub's ``segment.dBFS`` (``-inf`` for digital silence)."""
     level = rms(pcm.samples)
@@ -72,8 +90,8 @@ def detect_silence(pcm, min_silence_len, silence_thresh, seek_step):
     starts = list(range(0, last_start + 1, seek_step))
     if last_start % seek_step:
         starts.append(last_start)
-    silent = [start for start in starts
-              if rms(slice_ms(pcm.samples, pcm.rate, start, start + min_silence_len)) <= threshold]
+    levels = _window_rms(pcm, starts, min_silence_len)
+    silent = [start for start, level in zip(starts, levels) if level <= threshold]
     if not silent:
         return []
     ranges = []

@@ -254,6 +254,7 @@ def write_vggish_graph(
     dynamic_flatten: bool = True,
     packed_weights: bool = True,
     speech_bias: float = 0.0,
+    speech_scale: float = 1.0,
 ) -> Path:
     """A VGGish-shaped classifier with random weights, laid out as a frozen TF-slim graph.
 
@@ -269,8 +270,9 @@ def write_vggish_graph(
     constant Reshape; ``packed_weights=False`` stores weights in float_val.
 
     Weights are scaled (He-like) so activations stay in a useful range and the
-    outputs are spread over (0, 1) rather than saturated. ``speech_bias`` is added to the
-    speech logit, to move the speech scores of a set of stems across the gate.
+    outputs are spread over (0, 1) rather than saturated. ``speech_scale`` multiplies the
+    speech column's weights and ``speech_bias`` is added to its logit, to place the speech
+    scores of a set of stems on either side of the gate.
     """
     rng = np.random.default_rng(seed)
     g = GraphBuilder()
@@ -330,6 +332,7 @@ def write_vggish_graph(
         width_in = head_hidden
     w = rng.normal(0.0, math.sqrt(1.0 / width_in), (width_in, N_CLASSES))
     b = rng.normal(0.0, 0.5, N_CLASSES)
+    w[:, SPEECH_COLUMN] *= speech_scale
     b[SPEECH_COLUMN] += speech_bias
     # The last layer stores its kernel transposed so MatMul's transpose_b is exercised.
     net = g.matmul("model/dense_1/MatMul", net,

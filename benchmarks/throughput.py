@@ -1,0 +1,233 @@
+"""Throughput: the published one-stem-at-a-time pipeline against this project's fast path.
+
+Builds a stem set in both layouts (stems of 20 s to 4 min, a few that the speech gate sends
+to speech), full-size random models (the AudioSet AST's size, and a speech graph of the
+real VGGish's size), then times in one process:
+
+- published: per stem, what the published code did: MonoLoader + Essentia's
+  TensorflowPredictVGGish on the file, pydub's split_on_silence, the excerpt written to a wav
+  and read back with MonoLoader, the fbank, and the AST one stem at a time with the plain
+  (unfused) attention of timm 0.4.5;
+- fast: this project's pipeline (decode once, the speech graph in PyTorch, worker threads,
+  batched AST).
+
+It prints stems/s, audio seconds per second, the ratio and the peak RSS, asserts the two
+CSVs are identical, and fails if the ratio is below --min-ratio. With --bf16 it also runs
+the fast path with --precision bf16 and reports the share of rows that change.
+
+    .venv/bin/python benchmarks/throughput.py [--stems 16] [--workers 1] [--batch-size 4]
+"""
+
+import argparse
+import copy
+import csv
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from AST.ast_model import ASTConfig  # noqa: E402
+from AST.labels import map_prediction  # noqa: E402
+from stemeval.datasets import LAYOUTS  # noqa: E402
+from stemeval.features import fbank_features, resample_16k  # noqa: E402
+from stemeval.pipeline import Evaluator, run  # noqa: E402
+from stemeval.prediction import choose_label  # noqa: E402
+from stemeval.results import ResultWriter  # noqa: E402
+from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
+                             speech_model_factory)
+from stemeval.speech_graph import GraphRunner, speech_activations  # noqa: E402
+from tests import published  # noqa: E402
+from tests.ast_weights import random_model  # noqa: E402
+from tests.tf_graphs import (REAL_VGGISH_CHANNELS, REAL_VGGISH_FC,  # noqa: E402
+                             SPEECH_COLUMN, write_vggish_graph)
+
+RATE = 44100
+
+
+def synthetic_stem(seconds, seed, speech_like=False):
+    """Tones, noise bursts and silent gaps; a speech-like stem is quiet stationary noise
+    (which the benchmark's random speech graph is calibrated to score high)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    if speech_like:
+        audio = 0.05 * rng.standard_normal(len(t))
+    else:
+        base = rng.uniform(60, 800)
+        audio = 0.3 * np.sin(2 * np.pi * base * t * (1 + 0.01 * np.sin(2 * np.pi * 3 * t)))
+        bursts = np.sin(2 * np.pi * rng.uniform(0.5, 4) * t) > 0.6
+        audio += 0.1 * rng.standard_normal(len(t)) * bursts
+    audio[(t % rng.uniform(6, 15)) < rng.uniform(0.3, 1.5)] = 0.0
+    stereo = np.stack([audio, audio * rng.uniform(0.6, 1.0)], axis=1)
+    return np.clip(stereo, -1, 0.999)
+
+
+def stem_durations(count):
+    """20 s to 4 min, shaped like DSD100 and MoisesDB, whose stems mostly span a whole song:
+    a quarter of the stems short (20-90 s), the rest 2.5-4 min."""
+    short = count // 4
+    return np.concatenate([np.linspace(20, 90, short), np.linspace(150, 240, count - short)])
+
+
+def build_stem_set(root, count, speech_like):
+    """``count`` stems, half in each layout, 20 s to 4 min, ``speech_like`` of them speech-like.
+
+    Returns {layout: folder} and the set of speech-like paths."""
+    durations = stem_durations(count)
+    speech_indices = set(np.linspace(0, count - 1, speech_like + 2).round().astype(int)[1:-1])
+    dsd = root / "DSD100" / "Sources" / "Dev"
+    moises = root / "moisesdb" / "moisesdb_v0.1"
+    speech_paths = set()
+    for index, seconds in enumerate(durations):
+        if index % 2 == 0:
+            song = dsd / f"{index:03d} - Bench"
+            name = ("bass", "drums", "vocals")[index // 2 % 3]
+            path = song / f"{name}.wav"
+        else:
+            category = ("guitar", "piano", "bass", "drums", "vocals")[index // 2 % 5]
+            path = moises / f"song{index:03d}" / category / f"stem{index:03d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        audio = synthetic_stem(seconds, index, speech_like=index in speech_indices)
+        soundfile.write(path, audio, RATE, subtype="PCM_16")
+        if index in speech_indices:
+            speech_paths.add(str(path))
+    return {"dsd100": root / "DSD100" / "Sources", "moisesdb": moises}, speech_paths
+
+
+def calibrated_speech_graph(path, stems, speech_paths):
+    """A full-size VGGish graph whose speech scores are high for the speech-like stems and
+    low for the others, as on real music. Returns the stems' speech scores."""
+    def write(bias):
+        return write_vggish_graph(path, 0, channels=REAL_VGGISH_CHANNELS, fc=REAL_VGGISH_FC,
+                                  head_hidden=100, speech_scale=-1.0, speech_bias=bias)
+
+    runner = GraphRunner.from_pb(write(0.0), output_name="model/dense_1/add").eval()
+    logits = [speech_activations(runner, published.monoloader_16k(stem.path))[:, SPEECH_COLUMN]
+              .astype(np.float64) for stem in stems]
+
+    def scores(bias):
+        return np.array([100 * np.mean(1 / (1 + np.exp(-(z + bias)))) for z in logits])
+
+    speech_like = np.array([stem.path in speech_paths for stem in stems])
+
+    def gap(bias):  # how far the speech-like stems stay above the gate, the others below
+        return min(np.min(scores(bias)[speech_like], initial=100) - GATE_SCORE,
+                   GATE_SCORE - np.max(scores(bias)[~speech_like], initial=0))
+
+    bias = max(np.arange(-60, 60, 0.1), key=gap)
+    write(float(bias))
+    return scores(bias)
+
+
+def published_rows(model, graph, stems, dataset, workdir):
+    """The published loop: one stem at a time, three decodes, batch 1, TensorFlow gate."""
+    for stem in stems:
+        row = {"label": stem.label, "path": stem.path}
+        try:
+            score = published.speech_score(stem.path, graph)
+            if score >= GATE_SCORE:
+                yield {**row, "prediction": "speech", "proposed_label": "speech"}
+                continue
+            wave = published.excerpt_16k(stem.path, workdir / "nosilence.wav")
+            fbank = fbank_features(wave, model.config.input_tdim)
+            with torch.inference_mode():
+                scores = torch.sigmoid(model(fbank[None]))[0].numpy()
+            label, _ = choose_label(scores, lambda: score >= SPEECH_LABEL_MIN_SCORE)
+            yield {**row, "prediction": label, "proposed_label": map_prediction(label, dataset)}
+        except Exception:
+            yield {**row, "prediction": "error", "proposed_label": "error"}
+
+
+def unfused(model):
+    """A copy of the AST with timm 0.4.5's plain attention (q @ k^T, softmax, @ v)."""
+    model = copy.deepcopy(model)
+    for block in model.v.blocks:
+        block.attn.fused_attn = False
+    return model
+
+
+def timed(label, folders, stems_of, write_rows, out_dir):
+    """Run ``write_rows(dataset, stems, writer)`` for both layouts; returns seconds and CSVs."""
+    start = time.perf_counter()
+    outputs = []
+    for dataset, folder in folders.items():
+        output = out_dir / f"{label}_{dataset}.csv"
+        with ResultWriter(str(output)) as writer:
+            write_rows(dataset, stems_of[dataset], writer)
+        outputs.append(output.read_bytes())
+    return time.perf_counter() - start, outputs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stems", type=int, default=16, help="stems in all (default 16)")
+    parser.add_argument("--speech-like", type=int, default=2,
+                        help="stems made for the gate to send to speech (default 2)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--min-ratio", type=float, default=2.0)
+    parser.add_argument("--bf16", action="store_true", help="also time --precision bf16")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
+        root = Path(tmp)
+        folders, speech_paths = build_stem_set(root / "data", args.stems, args.speech_like)
+        stems_of = {dataset: LAYOUTS[dataset](str(folder)) for dataset, folder in folders.items()}
+        every_stem = [stem for stems in stems_of.values() for stem in stems]
+        audio_seconds = sum(soundfile.info(stem.path).duration for stem in every_stem)
+        graph = root / "speech.pb"
+        speech_scores = calibrated_speech_graph(graph, every_stem, speech_paths)
+        model = random_model(ASTConfig(), seed=0)
+        print(f"{len(every_stem)} stems, {audio_seconds / 60:.1f} min of audio, "
+              f"{np.sum(speech_scores >= GATE_SCORE)} sent to speech by the gate; speech scores "
+              f"{np.round(np.sort(speech_scores), 1).tolist()}; "
+              f"{torch.get_num_threads()} torch threads",
+              flush=True)
+
+        slow_model = unfused(model)
+
+        def slow(dataset, stems, writer):
+            for row in published_rows(slow_model, graph, stems, dataset, root):
+                writer.write(row)
+
+        def fast(precision):
+            def rows(dataset, stems, writer):
+                evaluator = Evaluator(model, speech_model_factory(graph, "torch"), dataset,
+                                      precision=precision)
+                run(evaluator, stems, writer.write, batch_size=args.batch_size,
+                    workers=args.workers)
+            return rows
+
+        slow_seconds, slow_csvs = timed("published", folders, stems_of, slow, root)
+        fast_seconds, fast_csvs = timed("fast", folders, stems_of, fast("fp32"), root)
+        for name, seconds in (("published", slow_seconds), ("fast", fast_seconds)):
+            print(f"{name:>10}: {seconds:7.1f} s  {len(every_stem) / seconds:6.3f} stems/s  "
+                  f"{audio_seconds / seconds:6.1f} audio s/s", flush=True)
+        ratio = slow_seconds / fast_seconds
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+        print(f"ratio {ratio:.2f} (workers {args.workers}, batch {args.batch_size}); "
+              f"peak RSS {peak_gb:.2f} GB")
+        identical = slow_csvs == fast_csvs
+        print("CSVs identical" if identical else "CSVs DIFFER")
+
+        if args.bf16:
+            bf16_seconds, bf16_csvs = timed("bf16", folders, stems_of, fast("bf16"), root)
+            rows = [list(csv.reader(text.decode().splitlines()))[1:] for text in fast_csvs]
+            bf16 = [list(csv.reader(text.decode().splitlines()))[1:] for text in bf16_csvs]
+            pairs = [(a, b) for x, y in zip(rows, bf16) for a, b in zip(x, y)]
+            changed = sum(a != b for a, b in pairs)
+            print(f"      bf16: {bf16_seconds:7.1f} s  ({fast_seconds / bf16_seconds:.2f}x fp32); "
+                  f"{changed}/{len(pairs)} rows changed ({100 * changed / len(pairs):.1f}%)")
+    if not identical:
+        return 1
+    return 0 if ratio >= args.min_ratio else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
