@@ -52,8 +52,10 @@ RATE = 44100
 
 
 def synthetic_stem(seconds, seed, speech_like=False):
-    """Tones, noise bursts and silent gaps; a speech-like stem is quiet stationary noise
-    (which the benchmark's random speech graph is calibrated to score high)."""
+    """Tones and noise bursts played in sections with digital silence between them, as an
+    instrument's stem is silent where the instrument does not play (here 10% to 50% of the
+    time). A speech-like stem is quiet stationary noise, which the benchmark's random speech
+    graph is calibrated to score high."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
     if speech_like:
@@ -63,7 +65,9 @@ def synthetic_stem(seconds, seed, speech_like=False):
         audio = 0.3 * np.sin(2 * np.pi * base * t * (1 + 0.01 * np.sin(2 * np.pi * 3 * t)))
         bursts = np.sin(2 * np.pi * rng.uniform(0.5, 4) * t) > 0.6
         audio += 0.1 * rng.standard_normal(len(t)) * bursts
-    audio[(t % rng.uniform(6, 15)) < rng.uniform(0.3, 1.5)] = 0.0
+    silent_share = (0.1, 0.25, 0.4, 0.5)[seed % 4]
+    section = rng.uniform(8, 20)
+    audio[(t % section) >= section * (1 - silent_share)] = 0.0
     stereo = np.stack([audio, audio * rng.uniform(0.6, 1.0)], axis=1)
     return np.clip(stereo, -1, 0.999)
 

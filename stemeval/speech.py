@@ -5,12 +5,12 @@ AST from choosing the ``Speech`` label. The score is 100 x the mean over 0.96 s 
 the speech activation (0 when the stem is shorter than one patch).
 """
 
+import math
 import sys
 
 import numpy as np
 
 from stemeval.essentia_setup import essentia_standard
-from stemeval.vggish_input import patch_count
 
 INPUT_NODE = "model/Placeholder"
 OUTPUT_NODE = "model/Sigmoid"
@@ -31,48 +31,78 @@ def speech_score(activations):
 
 
 class SpeechEvidence:
-    """A stem's speech activations, computed batch by batch only as far as a question needs.
+    """A stem's speech activations, computed only as far as a question needs.
 
-    Each activation lies in [0, 1], so after k of n patches the score lies between
-    ``100 * seen / n`` and ``100 * (seen + n - k) / n``: often enough to answer "is the
-    score >= 50?" with half the patches. The answers are those of the full score.
+    Each activation lies in [0, 1], so after some of the n patches the score lies between
+    ``100 * seen / n`` and ``100 * (seen + unseen) / n``: often enough to answer "is the
+    score >= 50?" long before the last patch. The answers are those of the full score.
+
+    ``source`` gives the activations as *units*, each standing for ``source.weights[i]``
+    identical patches: ``source.compute(start, stop)`` runs units, ``source.expand(units)``
+    lays all of them out per patch, and ``source.total`` is the number of patches.
     """
 
-    def __init__(self, batches, total):
-        self._batches = iter(batches)
-        self._total = total
+    MIN_BATCH, MAX_BATCH = 8, 64
+
+    def __init__(self, source):
+        self._source = source
         self._seen = []
+        self._units = 0
         self._count = 0
         self._sum = 0.0
 
     def _bounds(self):
-        if self._total == 0:
-            return 0.0, 0.0
-        unseen = self._total - self._count
-        return 100 * self._sum / self._total, 100 * (self._sum + unseen) / self._total
+        total = self._source.total
+        unseen = total - self._count
+        return 100 * self._sum / total, 100 * (self._sum + unseen) / total
 
-    def _advance(self):
-        batch = next(self._batches)
+    def _advance(self, wanted):
+        weights = self._source.weights
+        # enough units to cover ``wanted`` patches, within the batch limits
+        covered = np.searchsorted(np.cumsum(weights[self._units:]), wanted) + 1
+        stop = min(len(weights), self._units + max(self.MIN_BATCH, min(covered, self.MAX_BATCH)))
+        batch = self._source.compute(self._units, stop)
         self._seen.append(batch)
-        self._count += len(batch)
-        self._sum += float(np.sum(batch[:, SPEECH_CLASS], dtype=np.float64))
+        self._count += int(weights[self._units:stop].sum())
+        self._sum += float(np.dot(weights[self._units:stop], batch[:, SPEECH_CLASS].astype(np.float64)))
+        self._units = stop
 
     def at_least(self, threshold):
         """Whether the speech score is >= ``threshold``, computing no more than needed."""
-        while self._count < self._total:
+        while self._count < self._source.total:
             low, high = self._bounds()
             if low >= threshold + DECISION_MARGIN:
                 return True
             if high < threshold - DECISION_MARGIN:
                 return False
-            self._advance()
+            # the fewest patches that could settle it: all 0 (to pull the upper bound below
+            # the threshold) or all 1 (to push the lower bound above it)
+            fewest = min(high - threshold + DECISION_MARGIN, threshold + DECISION_MARGIN - low)
+            self._advance(math.ceil(fewest * self._source.total / 100))
         return self.score() >= threshold
 
     def score(self):
-        """The exact speech score (computes every remaining patch)."""
-        while self._count < self._total:
-            self._advance()
-        return speech_score(np.concatenate(self._seen) if self._seen else self._seen)
+        """The exact speech score (computes every remaining unit)."""
+        while self._count < self._source.total:
+            self._advance(self.MAX_BATCH)
+        if not self._seen:
+            return 0.0
+        return speech_score(self._source.expand(np.concatenate(self._seen)))
+
+
+class ComputedActivations:
+    """All activations already at hand, one unit per patch."""
+
+    def __init__(self, activations):
+        self._activations = activations
+        self.total = len(activations)
+        self.weights = np.ones(self.total, np.int64)
+
+    def compute(self, start, stop):
+        return self._activations[start:stop]
+
+    def expand(self, units):
+        return units
 
 
 class EssentiaSpeechModel:
@@ -86,7 +116,7 @@ class EssentiaSpeechModel:
         """The speech evidence of 16 kHz mono audio, all patches computed at once."""
         result = self._predict(np.ascontiguousarray(audio_16k, dtype=np.float32))
         activations = np.asarray(result, dtype=np.float32).reshape(-1, NUM_CLASSES)
-        return SpeechEvidence([activations], len(activations))
+        return SpeechEvidence(ComputedActivations(activations))
 
 
 class TorchSpeechModel:
@@ -98,10 +128,9 @@ class TorchSpeechModel:
 
     def evidence(self, audio_16k):
         """The speech evidence of 16 kHz mono audio, computed lazily batch by batch."""
-        from stemeval.speech_graph import speech_activation_batches
+        from stemeval.speech_graph import PatchActivations
 
-        return SpeechEvidence(speech_activation_batches(self._runner, audio_16k, self._device),
-                              patch_count(len(audio_16k)))
+        return SpeechEvidence(PatchActivations(self._runner, audio_16k, self._device))
 
 
 def speech_model_factory(graph_path, backend="torch", device="cpu"):

@@ -22,6 +22,7 @@ API:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Callable
@@ -798,22 +799,60 @@ def _first_output(fn, n_out):
     return wrapped
 
 
-def speech_activation_batches(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
-                              batch_size: int = 64):
-    """The graph's outputs for the VGGish patches of ``audio_16k``, ``batch_size`` at a time.
+class PatchActivations:
+    """The graph's outputs for one stem's VGGish patches, run once per distinct patch.
 
-    Yields float32 arrays [<= batch_size, 8], in patch order; nothing for audio shorter than
-    one patch. Computing them lazily lets the speech gate stop once its decision is certain.
+    Identical patches (digital silence, loops) give identical outputs, so each distinct
+    patch is a *unit* run once and weighted by how often it occurs. Units are ordered by
+    that weight, most frequent first, which lets the speech gate settle its question with
+    few runs on stems with long silences. ``compute(start, stop)`` runs units on request.
     """
-    from .vggish_input import vggish_patches
 
-    patches = vggish_patches(audio_16k)
-    if runner.device != torch.device(device):
-        runner = runner.to(device)
-    for start in range(0, len(patches), batch_size):
+    def __init__(self, runner: GraphRunner, audio_16k: np.ndarray, device="cpu"):
+        from .vggish_input import patch_count, patch_span
+
+        self._runner = runner if runner.device == torch.device(device) else runner.to(device)
+        self._device = device
+        self._audio = np.ascontiguousarray(audio_16k, dtype=np.float32)
+        self.total = patch_count(len(self._audio))
+        # a patch is a function of its samples: equal sample spans give equal patches
+        padded = np.concatenate([self._audio, np.zeros(patch_span(0)[1], np.float32)])
+        first_of, inverse, counts = {}, [], []
+        for index in range(self.total):
+            start, stop = patch_span(index)
+            key = hashlib.blake2b(padded[max(start, 0):stop], digest_size=16).digest()
+            if key not in first_of:
+                first_of[key] = len(counts)
+                counts.append(0)
+            unit = first_of[key]
+            inverse.append(unit)
+            counts[unit] += 1
+        first_index = {}
+        for index, unit in enumerate(inverse):
+            first_index.setdefault(unit, index)
+        order = sorted(range(len(counts)), key=lambda unit: -counts[unit])  # stable
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order))
+        self._patch_of_unit = [first_index[unit] for unit in order]
+        self.weights = np.array([counts[unit] for unit in order], np.int64)
+        self._inverse = rank[np.array(inverse, np.int64)]
+
+    @property
+    def units(self):
+        return len(self.weights)
+
+    def compute(self, start: int, stop: int) -> np.ndarray:
+        """Activations of units ``start`` to ``stop`` (exclusive): [n, 8] float32."""
+        from .vggish_input import patch_bands
+
+        patches = patch_bands(self._audio, self._patch_of_unit[start:stop])
+        batch = torch.from_numpy(patches).to(self._device)
         with torch.inference_mode():
-            batch = torch.from_numpy(patches[start:start + batch_size]).to(device)
-            yield runner(batch).float().cpu().numpy()
+            return self._runner(batch).float().cpu().numpy()
+
+    def expand(self, unit_activations: np.ndarray) -> np.ndarray:
+        """Per-unit activations laid out per patch, in patch order: [total, 8]."""
+        return unit_activations[self._inverse]
 
 
 def speech_activations(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
@@ -824,7 +863,8 @@ def speech_activations(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
     (patches of 96 frames, hop 93, last partial patch dropped); audio shorter
     than one patch gives an empty [0, 8] array.
     """
-    batches = list(speech_activation_batches(runner, audio_16k, device, batch_size))
-    if not batches:
-        return np.zeros((0, 8), np.float32)
-    return np.concatenate(batches, axis=0).astype(np.float32, copy=False)
+    activations = PatchActivations(runner, audio_16k, device)
+    parts = [activations.compute(start, start + batch_size)
+             for start in range(0, activations.units, batch_size)]
+    units = np.concatenate(parts) if parts else np.zeros((0, 8), np.float32)
+    return activations.expand(units).astype(np.float32, copy=False)

@@ -11,13 +11,14 @@ frame (64 log-mel bands), then ``VectorRealToTensor`` with patches of 96
 frames, a hop of ``patchHopSize=93`` frames, and ``lastPatchMode='discard'``
 (a trailing partial patch is dropped), one patch per TensorFlow run.
 
-This module computes the same patches with Essentia's own ``FrameCutter`` and
-``TensorflowInputVGGish`` in standard mode. The one difference is the
+This module computes the same patches with Essentia's own ``TensorflowInputVGGish``
+on frames cut as that ``FrameCutter`` cuts them, patch by patch, so that a caller can
+compute only the patches it needs. The one difference is the
 streaming ``FrameCutter``'s ``silentFrames='noise'``: Essentia adds random
 noise at -100 dB (not seeded the same way twice) to frames whose mean power is below
 -100 dB. The noise moves those frames' log-mel values by about 1e-6, and by a
 different amount on every run, so Essentia does not reproduce itself there
-either; standard mode has no such noise and is deterministic. On every other
+either; here there is no such noise and the patches are deterministic. On every other
 frame the patches are bit-identical to Essentia's (checked through a graph
 whose output is its input; see ``tests/test_speech_graph.py``).
 """
@@ -52,29 +53,31 @@ def patch_count(n_samples: int) -> int:
     return (frames - PATCH_FRAMES) // PATCH_HOP + 1
 
 
-def vggish_bands(audio_16k: np.ndarray, n_frames: int | None = None) -> np.ndarray:
-    """The log-mel frames ([n_frames, 64] float32) Essentia computes for VGGish models.
+def patch_span(index: int) -> tuple[int, int]:
+    """The samples ``[start, stop)`` that patch ``index`` is computed from (may overhang)."""
+    first = index * PATCH_HOP * HOP_SIZE - FRAME_SIZE // 2
+    return first, first + (PATCH_FRAMES - 1) * HOP_SIZE + FRAME_SIZE
 
-    ``n_frames`` limits the work to the first frames (default: all of them).
+
+def patch_bands(audio_16k: np.ndarray, indices) -> np.ndarray:
+    """The patches ``indices`` ([n, 96, 64] float32), each computed from its own samples.
+
+    Frame k is the 400 samples centred on sample 160 k, zero beyond the audio's ends, as
+    Essentia's FrameCutter cuts it; any patch can so be computed without the others.
     """
     audio = np.ascontiguousarray(audio_16k, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"expected mono audio (1-D), got shape {audio.shape}")
-    total = frame_count(len(audio))
-    n_frames = total if n_frames is None else min(n_frames, total)
-    bands = np.empty((n_frames, MEL_BANDS), np.float32)
-    if n_frames == 0:
-        return bands
-    es = essentia_standard()  # new instances per call: safe to call from several threads
-    cutter = es.FrameCutter(frameSize=FRAME_SIZE, hopSize=HOP_SIZE, startFromZero=False,
-                            validFrameThresholdRatio=0, lastFrameToEndOfFile=False)
-    mel = es.TensorflowInputVGGish()
-    for index in range(n_frames):
-        frame = cutter(audio)
-        if len(frame) != FRAME_SIZE:  # frame_count must agree with FrameCutter itself
-            raise RuntimeError(f"FrameCutter stopped after {index} frames, expected {total}")
-        bands[index] = mel(frame)
-    return bands
+    mel = essentia_standard().TensorflowInputVGGish()  # one per call: thread-safe
+    padded = np.concatenate([np.zeros(FRAME_SIZE // 2, np.float32), audio,
+                             np.zeros(PATCH_FRAMES * HOP_SIZE + FRAME_SIZE, np.float32)])
+    out = np.empty((len(indices), PATCH_FRAMES, MEL_BANDS), np.float32)
+    for row, index in enumerate(indices):
+        start = patch_span(index)[0] + FRAME_SIZE // 2
+        for frame in range(PATCH_FRAMES):
+            offset = start + frame * HOP_SIZE
+            out[row, frame] = mel(padded[offset:offset + FRAME_SIZE])
+    return out
 
 
 def vggish_patches(audio_16k: np.ndarray) -> np.ndarray:
@@ -83,12 +86,4 @@ def vggish_patches(audio_16k: np.ndarray) -> np.ndarray:
     Patches of 96 frames every 93 frames; a trailing partial patch is dropped,
     so audio shorter than one patch (fewer than 15041 samples) gives [0, 96, 64].
     """
-    audio = np.asarray(audio_16k)
-    if audio.ndim != 1:
-        raise ValueError(f"expected mono audio (1-D), got shape {audio.shape}")
-    n_patches = patch_count(len(audio))
-    if n_patches == 0:
-        return np.zeros((0, PATCH_FRAMES, MEL_BANDS), np.float32)
-    bands = vggish_bands(audio, (n_patches - 1) * PATCH_HOP + PATCH_FRAMES)
-    index = (np.arange(n_patches) * PATCH_HOP)[:, None] + np.arange(PATCH_FRAMES)[None, :]
-    return np.ascontiguousarray(bands[index])
+    return patch_bands(audio_16k, range(patch_count(len(audio_16k))))

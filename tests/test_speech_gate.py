@@ -6,7 +6,8 @@ import pytest
 
 from stemeval.audio import decode
 from stemeval.features import resample_16k
-from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, SpeechEvidence,
+from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, ComputedActivations,
+                             SpeechEvidence,
                              speech_model_factory, speech_score)
 from tests.published import speech_score as published_score
 from tests.signals import concat, silence, tone, write_wav
@@ -60,22 +61,43 @@ def test_evidence_answers_equal_the_full_score():
         level = rng.uniform(0, 1)
         activations = np.clip(rng.normal(level, rng.uniform(0, 0.5), (total, 8)), 0, 1)
         activations = activations.astype(np.float32)
-        batches = [activations[i:i + 16] for i in range(0, total, 16)]
         full = speech_score(activations)
         for threshold in (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, full, full + 1e-4):
-            evidence = SpeechEvidence(batches, total)
+            evidence = SpeechEvidence(ComputedActivations(activations))
             assert evidence.at_least(threshold) == (full >= threshold), (trial, threshold)
             assert evidence.score() == full
 
 
 def test_evidence_stops_early_when_the_answer_is_clear():
-    consumed = []
+    class Counted(ComputedActivations):
+        asked = []
 
-    def batches():
-        for _ in range(10):
-            consumed.append(1)
-            yield np.full((10, 8), 0.02, np.float32)
+        def compute(self, start, stop):
+            self.asked.append(stop - start)
+            return super().compute(start, stop)
 
-    evidence = SpeechEvidence(batches(), 100)
-    assert not evidence.at_least(GATE_SCORE)
-    assert len(consumed) == 6  # after 60 of 100 patches the score is at most 41.2
+    source = Counted(np.full((1000, 8), 0.02, np.float32))
+    assert not SpeechEvidence(source).at_least(GATE_SCORE)
+    # after k patches at 0.02 the score is at most 100 - 0.098 k: it takes 511 to settle
+    assert 511 <= sum(source.asked) < 511 + SpeechEvidence.MIN_BATCH
+    assert max(source.asked) == SpeechEvidence.MAX_BATCH
+
+
+def test_identical_patches_run_once_and_count_by_weight(tmp_path):
+    """A stem that is mostly digital silence: the silent patch runs once, first."""
+    graph = linear_graph(tmp_path / "speech.pb", 20.0)
+    audio = np.zeros(16000 * 60, np.float32)
+    audio[16000 * 50:] = tone(10, 16000, 300)[:, 0]
+    model = speech_model_factory(graph, "torch")()
+    evidence = model.evidence(audio)
+    source = evidence._source
+    assert source.weights[0] > 40 and source.units < source.total
+    assert abs(evidence.score() - published_score_of_audio(audio, graph)) < 1e-4
+
+
+def published_score_of_audio(audio, graph):
+    from stemeval.essentia_setup import essentia_standard
+
+    activations = essentia_standard().TensorflowPredictVGGish(
+        graphFilename=str(graph), input="model/Placeholder", output="model/Sigmoid")(audio)
+    return speech_score(np.asarray(activations))
