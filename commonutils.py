@@ -31,8 +31,9 @@ def parse_args(dataset, default_output, argv=None):
                         help="fp32 (default) gives the published rows (AST under fp16 autocast "
                              "on CUDA, as published); bf16 runs the AST under bfloat16 "
                              "autocast, faster on CPUs that have it, and may change a few rows")
-    parser.add_argument("--batch-size", type=_positive, default=4, metavar="N",
-                        help="stems per AST forward pass (default: 4)")
+    parser.add_argument("--batch-size", type=_positive, metavar="N",
+                        help="stems per AST forward pass (default: 4 on a CPU; on a CUDA GPU "
+                             "as many as its free memory allows, up to 64)")
     parser.add_argument("--workers", type=_non_negative, default=1, metavar="N",
                         help="threads that decode and gate the next stems while the AST runs; "
                              "0 does everything in one thread (default: 1)")
@@ -113,7 +114,7 @@ def main(dataset, default_output, argv=None):
     device = pick_device(args.device)
 
     from AST.models import ensure_speech_model, load_ast
-    from stemeval.pipeline import Evaluator, run
+    from stemeval.pipeline import Evaluator, default_batch_size, run
     from stemeval.progress import Progress
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, ResultWriter
     from stemeval.speech import speech_model_factory
@@ -130,7 +131,8 @@ def main(dataset, default_output, argv=None):
                 writer.write(row)
                 progress.done(row)
 
-            run(evaluator, todo, write, batch_size=args.batch_size, workers=args.workers)
+            run(evaluator, todo, write, batch_size=args.batch_size or default_batch_size(device),
+                workers=args.workers)
     print(f"wrote {len(todo)} rows to {args.output} ({len(writer.done)} kept from before, "
           f"{progress.errors} errors)", file=sys.stderr)
     return 0

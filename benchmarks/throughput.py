@@ -106,7 +106,7 @@ def build_stem_set(root, count, speech_like):
 
 def calibrated_speech_graph(path, stems, speech_paths):
     """A full-size VGGish graph whose speech scores are high for the speech-like stems and
-    low for the others, as on real music. Returns the stems' speech scores."""
+    lower for the others. Returns the stems' speech scores."""
     def write(bias):
         return write_vggish_graph(path, 0, channels=REAL_VGGISH_CHANNELS, fc=REAL_VGGISH_FC,
                                   head_hidden=100, speech_scale=-1.0, speech_bias=bias)
@@ -119,12 +119,10 @@ def calibrated_speech_graph(path, stems, speech_paths):
         return np.array([100 * np.mean(1 / (1 + np.exp(-(z + bias)))) for z in logits])
 
     speech_like = np.array([stem.path in speech_paths for stem in stems])
-
-    def gap(bias):  # how far the speech-like stems stay above the gate, the others below
-        return min(np.min(scores(bias)[speech_like], initial=100) - GATE_SCORE,
-                   GATE_SCORE - np.max(scores(bias)[~speech_like], initial=0))
-
-    bias = max(np.arange(-60, 60, 0.1), key=gap)
+    # the smallest bias that sends every speech-like stem through the gate with a margin
+    # leaves the others as low as this graph can place them, as music stems score low
+    bias = next((b for b in np.arange(-60, 60, 0.1)
+                 if np.min(scores(b)[speech_like], initial=100) >= GATE_SCORE + 5), 0.0)
     write(float(bias))
     return scores(bias)
 

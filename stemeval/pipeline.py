@@ -22,6 +22,18 @@ from stemeval.silence import trim_silence
 from stemeval.speech import GATE_SCORE, SPEECH_LABEL_MIN_SCORE
 
 SPEECH = "speech"
+CPU_BATCH_SIZE = 4  # larger batches are no faster on a CPU
+GPU_BYTES_PER_STEM = 256 * 2 ** 20  # AST activations per stem in a batch, generously
+MAX_GPU_BATCH_SIZE = 64
+
+
+def default_batch_size(device):
+    """Stems per AST forward pass: 4 on a CPU; on CUDA, as many as free memory allows."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return CPU_BATCH_SIZE
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, min(MAX_GPU_BATCH_SIZE, free // GPU_BYTES_PER_STEM))
 
 
 @dataclass

@@ -143,3 +143,25 @@ def test_cli_writes_expected_rows(tmp_path, checkpoint, layout, branch):
     assert (tmp_path / "out.csv").read_bytes().decode() == expected_csv(stems, branch)
     silent_errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(silent_errors) == (0 if branch == "gated" else 1)
+
+
+def test_workers_and_batches_write_the_same_rows(tmp_path):
+    """Threads and AST batches change the speed, never the rows."""
+    from tests.tf_graphs import write_vggish_graph
+
+    files = {f"s{song}/{name}/{song}{name}.wav": "music"
+             for song in range(4) for name in ("bass", "drums", "vocals")}
+    files["s9/vocals/quiet.wav"] = "silent"
+    _make(tmp_path / "tree", files)
+    checkpoint = save_original_checkpoint(random_model(seed=5), tmp_path / "ast.pth")
+    graph = write_vggish_graph(tmp_path / "speech.pb", seed=3)
+    outputs = []
+    for workers, batch in (("0", "1"), ("2", "4"), ("1", "3")):
+        output = f"w{workers}b{batch}.csv"
+        result = run_cli("analyze_moisesdb.py", "tree", "--checkpoint", checkpoint,
+                         "--speech-model", graph, "--output", output, "--quiet",
+                         "--workers", workers, "--batch-size", batch, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append((tmp_path / output).read_bytes())
+    assert outputs[0].count(b"\r\n") == 14
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
