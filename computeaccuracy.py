@@ -16,6 +16,7 @@ import sys
 
 from stemeval import report
 from stemeval.errors import UserError, run_main
+from stemeval.results import read_results
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,9 +75,9 @@ def main(argv=None):
     if args.plot is not None:
         report.plot_format(args.plot)
 
-    rows = report.load_results(args.file)
+    rows = read_results(args.file)
     report.check_rows(rows, args.file)
-    other_rows = report.load_results(args.compare) if args.compare else None
+    other_rows = read_results(args.compare) if args.compare else None
 
     matches, total = report.accuracy(rows)
     lines = [report.format_accuracy(matches, total)] + report.format_mismatches(rows)

@@ -16,7 +16,7 @@ import os
 import warnings
 
 from stemeval.errors import UserError
-from stemeval.results import COLUMNS, read_results
+from stemeval.results import COLUMNS
 
 
 # --- Reading -----------------------------------------------------------------------------
@@ -26,26 +26,18 @@ def normalise(value):
     return (value or "").strip().lower()
 
 
-def load_results(path, required=COLUMNS):
-    """Read a results CSV with the shared checks; an unreadable file is a UserError too."""
-    try:
-        return read_results(path, required=required)
-    except OSError as error:
-        raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
-
-
 def check_rows(rows, path):
     """Raise a UserError when a results file has a header but no rows (nothing to score)."""
     if not rows:
         raise UserError(f"{path}: the file has a header but no rows, so there is nothing to score")
 
 
-def ground_truth_counts(rows):
-    """Return {label: number of rows} of the normalised ground-truth labels, sorted by label."""
+def value_counts(rows, column="label"):
+    """Return {value: number of rows} of a column's normalised values, sorted by value."""
     counts = {}
     for row in rows:
-        label = normalise(row.get("label"))
-        counts[label] = counts.get(label, 0) + 1
+        value = normalise(row.get(column))
+        counts[value] = counts.get(value, 0) + 1
     return dict(sorted(counts.items()))
 
 

@@ -26,9 +26,11 @@ def read_results(path, required=COLUMNS):
                 raise UserError(f"{path}: the file is empty (expected a header {','.join(COLUMNS)})")
             missing = [name for name in required if name not in header]
             if missing:
+                hint = ("; the analyze scripts write it only with --details"
+                        if set(missing) <= set(DETAIL_COLUMNS) else "")
                 raise UserError(
                     f"{path}: missing column(s) {', '.join(missing)} "
-                    f"(header is {','.join(header)})")
+                    f"(header is {','.join(header)}){hint}")
             return list(reader)
     except (UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{path}: not a readable CSV file ({error})") from None

@@ -93,3 +93,25 @@ def test_bad_input_is_one_line(case, tmp_path):
     assert result.stderr.startswith("error: ")
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stdout == ""
+
+
+def test_column_option_lists_another_column(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("label,path,prediction,proposed_label\nbass,a.wav,drum,drums\n"
+                    "drums,b.wav,drum kit,drums\nvocals,c.wav,singing,vocals\n")
+    result = run(str(path), "--column", "proposed_label", "--counts")
+    assert result.returncode == 0
+    assert result.stdout.split() == ["drums", "2", "vocals", "1"]
+
+
+@pytest.mark.parametrize("column,fragment", [
+    ("nonsense", "missing column(s) nonsense (header is label,path,prediction,proposed_label)"),
+    ("top5", "missing column(s) top5 (header is label,path,prediction,proposed_label); "
+             "the analyze scripts write it only with --details"),
+])
+def test_unknown_or_detail_column_is_one_line(tmp_path, column, fragment):
+    path = tmp_path / "r.csv"
+    path.write_text("label,path,prediction,proposed_label\nbass,a.wav,drum,drums\n")
+    result = run(str(path), "--column", column)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {path}: {fragment}"]
