@@ -4,14 +4,14 @@ import argparse
 import os
 import sys
 
-from stemeval.errors import UserError
+from stemeval.errors import ArgumentParser, UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASET_NAMES = {"dsd100": "DSD100 (Sources)", "moisesdb": "MoisesDB"}
 
 
 def parse_args(dataset, default_output, argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=f"Run the AST instrument-recognition evaluation on a {DATASET_NAMES[dataset]} "
                     "tree and "
                     "write one CSV row per stem: label,path,prediction,proposed_label.")

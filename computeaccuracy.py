@@ -12,22 +12,14 @@ input gives one "error: ..." line on stderr and exit status 2.
 
 import argparse
 import os
-import sys
 
 from stemeval import report
-from stemeval.errors import UserError, run_main
+from stemeval.errors import ArgumentParser, run_main
 from stemeval.results import read_results
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one-line UserErrors."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser():
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="computeaccuracy.py",
         description=__doc__,
         epilog="examples:\n"
@@ -107,15 +99,6 @@ def main(argv=None):
     return 0
 
 
-def _main():
-    try:
-        return main()
-    except BrokenPipeError:
-        # The reader went away (e.g. "| head"): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-
 
 if __name__ == "__main__":
-    run_main(_main)
+    run_main(main)

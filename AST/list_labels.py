@@ -9,7 +9,6 @@ Run from the project root as: python AST/list_labels.py results_moises.csv
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -17,20 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stemeval import report  # noqa: E402
-from stemeval.errors import UserError, run_main  # noqa: E402
+from stemeval.errors import ArgumentParser, run_main  # noqa: E402
 from stemeval.results import read_results  # noqa: E402
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one-line UserErrors."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser():
-    parser = _Parser(prog="list_labels.py", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="list_labels.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE",
                         help="results CSV; only the listed column is read")
     parser.add_argument("--counts", action="store_true",
@@ -55,14 +47,6 @@ def main(argv=None):
     return 0
 
 
-def _main():
-    try:
-        return main()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-
 
 if __name__ == "__main__":
-    run_main(_main)
+    run_main(main)

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from AST.ast_model import ASTConfig  # noqa: E402
 from AST.labels import map_prediction  # noqa: E402
 from stemeval.datasets import LAYOUTS  # noqa: E402
-from stemeval.features import fbank_features, resample_16k  # noqa: E402
+from stemeval.features import fbank_features  # noqa: E402
 from stemeval.pipeline import Evaluator, run  # noqa: E402
 from stemeval.prediction import choose_label  # noqa: E402
 from stemeval.results import ResultWriter  # noqa: E402

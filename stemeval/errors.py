@@ -1,5 +1,7 @@
-"""The one exception type whose message is shown to the user as-is, without a traceback."""
+"""User-facing errors: one line on stderr and a non-zero exit, never a traceback."""
 
+import argparse
+import os
 import sys
 
 
@@ -7,8 +9,18 @@ class UserError(Exception):
     """Bad input or set-up: the message is one line saying what is wrong and what to do."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one-line UserErrors."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def run_main(main):
-    """Run a command's ``main()``; a UserError becomes one line on stderr and exit status 2."""
+    """Run a command's ``main()``; a UserError becomes one line on stderr and exit status 2.
+
+    A reader that goes away (``| head``) ends the command quietly.
+    """
     try:
         status = main()
     except UserError as error:
@@ -17,4 +29,7 @@ def run_main(main):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     sys.exit(status or 0)

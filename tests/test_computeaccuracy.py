@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.reference import reference
+
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / ".." / "shared" / "reference"
 SCRIPT = "computeaccuracy.py"
 HEADER = "label,path,prediction,proposed_label\n"
 
@@ -18,13 +19,6 @@ HEADER = "label,path,prediction,proposed_label\n"
 def run(*args):
     return subprocess.run([sys.executable, SCRIPT, *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-
-
-def reference(name):
-    path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"the published reference results are not here: {path}")
-    return path
 
 
 def reference_rows(path):

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.reference import reference
+
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / ".." / "shared" / "reference"
 SCRIPT = "AST/list_labels.py"
 
 MOISES_CATEGORIES = ["bass", "bowed_strings", "drums", "guitar", "other_keys", "other_plucked",
@@ -17,13 +18,6 @@ MOISES_CATEGORIES = ["bass", "bowed_strings", "drums", "guitar", "other_keys", "
 def run(*args):
     return subprocess.run([sys.executable, SCRIPT, *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-
-
-def reference(name):
-    path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"the published reference results are not here: {path}")
-    return path
 
 
 def test_dsd100_labels():

@@ -8,7 +8,7 @@ from AST import models
 from AST.models import checkpoint, speech_model, status
 from AST.models.sources import (AST_HUB_ID, FETCH_COMMAND, SPEECH_MODEL_URL_ENV,
                                 speech_model_url)
-from stemeval.errors import UserError, run_main
+from stemeval.errors import ArgumentParser, UserError, run_main
 
 WHICH = ("checkpoint", "speech-model")
 
@@ -36,18 +36,11 @@ licences: the AST weights are BSD-3-Clause; the speech model is CC BY-NC-ND 4.0
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one-line UserErrors, like every other error of the command."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser():
     formatted = dict(hub=AST_HUB_ID, url=speech_model_url(), env=SPEECH_MODEL_URL_ENV)
-    parser = _Parser(prog="python -m AST.models", description=DESCRIPTION % formatted,
+    parser = ArgumentParser(prog="python -m AST.models", description=DESCRIPTION % formatted,
                      epilog=EPILOG % formatted,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     fetch = commands.add_parser(
         "fetch", help="download and check the model files now",
