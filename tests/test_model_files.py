@@ -393,6 +393,17 @@ def test_present_default_that_fails_says_how_to_replace_it():
         models.load_ast()
 
 
+def test_authors_file_placed_by_hand_serves_as_the_default(layout, monkeypatch):
+    from tests.ast_weights import random_model, save_original_checkpoint
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    models.DEFAULT_CHECKPOINT.parent.mkdir(parents=True)
+    placed = models.DEFAULT_CHECKPOINT.parent / "audioset_10_10_0.4593.pth"
+    save_original_checkpoint(random_model(), placed)
+    assert models.load_ast().config.embed_dim == 64
+    assert not models.DEFAULT_CHECKPOINT.exists()
+
+
 # --- the command ----------------------------------------------------------------------------
 
 def test_status_reports_present_and_missing(layout, graph_bytes, capsys):

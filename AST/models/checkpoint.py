@@ -14,7 +14,8 @@ from AST.models.checks import load_checked
 from AST.models.convert import save_hf_as_original
 from AST.models.download import DownloadError, Unreachable, download
 from AST.models.hub import hub_snapshot
-from AST.models.sources import AST_HUB_ID, FETCH_COMMAND, hub_cache_dir
+from AST.models.sources import (AST_HUB_ID, AUTHORS_CHECKPOINT_NAME, FETCH_COMMAND,
+                                hub_cache_dir)
 from stemeval.errors import UserError
 
 HUB_PREFIX = "hf:"
@@ -24,14 +25,19 @@ URL_PREFIXES = ("http://", "https://")
 def load_ast(spec, default):
     """The checked ASTModel named by ``spec`` (None: the ``default`` file), eval mode, CPU."""
     path = resolve_checkpoint(spec, default)
-    hint = f"; delete it and run \"{FETCH_COMMAND} checkpoint\"" if path == default else ""
+    hint = (f"; delete it and run \"{FETCH_COMMAND} checkpoint\""
+            if spec is None and path.parent == default.parent else "")
     return load_local(path, hint)
 
 
 def resolve_checkpoint(spec, default):
     """A local file or folder holding the weights ``spec`` names, fetched if need be."""
     if spec is None:
-        return default if default.exists() else _fetch_default(default)
+        # the authors' file under its released name, placed by hand, serves as the default
+        for candidate in (default, default.parent / AUTHORS_CHECKPOINT_NAME):
+            if candidate.exists():
+                return candidate
+        return _fetch_default(default)
     spec = str(spec)
     if spec.startswith(HUB_PREFIX):
         return _hub_folder(spec[len(HUB_PREFIX):].strip())
