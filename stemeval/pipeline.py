@@ -64,7 +64,7 @@ def _autocast(device, precision):
 class Evaluator:
     """Everything needed to turn a stem into a row.
 
-    ``speech_model_factory`` builds a speech model (an object with ``activations(audio)``);
+    ``speech_model_factory`` builds a speech model (an object with ``evidence(audio)``);
     one is built per thread, because Essentia's algorithms are not thread-safe.
     """
 

@@ -49,10 +49,10 @@ class ResultWriter:
         self.path = path
         self.columns = list(columns)
         self.done = set()
-        keep = resume and os.path.isfile(path) and os.path.getsize(path) > 0
         try:
+            keep = resume and os.path.isfile(path) and self._cut_partial_line(path) > 0
             if keep:
-                self.done = self._repair_and_read(path)
+                self.done = self._read_done(path)
                 self._handle = open(path, "a", newline="", encoding="utf-8")
             else:
                 self._handle = open(path, "w", newline="", encoding="utf-8")
@@ -62,13 +62,18 @@ class ResultWriter:
         if not keep:
             self._write(self.columns)
 
-    def _repair_and_read(self, path):
-        """Cut a trailing partial line, check the header, return the paths already written."""
-        with open(path, "rb") as handle:
+    @staticmethod
+    def _cut_partial_line(path):
+        """Cut the half-written last line a killed run may leave; returns the size left."""
+        with open(path, "r+b") as handle:
             data = handle.read()
-        if not data.endswith(b"\n"):
-            with open(path, "r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
+            size = data.rfind(b"\n") + 1
+            if size != len(data):
+                handle.truncate(size)
+        return size
+
+    def _read_done(self, path):
+        """Check the header and return the paths already written."""
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)

@@ -106,3 +106,10 @@ def test_details_columns(setup):
     plain = run(setup, "plain4.csv").decode().splitlines()
     assert [",".join(line.split(",")[:4]) for line in plain[1:]] == [
         ",".join([r["label"], r["path"], r["prediction"], r["proposed_label"]]) for r in rows]
+
+
+def test_resume_after_a_cut_header_starts_anew(setup):
+    base = setup[0]
+    expected = run(setup, "fresh.csv")
+    (base / "cut_header.csv").write_bytes(b"label,pa")
+    assert run(setup, "cut_header.csv", "--resume") == expected
