@@ -817,25 +817,16 @@ class PatchActivations:
         self.total = patch_count(len(self._audio))
         # a patch is a function of its samples: equal sample spans give equal patches
         padded = np.concatenate([self._audio, np.zeros(patch_span(0)[1], np.float32)])
-        first_of, inverse, counts = {}, [], []
-        for index in range(self.total):
-            start, stop = patch_span(index)
-            key = hashlib.blake2b(padded[max(start, 0):stop], digest_size=16).digest()
-            if key not in first_of:
-                first_of[key] = len(counts)
-                counts.append(0)
-            unit = first_of[key]
-            inverse.append(unit)
-            counts[unit] += 1
-        first_index = {}
-        for index, unit in enumerate(inverse):
-            first_index.setdefault(unit, index)
-        order = sorted(range(len(counts)), key=lambda unit: -counts[unit])  # stable
-        rank = np.empty(len(order), np.int64)
+        keys = np.array([hashlib.blake2b(padded[max(start, 0):stop], digest_size=16).digest()
+                         for start, stop in map(patch_span, range(self.total))], dtype="S16")
+        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                              return_counts=True)
+        order = np.lexsort((first, -counts))  # most frequent first, then by position
+        rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
-        self._patch_of_unit = [first_index[unit] for unit in order]
-        self.weights = np.array([counts[unit] for unit in order], np.int64)
-        self._inverse = rank[np.array(inverse, np.int64)]
+        self._patch_of_unit = first[order]
+        self.weights = counts[order]
+        self._inverse = rank[inverse]
 
     @property
     def units(self):
