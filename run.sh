@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the evaluation, setting the project up first if needed.
-#   ./run.sh                                   demo: generated stems in both layouts
+#   ./run.sh [demo [options]]                  demo: generated stems in both layouts
 #   ./run.sh dsd100 /path/to/DSD100/Sources [options]
 #   ./run.sh moisesdb /path/to/moisesdb/moisesdb_v0.1 [options]
 # Options are those of analyze_dsd100.py / analyze_moisesdb.py (see README.md).
@@ -9,8 +9,8 @@ project="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$project/scripts/setup.sh" requirements.txt
 python="$project/.venv/bin/python"
 case "${1:-demo}" in
-    demo) exec "$python" -m stemeval.demo ;;
+    demo) [ $# -eq 0 ] || shift; exec "$python" -m stemeval.demo "$@" ;;
     dsd100) shift; exec "$python" "$project/analyze_dsd100.py" "$@" ;;
     moisesdb) shift; exec "$python" "$project/analyze_moisesdb.py" "$@" ;;
-    *) echo "usage: ./run.sh [dsd100 FOLDER | moisesdb FOLDER] [options]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh [demo | dsd100 FOLDER | moisesdb FOLDER] [options]" >&2; exit 2 ;;
 esac
