@@ -101,3 +101,15 @@ def published_score_of_audio(audio, graph):
     activations = essentia_standard().TensorflowPredictVGGish(
         graphFilename=str(graph), input="model/Placeholder", output="model/Sigmoid")(audio)
     return speech_score(np.asarray(activations))
+
+
+def test_unknown_op_falls_back_to_essentia_with_one_warning(tmp_path, capfd):
+    """Erf is a TensorFlow op the PyTorch runner does not know: Essentia runs the graph."""
+    from tests.tf_graphs import write_graph_with_op
+
+    graph = write_graph_with_op(tmp_path / "erf.pb", "Erf")
+    factory = speech_model_factory(graph, "torch")
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "Erf" in warnings[0] and "Essentia" in warnings[0]
+    audio = tone(3.0, 16000)[:, 0].astype(np.float32)
+    assert factory().evidence(audio).score() == pytest.approx(50.0, abs=1e-4)  # sigmoid(erf(0))
