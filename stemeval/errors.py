@@ -2,11 +2,21 @@
 
 import argparse
 import os
+import re
 import sys
 
 
 class UserError(Exception):
     """Bad input or set-up: the message is one line saying what is wrong and what to do."""
+
+
+def one_line(error):
+    """An exception (or OS error reason) as one short line: its message's first line without
+    a leading ``[Errno N]``, or its type's name when it has no message."""
+    text = str(getattr(error, "strerror", None) or error).strip()
+    if not text:
+        return type(error).__name__
+    return re.sub(r"^\[Errno -?\d+\] ", "", text.splitlines()[0])
 
 
 class ArgumentParser(argparse.ArgumentParser):

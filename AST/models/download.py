@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from AST.models.atomic import part_file, publish
 from AST.models.sources import host_of
+from stemeval.errors import one_line
 
 CHUNK = 1 << 20
 TIMEOUT = 30  # seconds to connect, or without data, before giving up
@@ -44,11 +45,11 @@ def _open(url):
     except urllib.error.HTTPError as error:
         raise DownloadError(f"HTTP {error.code} {error.reason} from {url}") from None
     except urllib.error.URLError as error:
-        raise Unreachable(f"no connection to {host_of(url)}: {_reason(error.reason)}") from None
+        raise Unreachable(f"no connection to {host_of(url)}: {one_line(error.reason)}") from None
     except OSError as error:
-        raise Unreachable(f"no connection to {host_of(url)}: {_reason(error)}") from None
+        raise Unreachable(f"no connection to {host_of(url)}: {one_line(error)}") from None
     except ValueError as error:
-        raise DownloadError(f"cannot download {url!r}: {_reason(error)}") from None
+        raise DownloadError(f"cannot download {url!r}: {one_line(error)}") from None
 
 
 def _fetch(url, part, name):
@@ -68,13 +69,7 @@ def _fetch(url, part, name):
             except (OSError, ValueError) as error:
                 raise DownloadError(
                     f"the connection to {host_of(url)} broke after {received} bytes "
-                    f"({_reason(error)})") from None
+                    f"({one_line(error)})") from None
     if total is not None and received != total:
         raise DownloadError(f"the connection to {host_of(url)} was cut after {received} "
                             f"of {total} bytes")
-
-
-def _reason(error):
-    """A short, one-line text for an exception or a socket error reason."""
-    text = str(getattr(error, "strerror", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -5,11 +5,11 @@
 effect even when set after huggingface_hub was imported.
 """
 
-import re
 from pathlib import Path
 
 from AST.models.download import DownloadError, Unreachable
 from AST.models.sources import host_of, hub_cache_dir, hub_endpoint, hub_offline
+from stemeval.errors import one_line
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -36,15 +36,8 @@ def _snapshot(repo_id, weights):
             raise Unreachable("HF_HUB_OFFLINE is set") from None
         cause = error.__cause__
         if isinstance(cause, HfHubHTTPError):
-            raise DownloadError(f"{host_of(hub_endpoint())}: {_first_line(cause)}") from None
-        reason = f": {_first_line(cause)}" if cause else ""
+            raise DownloadError(f"{host_of(hub_endpoint())}: {one_line(cause)}") from None
+        reason = f": {one_line(cause)}" if cause else ""
         raise Unreachable(f"no connection to {host_of(hub_endpoint())}{reason}") from None
     except (HfHubHTTPError, OSError, ValueError) as error:
-        raise DownloadError(f"{repo_id}: {_first_line(error)}") from None
-
-
-def _first_line(error):
-    """The first line of an error's text, without a leading ``[Errno N]``."""
-    text = str(error).strip()
-    text = text.splitlines()[0] if text else type(error).__name__
-    return re.sub(r"^\[Errno -?\d+\] ", "", text)
+        raise DownloadError(f"{repo_id}: {one_line(error)}") from None

@@ -11,7 +11,7 @@ import numpy as np
 from AST.models import messages
 from AST.models.download import DownloadError, Unreachable, download
 from AST.models.sources import FETCH_COMMAND, speech_model_url
-from stemeval.errors import UserError
+from stemeval.errors import UserError, one_line
 from stemeval.essentia_setup import essentia_standard
 from stemeval.features import SAMPLE_RATE
 from stemeval.speech import INPUT_NODE, NUM_CLASSES, OUTPUT_NODE
@@ -72,7 +72,7 @@ def _download(target):
 
 
 def _essentia_reason(error):
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = one_line(error)
     for prefix in _ESSENTIA_PREFIXES:
         text = text.removeprefix(prefix)
     return text
