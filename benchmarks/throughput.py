@@ -154,11 +154,11 @@ def unfused(model):
     return model
 
 
-def timed(label, folders, stems_of, write_rows, out_dir):
+def timed(label, stems_of, write_rows, out_dir):
     """Run ``write_rows(dataset, stems, writer)`` for both layouts; returns seconds and CSVs."""
     start = time.perf_counter()
     outputs = []
-    for dataset, folder in folders.items():
+    for dataset in stems_of:
         output = out_dir / f"{label}_{dataset}.csv"
         with ResultWriter(str(output)) as writer:
             write_rows(dataset, stems_of[dataset], writer)
@@ -206,8 +206,8 @@ def main():
                     workers=args.workers)
             return rows
 
-        slow_seconds, slow_csvs = timed("published", folders, stems_of, slow, root)
-        fast_seconds, fast_csvs = timed("fast", folders, stems_of, fast("fp32"), root)
+        slow_seconds, slow_csvs = timed("published", stems_of, slow, root)
+        fast_seconds, fast_csvs = timed("fast", stems_of, fast("fp32"), root)
         for name, seconds in (("published", slow_seconds), ("fast", fast_seconds)):
             print(f"{name:>10}: {seconds:7.1f} s  {len(every_stem) / seconds:6.3f} stems/s  "
                   f"{audio_seconds / seconds:6.1f} audio s/s", flush=True)
@@ -219,7 +219,7 @@ def main():
         print("CSVs identical" if identical else "CSVs DIFFER")
 
         if args.bf16:
-            bf16_seconds, bf16_csvs = timed("bf16", folders, stems_of, fast("bf16"), root)
+            bf16_seconds, bf16_csvs = timed("bf16", stems_of, fast("bf16"), root)
             rows = [list(csv.reader(text.decode().splitlines()))[1:] for text in fast_csvs]
             bf16 = [list(csv.reader(text.decode().splitlines()))[1:] for text in bf16_csvs]
             pairs = [(a, b) for x, y in zip(rows, bf16) for a, b in zip(x, y)]
