@@ -73,18 +73,6 @@ def check_folder(folder):
         raise UserError(f"{folder}: not a folder")
 
 
-def check_output_writable(path):
-    """Fail before any work if the output cannot be written (without touching it)."""
-    if os.path.isdir(path):
-        raise UserError(f"cannot write the output {path}: it is a folder")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise UserError(f"cannot write the output {path}: no folder {parent}")
-    target = path if os.path.exists(path) else parent
-    if not os.access(target, os.W_OK):
-        raise UserError(f"cannot write the output {path}: permission denied")
-
-
 def pick_device(name):
     import torch
 
@@ -104,13 +92,14 @@ def pick_device(name):
 def main(dataset, default_output, argv=None):
     """Evaluate one dataset layout; returns the exit status."""
     from stemeval.datasets import LAYOUTS
+    from stemeval.results import check_output_path
 
     args = parse_args(dataset, default_output, argv)
     check_folder(args.folder)
     stems = LAYOUTS[dataset](args.folder)
     if not stems:
         raise UserError(f"no .wav or .mp3 stems found under {args.folder}")
-    check_output_writable(args.output)
+    check_output_path(args.output)
     device = pick_device(args.device)
 
     from AST.models import ensure_speech_model, load_ast

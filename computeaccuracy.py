@@ -15,7 +15,7 @@ import os
 
 from stemeval import report
 from stemeval.errors import ArgumentParser, run_main
-from stemeval.results import read_results
+from stemeval.results import check_output_path, read_results
 
 
 def build_parser():
@@ -63,7 +63,7 @@ def main(argv=None):
                if path is not None]
     inputs = [args.file] + ([args.compare] if args.compare else [])
     for path, what in outputs:
-        report.check_output_path(path, what, inputs=inputs)
+        check_output_path(path, what, inputs=inputs)
     if args.plot is not None:
         report.plot_format(args.plot)
 

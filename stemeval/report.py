@@ -398,19 +398,3 @@ def write_json(data, path):
             handle.write(text)
     except OSError as error:
         raise UserError(f"cannot write the JSON file {path}: {error.strerror or error}") from None
-
-
-# --- Output paths --------------------------------------------------------------------------
-
-def check_output_path(path, what, inputs=()):
-    """Raise a UserError early when ``path`` cannot be an output file."""
-    if not path:
-        raise UserError(f"the {what} file name is empty")
-    if os.path.isdir(path):
-        raise UserError(f"cannot write the {what} {path}: it is a directory")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"cannot write the {what} {path}: the folder {folder} does not exist")
-    for source in inputs:
-        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
-            raise UserError(f"cannot write the {what} {path}: it is the input file {source}")

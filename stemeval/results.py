@@ -14,6 +14,22 @@ DETAIL_COLUMNS = ["score", "speech_score", "top5", "error"]
 ERROR = "error"
 
 
+def check_output_path(path, what="output", inputs=()):
+    """Fail before any work if ``path`` cannot be written as the ``what`` (without touching it)."""
+    if not path:
+        raise UserError(f"the {what} file name is empty")
+    if os.path.isdir(path):
+        raise UserError(f"cannot write the {what} {path}: it is a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UserError(f"cannot write the {what} {path}: no folder {parent}")
+    for source in inputs:
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise UserError(f"cannot write the {what} {path}: it is the input file {source}")
+    if not os.access(path if os.path.exists(path) else parent, os.W_OK):
+        raise UserError(f"cannot write the {what} {path}: permission denied")
+
+
 def read_results(path, required=COLUMNS):
     """Return the rows of a results CSV as dicts, or raise UserError saying what is wrong."""
     if not os.path.isfile(path):

@@ -12,6 +12,8 @@ API:
 
 - ``GraphRunner.from_pb(path, input_name='model/Placeholder', output_name='model/Sigmoid')``
   -> a ``torch.nn.Module``; ``runner(patches[B, 96, 64]) -> [B, 8]``; ``.to(device)`` moves it.
+- ``PatchActivations(runner, audio_16k, device)``: one stem's activations, each distinct
+  patch run once and only on request (the speech gate's lazy path).
 - ``speech_activations(runner, audio_16k, device='cpu', batch_size=64)`` -> ``[n_patches, 8]``
   numpy float32, the same rows Essentia's ``TensorflowPredictVGGish`` returns.
 - ``UnsupportedGraph``: the graph uses ops (or op settings) this runner does not

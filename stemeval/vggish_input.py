@@ -29,7 +29,6 @@ import numpy as np
 
 from stemeval.essentia_setup import essentia_standard
 
-SAMPLE_RATE = 16000
 FRAME_SIZE = 400
 HOP_SIZE = 160
 PATCH_FRAMES = 96
