@@ -1,0 +1,49 @@
+"""The one small interface every tagger implements, so the pipeline stays tagger-agnostic.
+
+The pipeline does the published protocol for every tagger (walk, decode, speech gate,
+silence trim, 30-60 s excerpt); a tagger only turns that excerpt into scores:
+
+1. ``features(excerpt)``: on the CPU, in worker threads (must be thread-safe): resample the
+   trimmed excerpt (a ``stemeval.audio.Pcm``) to the tagger's own rate and read it its own
+   way (an fbank, a waveform, windows...). Returns one tensor per stem.
+2. ``forward(features, device)``: the network on a list of those tensors (the tagger
+   batches them as its inputs allow), under the precision the pipeline has set. Returns
+   ``TaggerOutput``: one score row and one embedding per stem, computed in the same pass.
+
+``labels`` says what the scores are: AudioSet display names in score order (the scores are
+sigmoid probabilities; the pipeline applies the 91-label filter, the Speech rule and the
+dataset map by name), or ``None`` for a zero-shot tagger whose scores are over the dataset's
+categories (``categories``), whose best category is the proposed label directly.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class TaggerOutput:
+    scores: torch.Tensor  # [stems, classes], float32 on the CPU
+    embeddings: torch.Tensor  # [stems, dim], float32 on the CPU
+
+
+class Tagger:
+    """Base class: subclasses set the attributes and implement the two methods."""
+
+    name = None  # the --tagger name
+    sample_rate = None  # the rate its features are computed at
+    labels = None  # AudioSet display names in score order, or None (zero-shot)
+    categories = None  # zero-shot taggers: the dataset's categories, in score order
+    weights = None  # path or hub id of the weights file, for the provenance sidecar
+
+    def to(self, device):
+        """Move the network to ``device`` once, where it is built; returns self."""
+        raise NotImplementedError
+
+    def features(self, excerpt):
+        """The network's input for one trimmed excerpt (a ``Pcm``); CPU, thread-safe."""
+        raise NotImplementedError
+
+    def forward(self, features, device):
+        """``TaggerOutput`` for a list of ``features`` tensors, in the same order."""
+        raise NotImplementedError
