@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reference import reference
+from stemeval.reference import PUBLISHED_RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "computeaccuracy.py"
@@ -43,7 +43,7 @@ def mismatch_lines(stdout):
 def dsd100_full(tmp_path_factory):
     """One run on the DSD100 reference with every output option."""
     out = tmp_path_factory.mktemp("dsd100")
-    result = run(reference("results_dsd100.csv"), "--per-class",
+    result = run(PUBLISHED_RESULTS["dsd100"], "--per-class",
                  "--plot", out / "cm.png", "--json", out / "report.json")
     assert result.returncode == 0, result.stderr
     return result, out
@@ -52,17 +52,17 @@ def dsd100_full(tmp_path_factory):
 @pytest.fixture(scope="module")
 def moises_full(tmp_path_factory):
     out = tmp_path_factory.mktemp("moises")
-    result = run(reference("results_moises.csv"), "--json", out / "report.json")
+    result = run(PUBLISHED_RESULTS["moisesdb"], "--json", out / "report.json")
     assert result.returncode == 0, result.stderr
     return result, json.loads((out / "report.json").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("name, first_line, mismatches", [
-    ("results_dsd100.csv", "Accuracy: 92.00% (276/300 matches)", 24),
-    ("results_moises.csv", "Accuracy: 87.29% (2219/2542 matches)", 323),
+@pytest.mark.parametrize("dataset, first_line, mismatches", [
+    ("dsd100", "Accuracy: 92.00% (276/300 matches)", 24),
+    ("moisesdb", "Accuracy: 87.29% (2219/2542 matches)", 323),
 ])
-def test_published_accuracy_and_every_mismatch(name, first_line, mismatches):
-    path = reference(name)
+def test_published_accuracy_and_every_mismatch(dataset, first_line, mismatches):
+    path = PUBLISHED_RESULTS[dataset]
     result = run(path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -81,7 +81,7 @@ def test_published_accuracy_and_every_mismatch(name, first_line, mismatches):
 def test_plain_run_imports_no_heavy_library():
     code = ("import sys, computeaccuracy; computeaccuracy.main([sys.argv[1]]); "
             "print([m for m in ('numpy', 'sklearn', 'matplotlib') if m in sys.modules])")
-    result = subprocess.run([sys.executable, "-c", code, str(reference("results_dsd100.csv"))],
+    result = subprocess.run([sys.executable, "-c", code, str(PUBLISHED_RESULTS["dsd100"])],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
@@ -159,7 +159,7 @@ def test_dsd100_plot(dsd100_full):
 def test_plot_grows_with_the_number_of_classes(tmp_path):
     import matplotlib.image
 
-    result = run(reference("results_moises.csv"), "--plot", tmp_path / "cm.png")
+    result = run(PUBLISHED_RESULTS["moisesdb"], "--plot", tmp_path / "cm.png")
     assert result.returncode == 0, result.stderr
     assert matplotlib.image.imread(tmp_path / "cm.png").shape[:2] == (800, 850)  # 11 classes
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reference import reference
+from stemeval.reference import PUBLISHED_RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "AST/list_labels.py"
@@ -21,26 +21,26 @@ def run(*args):
 
 
 def test_dsd100_labels():
-    result = run(reference("results_dsd100.csv"))
+    result = run(PUBLISHED_RESULTS["dsd100"])
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == "bass\ndrums\nvocals\n"
 
 
 def test_moises_labels():
-    result = run(reference("results_moises.csv"))
+    result = run(PUBLISHED_RESULTS["moisesdb"])
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.splitlines() == MOISES_CATEGORIES
 
 
 def test_dsd100_counts():
-    result = run(reference("results_dsd100.csv"), "--counts")
+    result = run(PUBLISHED_RESULTS["dsd100"], "--counts")
     assert result.returncode == 0, result.stderr
     assert [line.split() for line in result.stdout.splitlines()] == [
         ["bass", "100"], ["drums", "100"], ["vocals", "100"]]
 
 
 def test_moises_counts():
-    result = run(reference("results_moises.csv"), "--counts")
+    result = run(PUBLISHED_RESULTS["moisesdb"], "--counts")
     counts = {label: int(count) for label, count in map(str.split, result.stdout.splitlines())}
     assert counts == {"drums": 921, "guitar": 436, "vocals": 378, "bass": 275, "other_keys": 191,
                       "piano": 131, "percussion": 125, "bowed_strings": 49, "wind": 29,
