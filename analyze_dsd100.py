@@ -3,8 +3,7 @@
     python analyze_dsd100.py /path/to/DSD100/Sources    # writes results_dsd100.csv
 """
 
-from commonutils import main
-from stemeval.errors import run_main
+from evaluate import evaluate
 
 if __name__ == "__main__":
-    run_main(lambda: main("dsd100", default_output="results_dsd100.csv"))
+    evaluate("dsd100", default_output="results_dsd100.csv")

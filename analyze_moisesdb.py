@@ -3,8 +3,7 @@
     python analyze_moisesdb.py /path/to/moisesdb/moisesdb_v0.1    # writes results_moises.csv
 """
 
-from commonutils import main
-from stemeval.errors import run_main
+from evaluate import evaluate
 
 if __name__ == "__main__":
-    run_main(lambda: main("moisesdb", default_output="results_moises.csv"))
+    evaluate("moisesdb", default_output="results_moises.csv")

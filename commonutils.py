@@ -1,4 +1,4 @@
-"""The command line shared by ``analyze_dsd100.py`` and ``analyze_moisesdb.py``."""
+"""The command line shared by ``evaluate.py``, ``analyze_dsd100.py`` and ``analyze_moisesdb.py``."""
 
 import argparse
 import os
@@ -7,15 +7,32 @@ import sys
 from stemeval.errors import ArgumentParser, UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DATASET_NAMES = {"dsd100": "DSD100 (Sources)", "moisesdb": "MoisesDB"}
 
 
-def parse_args(dataset, default_output, argv=None):
+def _dataset_list():
+    from stemeval.datasets import DATASETS
+
+    return "\n".join(f"  {name:<16} FOLDER is {dataset.folder}"
+                      for name, dataset in DATASETS.items())
+
+
+def build_parser(dataset=None, default_output=None):
+    """The one parser: with ``dataset`` (an analyze script) FOLDER is its only positional;
+    without (``evaluate.py``) DATASET comes first and the output defaults to
+    ``results_<dataset>.csv``."""
+    from stemeval.datasets import DATASETS
+
+    what = DATASETS[dataset].title if dataset else "a stem dataset"
     parser = ArgumentParser(
-        description=f"Run the AST instrument-recognition evaluation on a {DATASET_NAMES[dataset]} "
-                    "tree and "
-                    "write one CSV row per stem: label,path,prediction,proposed_label.")
-    parser.add_argument("folder", help="the dataset folder to walk")
+        description=f"Run the AST instrument-recognition evaluation on {what}\nand write one "
+                    "CSV row per stem: label,path,prediction,proposed_label.",
+        epilog=None if dataset else "datasets:\n" + _dataset_list(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    if dataset is None:
+        parser.add_argument("dataset", metavar="DATASET", choices=list(DATASETS),
+                            help=f"one of {', '.join(DATASETS)} (listed below)")
+    parser.add_argument("folder", metavar="FOLDER",
+                        help="the dataset folder to walk (for manifest: the CSV file)")
     parser.add_argument("--checkpoint", metavar="SPEC",
                         help="AST weights: a .pth in the authors' format, a Hugging Face model "
                              "folder, hf:<repo id>, or an http(s) URL of a .pth "
@@ -24,7 +41,7 @@ def parse_args(dataset, default_output, argv=None):
                         help="the Essentia speech graph (default: AST/models/"
                              "genre_rosamerica-vggish-audioset-1.pb, fetched if missing)")
     parser.add_argument("--output", metavar="PATH", default=default_output,
-                        help=f"the results CSV (default: {default_output})")
+                        help=f"the results CSV (default: {default_output or 'results_<DATASET>.csv'})")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where the networks run; auto picks cuda, then mps, then cpu")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -44,12 +61,23 @@ def parse_args(dataset, default_output, argv=None):
                         help="keep the rows already in --output and analyse only the stems "
                              "not there yet")
     parser.add_argument("--details", action="store_true",
-                        help="append the columns score, speech_score, top5 and error")
+                        help="append the columns score, speech_score, top5, error and group "
+                             "(the stem's track or song)")
+    parser.add_argument("--map", metavar="FILE",
+                        help="a category map (TOML: category = [AudioSet labels]) replacing "
+                             "the dataset's own (stemeval/datasets/maps/)")
+    parser.add_argument("--split", metavar="NAME",
+                        help="evaluate only this split of the dataset (where it has splits)")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help="evaluate only the first N stems in sorted order, for a quick look")
+    parser.add_argument("--follow-links", action="store_true",
+                        help="also walk symlinked folders (not followed by default, as "
+                             "published)")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("--quiet", action="store_true", help="no progress bar")
     verbosity.add_argument("--verbose", action="store_true",
                            help="also print one line per stem on stderr")
-    return parser.parse_args(argv)
+    return parser
 
 
 def _positive(text):
@@ -66,10 +94,13 @@ def _non_negative(text):
     return value
 
 
-def check_folder(folder):
+def check_input(folder, is_file=False):
+    """FOLDER must be a folder (a file for the manifest)."""
     if not os.path.exists(folder):
-        raise UserError(f"{folder}: no such folder")
-    if not os.path.isdir(folder):
+        raise UserError(f"{folder}: no such {'file' if is_file else 'folder'}")
+    if is_file and not os.path.isfile(folder):
+        raise UserError(f"{folder}: not a file (the manifest is a CSV file)")
+    if not is_file and not os.path.isdir(folder):
         raise UserError(f"{folder}: not a folder")
 
 
@@ -89,16 +120,37 @@ def pick_device(name):
     return name
 
 
-def main(dataset, default_output, argv=None):
-    """Evaluate one dataset layout; returns the exit status."""
-    from stemeval.datasets import LAYOUTS
+def find_stems(dataset, args):
+    """The stems to evaluate and the category map, or a UserError before any work."""
+    from stemeval.datasets.categories import dataset_map, read_map
+    from stemeval.datasets.selection import check_labels, no_stems_message, select
+
+    check_input(args.folder, dataset.input_is_file)
+    category_map = read_map(args.map) if args.map else dataset_map(dataset.map_name)
+    found = select(dataset, args.folder, category_map, args.split, args.follow_links)
+    for note in found.notes:
+        print(note, file=sys.stderr)
+    if not found.stems:
+        raise UserError(no_stems_message(dataset, args.folder, found, args.split))
+    if found.skipped_links:
+        print(f"warning: {found.skipped_links} symlinked folder(s) under {args.folder} were not "
+              f"followed (pass --follow-links to include them)", file=sys.stderr)
+    warning = check_labels(dataset, args.folder, found.stems, category_map, args.follow_links)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return found.stems[:args.limit], category_map
+
+
+def main(dataset=None, default_output=None, argv=None):
+    """Evaluate one dataset; returns the exit status. ``dataset`` None reads it from argv."""
+    from stemeval.datasets import DATASETS
     from stemeval.results import check_output_path
 
-    args = parse_args(dataset, default_output, argv)
-    check_folder(args.folder)
-    stems = LAYOUTS[dataset](args.folder)
-    if not stems:
-        raise UserError(f"no .wav or .mp3 stems found under {args.folder}")
+    args = build_parser(dataset, default_output).parse_args(argv)
+    dataset = DATASETS[dataset or args.dataset]
+    if args.output is None:
+        args.output = f"results_{dataset.name}.csv"
+    stems, category_map = find_stems(dataset, args)
     check_output_path(args.output)
     device = pick_device(args.device)
 
@@ -111,13 +163,15 @@ def main(dataset, default_output, argv=None):
     model = load_ast(args.checkpoint)
     graph = ensure_speech_model(args.speech_model)
     evaluator = Evaluator(model, speech_model_factory(graph, args.speech_backend, device),
-                          dataset, device=device, precision=args.precision, details=args.details)
+                          category_map, device=device, precision=args.precision,
+                          details=args.details)
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
+    groups = {stem.path: stem.group for stem in stems}
     with ResultWriter(args.output, columns, resume=args.resume) as writer:
         todo = [stem for stem in stems if stem.path not in writer.done]
         with Progress(len(todo), quiet=args.quiet, verbose=args.verbose) as progress:
             def write(row):
-                writer.write(row)
+                writer.write({**row, "group": groups[row["path"]]})
                 progress.done(row)
 
             run(evaluator, todo, write, batch_size=args.batch_size or default_batch_size(device),

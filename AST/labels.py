@@ -1,4 +1,5 @@
-"""AudioSet label order, the instrument labels the evaluation may choose, and the dataset maps.
+"""AudioSet label order, the instrument labels the evaluation may choose, and the dataset maps
+(data files in ``stemeval/datasets/maps/``, read through ``map_prediction``).
 
 The AST scores the 527 AudioSet classes in the order of ``class_labels_indices.csv``
 (Google AudioSet ontology, CC BY 4.0; copied from the PyPI package whisper-at 0.5).
@@ -6,6 +7,8 @@ The AST scores the 527 AudioSet classes in the order of ``class_labels_indices.c
 
 import csv
 from pathlib import Path
+
+from stemeval.datasets.categories import UNMAPPED_CATEGORY  # noqa: F401 (a published name)
 
 CLASS_LABELS_CSV = Path(__file__).with_name("class_labels_indices.csv")
 
@@ -43,61 +46,23 @@ INSTRUMENT_LABELS = frozenset([
 
 SPEECH_LABEL = "Speech"
 
-_VOCALS = [
-    "singing", "mantra", "male singing", "female singing", "child singing",
-    "synthetic singing", "choir", "yodeling", "chant", "humming", "rapping", "a capella",
-    "vocal music",
-]
 
-# Category -> lower-cased AudioSet labels, per dataset. A label with a comma is one label.
-_CATEGORIES = {
-    "dsd100": {
-        "vocals": _VOCALS,
-        "drums": [
-            "drum kit", "percussion", "drum machine", "drum", "snare drum", "rimshot",
-            "drum roll", "bass drum", "timpani", "tabla", "cymbal", "hi-hat", "tambourine",
-            "wood block",
-        ],
-        "bass": ["bass guitar", "double bass", "synthesizer", "sampler"],
-    },
-    "moisesdb": {
-        "vocals": _VOCALS,
-        "drums": [
-            "drum kit", "drum machine", "drum", "snare drum", "rimshot", "drum roll",
-            "bass drum", "timpani", "tabla", "cymbal", "hi-hat",
-        ],
-        "bass": ["bass guitar", "double bass"],
-        "piano": ["piano", "electric piano", "keyboard (musical)", "harpsichord"],
-        "guitar": [
-            "guitar", "acoustic guitar", "electric guitar", "steel guitar, slide guitar",
-            "tapping (guitar technique)", "plucked string instrument",
-        ],
-        "wind": [
-            "flute", "saxophone", "trumpet", "trombone", "clarinet",
-            "wind instrument, woodwind instrument", "brass instrument", "french horn",
-            "harmonica",
-        ],
-        "bowed_strings": ["violin, fiddle", "cello", "bowed string instrument", "orchestra"],
-        "other_keys": [
-            "synthesizer", "organ", "electronic organ", "hammond organ", "sampler", "accordion",
-            "theremin",
-        ],
-        "other_plucked": ["harp", "banjo", "mandolin", "sitar", "zither", "ukulele"],
-        "percussion": [
-            "marimba, xylophone", "vibraphone", "steelpan", "wood block", "tambourine",
-            "percussion", "glockenspiel", "maraca", "tubular bells", "gong", "tick",
-        ],
-    },
-}
+def __getattr__(name):
+    """``DATASET_MAPS`` (dataset -> {lower-cased label: category}) is read from the map files
+    of ``stemeval/datasets/maps/`` when first asked for."""
+    if name == "DATASET_MAPS":
+        from stemeval.datasets.categories import dataset_map
 
-DATASET_MAPS = {
-    dataset: {label: category for category, labels in categories.items() for label in labels}
-    for dataset, categories in _CATEGORIES.items()
-}
-
-UNMAPPED_CATEGORY = "other"
+        return {dataset: dataset_map(dataset).labels for dataset in ("dsd100", "moisesdb")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def map_prediction(prediction, dataset):
-    """Return the dataset category of a predicted label (case-insensitive), or ``other``."""
-    return DATASET_MAPS[dataset].get(prediction.lower(), UNMAPPED_CATEGORY)
+    """The dataset category of a predicted label (case-insensitive), or ``other``.
+
+    ``dataset`` is a dataset name (its map is ``stemeval/datasets/maps/<map>.toml``) or a
+    ``stemeval.datasets.categories.CategoryMap`` (e.g. one read from ``--map FILE``).
+    """
+    from stemeval.datasets import category_map
+
+    return category_map(dataset).category(prediction)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from AST.ast_model import ASTConfig  # noqa: E402
 from AST.labels import map_prediction  # noqa: E402
-from stemeval.datasets import LAYOUTS  # noqa: E402
+from stemeval.datasets import DATASETS  # noqa: E402
 from stemeval.features import fbank_features  # noqa: E402
 from stemeval.pipeline import Evaluator, run  # noqa: E402
 from stemeval.prediction import choose_label  # noqa: E402
@@ -180,7 +180,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         root = Path(tmp)
         folders, speech_paths = build_stem_set(root / "data", args.stems, args.speech_like)
-        stems_of = {dataset: LAYOUTS[dataset](str(folder)) for dataset, folder in folders.items()}
+        stems_of = {dataset: sorted(DATASETS[dataset].walk(str(folder)).stems, key=lambda stem: stem.path)
+                    for dataset, folder in folders.items()}
         every_stem = [stem for stems in stems_of.values() for stem in stems]
         audio_seconds = sum(soundfile.info(stem.path).duration for stem in every_stem)
         graph = root / "speech.pb"

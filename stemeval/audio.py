@@ -6,7 +6,8 @@ holds it, stereo mixed by ``set_channels(1)``). Both views are derived here from
 
 - PCM wav (8/16/24/32-bit) is read with soundfile; it gives the same samples as both
   published decoders, including pydub's quirks (8-bit made signed, 24-bit widened to 32 bits
-  with a low byte of 0xFF for negative samples).
+  with a low byte of 0xFF for negative samples). FLAC (Slakh2100's stems; no published
+  behaviour) is lossless PCM and is read the same way, as a wav of its samples would be.
 - Anything else (mp3, float wav, ...) is decoded by pydub itself (ffmpeg to integer PCM),
   and the Essentia view is taken from those integers. For mp3, Essentia's own decoder can
   differ from ffmpeg's 16-bit output by a few least significant bits and by encoder-delay
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 
+_PCM_FORMATS = ("WAV", "WAVEX", "FLAC")
 _PCM_WIDTHS = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
 _INT_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
 
@@ -102,7 +104,7 @@ def decode(path):
         info = soundfile.info(path)
     except (RuntimeError, soundfile.LibsndfileError):
         info = None
-    if info is not None and info.format in ("WAV", "WAVEX") and info.subtype in _PCM_WIDTHS:
+    if info is not None and info.format in _PCM_FORMATS and info.subtype in _PCM_WIDTHS:
         pcm, width, rate, samples, scale = _read_pcm_wav(path, _PCM_WIDTHS[info.subtype])
     else:
         pcm, width, rate, samples, scale = _read_with_pydub(path)

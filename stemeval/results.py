@@ -10,7 +10,7 @@ import os
 from stemeval.errors import UserError
 
 COLUMNS = ["label", "path", "prediction", "proposed_label"]
-DETAIL_COLUMNS = ["score", "speech_score", "top5", "error"]
+DETAIL_COLUMNS = ["score", "speech_score", "top5", "error", "group"]
 ERROR = "error"
 
 

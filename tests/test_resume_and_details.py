@@ -85,7 +85,8 @@ def test_resume_refuses_another_header(setup):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         "error: cannot resume plain.csv: its header is label,path,prediction,proposed_label, "
-        "this run writes label,path,prediction,proposed_label,score,speech_score,top5,error"]
+        "this run writes label,path,prediction,proposed_label,score,speech_score,top5,error,"
+        "group"]
 
 
 def test_details_columns(setup):
@@ -93,8 +94,9 @@ def test_details_columns(setup):
     with open(setup[0] / "details.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["label", "path", "prediction", "proposed_label", "score",
-                             "speech_score", "top5", "error"]
+                             "speech_score", "top5", "error", "group"]
     for row in rows:
+        assert row["group"] == Path(row["path"]).parent.name  # the song folder
         if row["prediction"] == "error":
             assert "silence" in row["error"] and row["score"] == ""
             continue

@@ -1,0 +1,30 @@
+"""IRMAS, training part: ``IRMAS-TrainingData/<instrument>/<excerpt>.wav``.
+
+Each 3 s excerpt has one predominant instrument, named by the folder holding it (``cel``,
+``cla``, ``flu``, ``gac``, ``gel``, ``org``, ``pia``, ``sax``, ``tru``, ``vio``, ``voi``)
+and again in the file name (``008__[cel][nod][cla]0058__1.wav``: instrument, drums or not,
+genre). The excerpts of one recording share its name up to the final ``__<n>``: that is
+the group. The testing part (several instruments per excerpt) is not a stem dataset.
+"""
+
+import os
+import re
+
+from stemeval.datasets.base import Dataset, Found, Stem, audio_files
+
+_EXCERPT_NUMBER = re.compile(r"__\d+$")
+
+
+def walk(folder, follow_links=False):
+    files, skipped = audio_files(folder, (".wav",), follow_links)
+    stems = []
+    for directory, name in files:
+        recording = _EXCERPT_NUMBER.sub("", os.path.splitext(name)[0])
+        stems.append(Stem(os.path.join(directory, name),
+                          os.path.basename(os.path.normpath(directory)), group=recording))
+    return Found(stems, skipped)
+
+
+DATASET = Dataset(
+    name="irmas", title="IRMAS (training data)", walk=walk, map_name="irmas",
+    folder="the IRMAS-TrainingData folder (<instrument code>/<excerpt>.wav)")

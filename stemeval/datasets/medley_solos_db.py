@@ -1,0 +1,41 @@
+"""Medley-solos-DB: 3 s solo clips ``Medley-solos-DB_<subset>-<instrument id>_<uuid4>.wav``
+and ``Medley-solos-DB_metadata.csv`` (``subset,instrument,instrument_id,song_id,uuid4``).
+
+The label is the metadata's ``instrument`` (clarinet, distorted electric guitar, female
+singer, flute, piano, tenor saxophone, trumpet, violin), the group its ``song_id`` (the
+recording the clip was cut from) and the split its ``subset`` (training, validation, test).
+Clips are matched to the metadata by the uuid in their file name, wherever they sit below
+FOLDER; a clip the metadata does not list is skipped and counted.
+"""
+
+import os
+
+from stemeval.datasets.base import Dataset, Found, Stem, audio_files, metadata_table
+
+METADATA = "Medley-solos-DB_metadata.csv"
+PREFIX = "Medley-solos-DB_"
+SPLITS = ("training", "validation", "test")
+
+
+def walk(folder, follow_links=False):
+    files, skipped = audio_files(folder, (".wav", ".csv"), follow_links)
+    rows = metadata_table(files, METADATA, ("subset", "instrument", "song_id", "uuid4"), folder)
+    clips = {row["uuid4"]: row for row in rows}
+    stems, unlisted = [], 0
+    for directory, name in files:
+        if not (name.startswith(PREFIX) and name.lower().endswith(".wav")):
+            continue
+        row = clips.get(os.path.splitext(name)[0].rsplit("_", 1)[-1])
+        if row is None:
+            unlisted += 1
+            continue
+        stems.append(Stem(os.path.join(directory, name), row["instrument"],
+                          group=row["song_id"], split=row["subset"]))
+    notes = [f"skipped {unlisted} clips that {METADATA} does not list"] if unlisted else []
+    return Found(stems, skipped, notes)
+
+
+DATASET = Dataset(
+    name="medley-solos-db", title="Medley-solos-DB", walk=walk, map_name="medley-solos-db",
+    splits=SPLITS,
+    folder=f"the folder holding {METADATA} and the clips (in it or below it)")

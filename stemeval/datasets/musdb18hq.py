@@ -1,0 +1,30 @@
+"""MUSDB18-HQ: ``train|test/<track>/{bass,drums,other,vocals,mixture}.wav``.
+
+Evaluated like DSD100, its predecessor: the label is the file name, ``other`` and
+``mixture`` are not evaluated, the group is the track folder and the split its top folder.
+"""
+
+import os
+
+from stemeval.datasets.base import Dataset, Found, Stem, audio_files, first_part
+
+SPLITS = ("train", "test")
+NOT_EVALUATED = ("mixture", "other")
+
+
+def walk(folder, follow_links=False):
+    files, skipped = audio_files(folder, (".wav",), follow_links)
+    stems = []
+    for directory, name in files:
+        label = os.path.splitext(name)[0]
+        if label.lower() not in NOT_EVALUATED:
+            part = first_part(folder, directory)
+            stems.append(Stem(os.path.join(directory, name), label,
+                              group=os.path.basename(directory),
+                              split=part if part in SPLITS else ""))
+    return Found(stems, skipped)
+
+
+DATASET = Dataset(
+    name="musdb18hq", title="MUSDB18-HQ", walk=walk, map_name="dsd100", splits=SPLITS,
+    folder="the musdb18hq folder (train|test/<track>/{bass,drums,vocals}.wav)")
