@@ -207,3 +207,15 @@ def test_evaluate_help_lists_every_dataset(tmp_path):
         assert option in result.stdout
     line = one_error_line(run_script("evaluate.py", "nosuch", "x", cwd=tmp_path))
     assert "argument DATASET: invalid choice: 'nosuch'" in line
+
+
+def test_skipped_links_are_reported_before_any_work(tmp_path):
+    dataset_trees.audio(tmp_path / "Sources" / "Dev" / "001 - A" / "bass.wav")
+    dataset_trees.audio(tmp_path / "elsewhere" / "002 - B" / "drums.wav")
+    os.symlink(tmp_path / "elsewhere" / "002 - B", tmp_path / "Sources" / "Dev" / "002 - B")
+    result = run_script("analyze_dsd100.py", "Sources", "--checkpoint", "missing.pth",
+                        cwd=tmp_path)
+    assert result.stderr.splitlines()[0] == (
+        "warning: 1 symlinked folder(s) under Sources were not followed (pass --follow-links "
+        "to include them)")
+    assert result.returncode == 2 and "missing.pth" in result.stderr.splitlines()[-1]
