@@ -1,6 +1,7 @@
 """Fetch a model folder from the Hugging Face hub through huggingface_hub's cache.
 
-``snapshot_download`` caches and resumes; only the config and one weights file are fetched.
+``snapshot_download`` caches and resumes; only the config, one weights file and the files a
+caller names (e.g. a processor's) are fetched.
 ``HF_ENDPOINT``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` are read at each call, so they take
 effect even when set after huggingface_hub was imported.
 """
@@ -14,22 +15,23 @@ from stemeval.errors import one_line
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def hub_snapshot(repo_id):
-    """Local folder holding ``config.json`` and the weights of hub model ``repo_id``."""
-    folder = _snapshot(repo_id, WEIGHT_FILES[0])
+def hub_snapshot(repo_id, also=()):
+    """Local folder holding ``config.json``, the weights of hub model ``repo_id`` and the
+    files matching the patterns ``also``."""
+    folder = _snapshot(repo_id, WEIGHT_FILES[0], also)
     if not (folder / WEIGHT_FILES[0]).is_file():  # older repos only have the .bin
-        folder = _snapshot(repo_id, WEIGHT_FILES[1])
+        folder = _snapshot(repo_id, WEIGHT_FILES[1], also)
     return folder
 
 
-def _snapshot(repo_id, weights):
+def _snapshot(repo_id, weights, also):
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     offline = hub_offline()
     try:
         return Path(snapshot_download(
-            repo_id, allow_patterns=["config.json", weights], cache_dir=hub_cache_dir(),
+            repo_id, allow_patterns=["config.json", weights, *also], cache_dir=hub_cache_dir(),
             endpoint=hub_endpoint(), local_files_only=offline))
     except LocalEntryNotFoundError as error:
         if offline:

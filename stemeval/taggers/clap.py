@@ -1,0 +1,195 @@
+"""CLAP as a zero-shot tagger: each stem's audio embedding against one text prompt per category.
+
+The model is any Hugging Face ``ClapModel`` with its processor (feature extractor and
+tokenizer): ``laion/larger_clap_music`` by default, ``hf:<repo id>`` for another on the hub,
+or a local model folder. Each dataset category becomes the prompt ``PROMPT`` with its
+underscores read as spaces ("other_keys" -> "the sound of other keys"); the prompts' text
+embeddings are computed once, at load.
+
+Reading an excerpt: CLAP hears ``max_length_s`` (10 s) at 48 kHz. The 30-60 s excerpt is
+resampled to 48 kHz and cut into ``ceil(length / 10 s)`` windows of exactly 10 s, spread
+evenly from its start to its end (overlapping a little where the length is not a multiple
+of 10 s), so every sample is heard and no window is padded or cropped; an excerpt shorter
+than a window is one window, repeat-padded by the feature extractor as CLAP was trained.
+The feature extractor's own handling of longer audio is not used: "fusion" and
+"rand_trunc" both pick random crops, so rows would change from run to run, and an unfused
+model would hear only one 10 s crop. Windows go in with ``is_longer`` false, as audio of
+the model's own length.
+
+Scores and embedding: the embedding is the mean of the windows' audio embeddings (the
+model's projected, L2-normalised ``audio_embeds``), and the scores are the model's
+``logits_per_audio`` of that mean against the prompts (logit scale times cosine), which
+equals the mean of the windows' ``logits_per_audio``: raw logits, not a softmax (the best
+category is the same).
+"""
+
+import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stemeval.errors import UserError, one_line
+from stemeval.taggers.base import Tagger, TaggerOutput
+
+DEFAULT_MODEL = "laion/larger_clap_music"
+HUB_PREFIX = "hf:"
+PROMPT = "the sound of {category}"
+# Besides the weights: the model's config, the processor's (feature extractor and tokenizer).
+HUB_FILES = ["*.json", "merges.txt"]
+
+
+def prompt(category):
+    """The text that stands for ``category``: ``PROMPT`` with underscores read as spaces."""
+    return PROMPT.format(category=" ".join(category.replace("_", " ").split()))
+
+
+def load(checkpoint=None, categories=None):
+    """The CLAP tagger over ``categories`` with the model ``checkpoint`` names (None: default).
+
+    ``checkpoint``: a local Hugging Face CLAP folder or ``hf:<repo id>``.
+    """
+    if not categories:
+        raise UserError("the clap tagger scores the dataset's categories, and none were given")
+    folder, weights = _resolve(checkpoint)
+    model, processor = _load_checked(folder, weights)
+    return ClapTagger(model, processor, categories, weights)
+
+
+def _resolve(checkpoint):
+    """``(local folder, name for the sidecar)`` of the model ``checkpoint`` names."""
+    if checkpoint is None:
+        return _hub_folder(DEFAULT_MODEL), DEFAULT_MODEL
+    spec = str(checkpoint)
+    if spec.startswith(HUB_PREFIX):
+        repo_id = spec[len(HUB_PREFIX):].strip()
+        if not repo_id:
+            raise UserError(f"--checkpoint {HUB_PREFIX} needs a Hugging Face model id, "
+                            f"e.g. {HUB_PREFIX}{DEFAULT_MODEL}")
+        return _hub_folder(repo_id), repo_id
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise UserError(f"CLAP model {spec}: no such folder (give a Hugging Face CLAP model "
+                        f"folder or {HUB_PREFIX}<repo id>)")
+    return folder, spec
+
+
+def _hub_folder(repo_id):
+    """The hub model's folder in huggingface_hub's cache, fetched where online."""
+    from AST.models.download import DownloadError, Unreachable
+    from AST.models.hub import hub_snapshot
+    from AST.models.sources import hub_cache_dir
+
+    try:
+        return hub_snapshot(repo_id, HUB_FILES)
+    except Unreachable as error:
+        raise UserError(f"CLAP model {repo_id} is not in the Hugging Face cache "
+                        f"{hub_cache_dir()} and cannot be downloaded ({error}); on a machine "
+                        f"that is online run \"hf download {repo_id}\" and copy the cache, or "
+                        f"pass --checkpoint a local CLAP model folder") from None
+    except DownloadError as error:
+        raise UserError(f"CLAP model {repo_id} could not be downloaded: {error}") from None
+
+
+def _load_checked(folder, name):
+    """Model (eval mode, CPU) and processor of a CLAP folder, every weight loaded strictly."""
+    from transformers import ClapModel, ClapProcessor
+
+    try:
+        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get(
+            "model_type")
+    except (OSError, ValueError, AttributeError) as error:
+        raise UserError(f"CLAP model {name} has no readable config.json "
+                        f"({one_line(error)})") from None
+    if model_type != "clap":
+        raise UserError(f"CLAP model {name} is not a CLAP model: its config.json says "
+                        f"model_type {model_type!r}")
+    try:
+        with _quiet_transformers():
+            model, info = ClapModel.from_pretrained(folder, output_loading_info=True)
+            processor = ClapProcessor.from_pretrained(folder)
+    except (OSError, ValueError, RuntimeError, TypeError) as error:
+        raise UserError(f"CLAP model {name} is not usable: {one_line(error)}") from None
+    for key, what in (("missing_keys", "missing"), ("unexpected_keys", "left over"),
+                      ("mismatched_keys", "of the wrong shape")):
+        names = sorted(str(entry) for entry in info.get(key) or ())
+        if names:
+            raise UserError(f"CLAP model {name} is not usable: {len(names)} weight(s) "
+                            f"{what}, e.g. {names[0]}")
+    return model.eval(), processor
+
+
+@contextmanager
+def _quiet_transformers():
+    """No progress bar or load report from transformers: the checks above say what matters."""
+    from transformers.utils import logging
+
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
+
+
+class ClapTagger(Tagger):
+    """Zero-shot scores of a CLAP model over the dataset's categories (see the module doc)."""
+
+    name = "clap"
+
+    def __init__(self, model, processor, categories, weights):
+        self.model = model
+        self.feature_extractor = processor.feature_extractor
+        self.sample_rate = int(self.feature_extractor.sampling_rate)
+        self.window = int(self.feature_extractor.nb_max_samples)
+        self.categories = list(categories)
+        self.prompts = [prompt(category) for category in self.categories]
+        self.weights = weights
+        with torch.no_grad():
+            tokens = processor.tokenizer(self.prompts, padding=True, return_tensors="pt")
+            self.text_embeds = model.get_text_features(**tokens).pooler_output.float()
+            self.logit_scale = model.logit_scale_a.exp().float()
+
+    def to(self, device):
+        self.model.to(device)
+        self.text_embeds = self.text_embeds.to(device)
+        self.logit_scale = self.logit_scale.to(device)
+        return self
+
+    def windows(self, wave):
+        """The 48 kHz ``wave`` as windows of the model's length, spread evenly over it."""
+        if len(wave) <= self.window:
+            return [wave]
+        count = math.ceil(len(wave) / self.window)
+        starts = np.linspace(0, len(wave) - self.window, count).round().astype(int)
+        return [wave[start:start + self.window] for start in starts]
+
+    def features(self, excerpt):
+        """Log-mel input of each window, ``[windows, channels, frames, mels]`` float32."""
+        import torchaudio
+
+        wave = torch.from_numpy(excerpt.to_float())
+        if excerpt.rate != self.sample_rate:
+            wave = torchaudio.functional.resample(wave, excerpt.rate, self.sample_rate)
+        inputs = self.feature_extractor(
+            [window.numpy() for window in self.windows(wave)], sampling_rate=self.sample_rate,
+            return_tensors="pt")
+        return inputs["input_features"].float()
+
+    def forward(self, features, device):
+        counts = [len(windows) for windows in features]
+        batch = torch.cat(features).to(device)
+        is_longer = torch.zeros(len(batch), 1, dtype=torch.bool, device=device)
+        with torch.no_grad():
+            audio = self.model.get_audio_features(input_features=batch, is_longer=is_longer)
+        with torch.no_grad(), torch.autocast(device_type=torch.device(device).type,
+                                             enabled=False):
+            embeds = torch.stack([windows.float().mean(dim=0)
+                                  for windows in audio.pooler_output.split(counts)])
+            scores = self.logit_scale * embeds @ self.text_embeds.T
+        return TaggerOutput(scores=scores.cpu(), embeddings=embeds.cpu())
