@@ -1,0 +1,84 @@
+"""Train a probe on a tagger's embeddings, folds grouped by track, beside its zero-shot rows.
+
+Reads the .npz files the evaluation writes with --embeddings (arrays embeddings [stems, dim],
+paths, labels, groups, tagger) and cross-validates a probe on each: standardised embeddings,
+logistic regression (or an MLP with --mlp) whose regularisation is chosen by an inner search
+grouped by track on the training stems of each fold. Prints accuracy, balanced accuracy and
+macro-F1 as mean ± std over the folds, recall per category and the confusion matrix; with
+--zero-shot, the zero-shot rows of the same stems scored on the same folds beside the probe.
+Several files give one table (tagger x zero-shot/probe). Bad input gives one "error: ..."
+line on stderr and exit status 2.
+"""
+
+import argparse
+
+from stemeval import probe, report
+from stemeval.errors import ArgumentParser, UserError, run_main
+from stemeval.results import check_output_path
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog="probe.py",
+        description=__doc__,
+        epilog="examples:\n"
+               "  python probe.py ast.npz --zero-shot results_moises.csv\n"
+               "  python probe.py ast.npz clap.npz --zero-shot ast.csv clap.csv --plot recall.png\n"
+               "  python probe.py ast.npz --mlp --folds 10 --seed 1 --json probe.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", metavar="EMBEDDINGS", nargs="+",
+                        help="embeddings .npz written by an evaluation run with --embeddings")
+    parser.add_argument(
+        "--zero-shot", metavar="RESULTS", nargs="+", action="extend",
+        help="the results CSV of the run that wrote each embeddings file, in the same order "
+             "(one per file): its proposed labels are scored on the probe's test stems, "
+             "matched by path")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="number of outer folds, grouped by track (default 5)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the fold shuffle and of the MLP (default 0)")
+    parser.add_argument("--mlp", action="store_true",
+                        help="an MLP probe (one hidden layer of 256 units, its L2 alpha chosen "
+                             "by the inner search) instead of logistic regression")
+    parser.add_argument("--json", metavar="JSON_FILE",
+                        help="write every fold, the mean and std of each score, and the "
+                             "per-category metrics and confusion matrices as JSON")
+    parser.add_argument("--plot", metavar="IMAGE",
+                        help="save the recall per category of each tagger and method as a bar "
+                             "chart (PNG unless the extension names another matplotlib format)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.folds < 2:
+        raise UserError(f"--folds must be at least 2, not {args.folds}")
+    zero_shot = args.zero_shot or []
+    if zero_shot and len(zero_shot) != len(args.files):
+        raise UserError(f"--zero-shot takes one results CSV per embeddings file: "
+                        f"{len(zero_shot)} for {len(args.files)}")
+    for path, what in ((args.plot, "plot"), (args.json, "JSON file")):
+        if path is not None:
+            check_output_path(path, what, inputs=args.files + zero_shot)
+    if args.plot is not None:
+        report.plot_format(args.plot)
+
+    results = []
+    for number, path in enumerate(args.files):
+        data = probe.read_embeddings(path)
+        labels = probe.zero_shot_labels(data, zero_shot[number]) if zero_shot else None
+        results.append(probe.evaluate(data, args.folds, args.seed, args.mlp, labels))
+
+    lines = probe.format_one(results[0]) if len(results) == 1 else probe.format_many(results)
+    print("\n".join(lines))
+    if args.plot:
+        probe.plot_recall(results, args.plot)
+        print(f"Recall plot written to {args.plot}")
+    if args.json:
+        report.write_json(probe.json_data(results), args.json)
+        print(f"JSON report written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,392 @@
+"""Probes on a tagger's embeddings: how well a simple classifier trained on them names the stems.
+
+A zero-shot row mixes what the tagger hears with how well its labels map onto the dataset's
+categories; a probe trained on its embeddings measures the first alone. The protocol:
+
+- Outer split: ``StratifiedGroupKFold`` (shuffled with the seed) over the stems, grouped by
+  track (a track's stems are never in both the training and the test stems of a fold).
+- Probe: a scikit-learn Pipeline, ``StandardScaler`` then ``LogisticRegression`` (lbfgs,
+  multinomial, no class weights), or with ``mlp`` an ``MLPClassifier`` (one hidden layer of
+  256 units). Its regularisation (C, or the MLP's alpha) is chosen on the training stems of
+  each fold only, by ``GridSearchCV`` with a ``GroupKFold`` over their tracks, scored by
+  balanced accuracy (the datasets are unbalanced), then refitted on all of them.
+- Metrics per fold, on its test stems: accuracy, balanced accuracy (mean recall over the
+  fold's ground-truth categories) and macro-F1 (mean F1 over the same categories), as
+  ``stemeval.report`` computes them; shown as mean and (population) standard deviation over
+  the folds. Recall per category and the confusion matrix are over all test stems pooled
+  (every stem is tested once).
+- With the zero-shot results CSV of the same run, the zero-shot proposed labels of the same
+  test stems are scored the same way, fold by fold.
+
+Only the standard library is imported at module level; numpy and scikit-learn in functions.
+"""
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+from stemeval import report
+from stemeval.errors import UserError, one_line
+from stemeval.results import read_results
+
+KEYS = ("embeddings", "paths", "labels", "groups", "tagger")
+INNER_FOLDS = 3
+LOGISTIC_C = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+MLP_ALPHA = [0.0001, 0.001, 0.01, 0.1, 1.0]
+MLP_HIDDEN = 256
+METRICS = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"),
+           ("macro_f1", "macro-F1"))
+PROBE, ZERO_SHOT = "probe", "zero-shot"
+
+
+@dataclass
+class Embeddings:
+    """One embeddings file: a row of ``embeddings`` per stem, with its path, label and track."""
+
+    file: str
+    tagger: str
+    embeddings: object  # float array [stems, dim]
+    paths: list
+    labels: list  # normalised as report.normalise does
+    groups: list
+
+
+# --- Reading and checking ------------------------------------------------------------------
+
+def read_embeddings(path):
+    """The embeddings file at ``path``, checked; any problem is a one-line UserError."""
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise UserError(f"{path}: not a readable embeddings .npz file ({one_line(error)})") from None
+    if "groups" not in arrays:
+        raise UserError(f"{path}: no groups (the track of each stem), so the folds cannot be "
+                        f"grouped by track; save the embeddings of a dataset that has tracks")
+    missing = [key for key in KEYS if key not in arrays]
+    if missing:
+        raise UserError(f"{path}: missing array(s) {', '.join(missing)} (an embeddings file "
+                        f"holds {', '.join(KEYS)})")
+    embeddings = arrays["embeddings"]
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.dtype.kind != "f":
+        raise UserError(f"{path}: embeddings must be floats [stems, dim], not "
+                        f"{embeddings.dtype} of shape {list(embeddings.shape)}")
+    if not np.isfinite(embeddings).all():
+        raise UserError(f"{path}: the embeddings hold NaN or infinite values")
+    columns = {}
+    for key in ("paths", "labels", "groups"):
+        values = arrays[key]
+        if values.ndim != 1 or len(values) != len(embeddings):
+            raise UserError(f"{path}: {key} must hold one value per stem "
+                            f"({len(embeddings)}), not shape {list(values.shape)}")
+        columns[key] = [str(value) for value in values]
+    if len(set(columns["paths"])) != len(columns["paths"]):
+        raise UserError(f"{path}: a stem path appears more than once")
+    return Embeddings(file=path, tagger=str(arrays["tagger"]), embeddings=embeddings,
+                      paths=columns["paths"],
+                      labels=[report.normalise(label) for label in columns["labels"]],
+                      groups=[group.strip() for group in columns["groups"]])
+
+
+def check_for_probe(data, folds):
+    """Raise a UserError when the stems cannot be split into ``folds`` grouped folds."""
+    if not all(data.groups):
+        empty = sum(1 for group in data.groups if not group)
+        raise UserError(f"{data.file}: {empty} of {len(data.groups)} stems have no group (track), "
+                        f"so the folds cannot be grouped by track")
+    tracks = sorted(set(data.groups))
+    if len(tracks) == 1:
+        raise UserError(f"{data.file}: all {len(data.groups)} stems are from one track "
+                        f"({tracks[0]}); a grouped split needs at least {folds} tracks")
+    if len(tracks) < folds:
+        raise UserError(f"{data.file}: {len(tracks)} tracks are too few for {folds} folds "
+                        f"grouped by track (use --folds {len(tracks)} or fewer)")
+    counts = report.value_counts([{"label": label} for label in data.labels])
+    alone = [label for label, count in counts.items() if count < 2]
+    if alone:
+        raise UserError(f"{data.file}: category {alone[0]!r} has only one stem; the probe needs "
+                        f"at least 2 stems per category")
+    if len(counts) < 2:
+        raise UserError(f"{data.file}: every stem is {next(iter(counts))!r}; a probe needs at "
+                        f"least 2 categories")
+
+
+def zero_shot_labels(data, results_path):
+    """The proposed label of each stem of ``data`` in the results CSV, matched by path."""
+    by_path = {row.get("path") or "": row for row in read_results(results_path)}
+    absent = [path for path in data.paths if path not in by_path]
+    if absent:
+        raise UserError(f"{results_path}: {len(absent)} of the {len(data.paths)} stems of "
+                        f"{data.file} are not in it (e.g. {absent[0]}); give the results CSV of "
+                        f"the run that wrote the embeddings")
+    for path, label in zip(data.paths, data.labels):
+        other = report.normalise(by_path[path].get("label"))
+        if other != label:
+            raise UserError(f"{results_path}: {path} is labelled {other!r} there and {label!r} "
+                            f"in {data.file}")
+    return [report.normalise(by_path[path].get("proposed_label")) for path in data.paths]
+
+
+# --- The probe -------------------------------------------------------------------------------
+
+def make_probe(mlp, seed):
+    """The probe Pipeline and the grid of its regularisation."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if mlp:
+        model = MLPClassifier(hidden_layer_sizes=(MLP_HIDDEN,), max_iter=300, random_state=seed)
+        return Pipeline([("scale", StandardScaler()), ("mlp", model)]), {"mlp__alpha": MLP_ALPHA}
+    model = LogisticRegression(max_iter=2000)
+    return Pipeline([("scale", StandardScaler()), ("logistic", model)]), {"logistic__C": LOGISTIC_C}
+
+
+def outer_folds(data, folds, seed):
+    """``[(train indices, test indices)]`` of the grouped, stratified outer split."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # a category with fewer stems than folds is expected
+        warnings.simplefilter("ignore", UserWarning)
+        return list(splitter.split(data.embeddings, data.labels, data.groups))
+
+
+def _fit(data, train, mlp, seed, fold):
+    """The probe fitted on the ``train`` stems, its regularisation chosen on their tracks."""
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+
+    groups = np.asarray(data.groups)[train]
+    tracks = len(set(groups))
+    if tracks < 2:
+        raise UserError(f"{data.file}: the training stems of fold {fold} are from one track, too "
+                        f"few for the inner search; use fewer folds or more tracks")
+    probe, grid = make_probe(mlp, seed)
+    search = GridSearchCV(probe, grid, cv=GroupKFold(n_splits=min(INNER_FOLDS, tracks)),
+                          scoring="balanced_accuracy")
+    with warnings.catch_warnings():  # inner folds may lack a category; slow convergence
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(data.embeddings[train], np.asarray(data.labels)[train], groups=groups)
+    return search
+
+
+def _scores(y_true, y_pred):
+    """Accuracy, balanced accuracy and macro-F1 (over the ground-truth categories)."""
+    metrics = report.per_class_metrics(y_true, y_pred)
+    matches = sum(1 for truth, guess in zip(y_true, y_pred) if truth == guess)
+    return {"accuracy": matches / len(y_true), "balanced_accuracy": metrics["balanced_accuracy"],
+            "macro_f1": metrics["macro_f1_true"]}
+
+
+def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None):
+    """Cross-validate the probe on ``data`` (and score ``zero_shot`` labels on the same folds).
+
+    Returns a dict: the file, tagger, counts, options, one entry per fold (test stems, tracks,
+    chosen regularisation, scores of each method), mean and std of each score over the folds,
+    and per-category metrics of all test stems pooled, per method.
+    """
+    import numpy as np
+
+    check_for_probe(data, folds)
+    labels = np.asarray(data.labels)
+    predicted = {PROBE: [None] * len(labels)}
+    if zero_shot is not None:
+        predicted[ZERO_SHOT] = list(zero_shot)
+    fold_entries = []
+    for number, (train, test) in enumerate(outer_folds(data, folds, seed), start=1):
+        search = _fit(data, train, mlp, seed, number)
+        for index, guess in zip(test, search.predict(data.embeddings[test])):
+            predicted[PROBE][index] = str(guess)
+        truth = [data.labels[index] for index in test]
+        fold_entries.append({
+            "fold": number,
+            "test_stems": len(test),
+            "test_tracks": len({data.groups[index] for index in test}),
+            "train_stems": len(train),
+            "regularisation": {key.split("__")[1]: value
+                               for key, value in search.best_params_.items()},
+            "scores": {method: _scores(truth, [guesses[index] for index in test])
+                       for method, guesses in predicted.items()},
+        })
+    summary = {}
+    for method in predicted:
+        summary[method] = {}
+        for key, _ in METRICS:
+            values = [entry["scores"][method][key] for entry in fold_entries]
+            summary[method][key] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    return {
+        "file": data.file,
+        "tagger": data.tagger,
+        "probe": "mlp" if mlp else "logistic",
+        "folds": folds,
+        "seed": seed,
+        "stems": len(labels),
+        "tracks": len(set(data.groups)),
+        "dim": int(data.embeddings.shape[1]),
+        "categories": sorted(set(data.labels)),
+        "fold_results": fold_entries,
+        "summary": summary,
+        "pooled": {method: report.per_class_metrics(list(data.labels), guesses)
+                   for method, guesses in predicted.items()},
+    }
+
+
+# --- Text ------------------------------------------------------------------------------------
+
+def _percent(value):
+    return "-" if value is None or math.isnan(value) else f"{100.0 * value:.2f}%"
+
+
+def _mean_std(entry):
+    return f"{100.0 * entry['mean']:.2f}% ± {100.0 * entry['std']:.2f}"
+
+
+def _table(rows, right_from=1):
+    """Rows of cells as aligned lines (first ``right_from`` columns left-aligned)."""
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.ljust(width) if col < right_from else cell.rjust(width)
+                             for col, (cell, width) in enumerate(zip(row, widths))).rstrip()
+            for row in rows]
+
+
+def describe(result):
+    """The heading lines: what was probed, and how."""
+    model = ("an MLP (one hidden layer of 256 units, alpha" if result["probe"] == "mlp"
+             else "logistic regression (C")
+    return [f"Probe of {result['tagger']} embeddings ({result['file']}): {result['stems']} stems, "
+            f"{result['tracks']} tracks, {len(result['categories'])} categories, "
+            f"{result['dim']} dimensions",
+            f"{model} chosen per fold by a {INNER_FOLDS}-fold grouped inner search) on "
+            f"standardised embeddings; {result['folds']} folds grouped by track, seed "
+            f"{result['seed']}"]
+
+
+def format_folds(result):
+    """One line per fold: its test stems, the chosen regularisation and each method's scores."""
+    methods = list(result["summary"])
+    head = ["fold", "test stems", "tracks", "chosen"]
+    for method in methods:
+        head += [f"{method} acc", f"{method} bal-acc", f"{method} macro-F1"]
+    rows = [head]
+    for entry in result["fold_results"]:
+        row = [str(entry["fold"]), str(entry["test_stems"]), str(entry["test_tracks"]),
+               ", ".join(f"{key}={value:g}" for key, value in entry["regularisation"].items())]
+        for method in methods:
+            row += [_percent(entry["scores"][method][key]) for key, _ in METRICS]
+        rows.append(row)
+    return ["Per fold (the same test stems for every method):"] + _table(rows, right_from=1)
+
+
+def format_summary(result):
+    """Mean ± std over the folds of each score, per method."""
+    rows = [["method"] + [name for _, name in METRICS]]
+    for method, scores in result["summary"].items():
+        rows.append([method] + [_mean_std(scores[key]) for key, _ in METRICS])
+    return ["Mean ± std over the folds:"] + _table(rows)
+
+
+def format_recall(results):
+    """Recall per category over all test stems: one column per (tagger, method)."""
+    categories = sorted({label for result in results for label in result["categories"]})
+    columns = [(name, result, method) for name, result in _named(results)
+               for method in result["summary"]]
+    rows = [["category"] + [f"{name} {method}" if len(results) > 1 else method
+                            for name, _, method in columns]]
+    for category in categories:
+        row = [category]
+        for _, result, method in columns:
+            pooled = result["pooled"][method]
+            if category in pooled["labels"]:
+                i = pooled["labels"].index(category)
+                row.append(f"{_percent(pooled['recall'][i])} "
+                           f"({pooled['correct'][i]}/{pooled['support'][i]})")
+            else:
+                row.append("-")
+        rows.append(row)
+    return ["Recall per category (all test stems; correct/stems):"] + _table(rows)
+
+
+def _named(results):
+    """``(name, result)``: the tagger's name, with the file's when two share a name."""
+    taggers = [result["tagger"] for result in results]
+    return [(result["tagger"] if taggers.count(result["tagger"]) == 1
+             else f"{result['tagger']} ({os.path.basename(result['file'])})", result)
+            for result in results]
+
+
+def format_leaderboard(results):
+    """One row per (tagger, method): mean ± std over the folds; the best of a column marked *."""
+    entries = [(f"{name} {method}", result["summary"][method])
+               for name, result in _named(results) for method in result["summary"]]
+    best = {key: max(scores[key]["mean"] for _, scores in entries) for key, _ in METRICS}
+    rows = [["tagger / method"] + [name for _, name in METRICS]]
+    for name, scores in entries:
+        rows.append([name] + [_mean_std(scores[key]) + ("*" if scores[key]["mean"] == best[key]
+                                                        else " ") for key, _ in METRICS])
+    return ["Leaderboard (mean ± std over the folds; * best in its column):"] + _table(rows)
+
+
+def format_one(result):
+    """The full report of one embeddings file."""
+    lines = describe(result) + [""] + format_folds(result) + [""] + format_summary(result)
+    lines += [""] + format_recall([result])
+    for method, pooled in result["pooled"].items():
+        table = report.format_confusion(pooled["labels"], pooled["confusion_matrix"])
+        lines += ["", f"Confusion matrix, {method}, all test stems (rows: ground truth, "
+                      f"columns: proposed label):"] + table[1:]
+    return lines
+
+
+def format_many(results):
+    """Several embeddings files: each one's heading, then one table for all."""
+    lines = []
+    for result in results:
+        lines += describe(result)
+    return lines + [""] + format_leaderboard(results) + [""] + format_recall(results)
+
+
+# --- Plot and JSON ---------------------------------------------------------------------------
+
+def plot_recall(results, path):
+    """Bars of the pooled recall per category, one bar per (tagger, method)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    image_format = report.plot_format(path)
+    categories = sorted({label for result in results for label in result["categories"]})
+    series = [(f"{name} {method}", result["pooled"][method])
+              for name, result in _named(results) for method in result["summary"]]
+    width = 0.8 / len(series)
+    figure = Figure(figsize=(max(6.0, 1.0 + 0.3 * len(categories) * len(series)), 4.5),
+                    dpi=report.PLOT_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for number, (name, pooled) in enumerate(series):
+        recall = [pooled["recall"][pooled["labels"].index(category)]
+                  if category in pooled["labels"] else float("nan") for category in categories]
+        axes.bar([i + (number - (len(series) - 1) / 2) * width for i in range(len(categories))],
+                 recall, width, label=name)
+    axes.set_xticks(range(len(categories)), categories, rotation=45, ha="right",
+                    rotation_mode="anchor")
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("recall")
+    axes.set_title("Recall per category, all test stems (folds grouped by track)")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    try:
+        figure.savefig(path, format=image_format, dpi=report.PLOT_DPI)
+    except OSError as error:
+        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+
+
+def json_data(results):
+    """Everything as JSON-ready data (fractions, NaN as null)."""
+    return report._json_safe({"inner_folds": INNER_FOLDS, "results": results})
