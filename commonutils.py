@@ -157,7 +157,7 @@ def main(dataset=None, default_output=None, argv=None):
     from AST.models import ensure_speech_model, load_ast
     from stemeval.pipeline import Evaluator, default_batch_size, run
     from stemeval.progress import Progress
-    from stemeval.results import COLUMNS, DETAIL_COLUMNS, ResultWriter
+    from stemeval.results import COLUMNS, DETAIL_COLUMNS, ResultWriter, stems_to_do
     from stemeval.speech import speech_model_factory
 
     model = load_ast(args.checkpoint)
@@ -168,7 +168,7 @@ def main(dataset=None, default_output=None, argv=None):
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
     groups = {stem.path: stem.group for stem in stems}
     with ResultWriter(args.output, columns, resume=args.resume) as writer:
-        todo = [stem for stem in stems if stem.path not in writer.done]
+        todo = stems_to_do(writer.kept, stems, args.folder, args.output)
         with Progress(len(todo), quiet=args.quiet, verbose=args.verbose) as progress:
             def write(row):
                 writer.write({**row, "group": groups[row["path"]]})
@@ -176,6 +176,6 @@ def main(dataset=None, default_output=None, argv=None):
 
             run(evaluator, todo, write, batch_size=args.batch_size or default_batch_size(device),
                 workers=args.workers)
-    print(f"wrote {len(todo)} rows to {args.output} ({len(writer.done)} kept from before, "
+    print(f"wrote {len(todo)} rows to {args.output} ({len(writer.kept)} kept from before, "
           f"{progress.errors} errors)", file=sys.stderr)
     return 0

@@ -6,6 +6,7 @@ line ends), as the published result files are.
 
 import csv
 import os
+from pathlib import PurePath
 
 from stemeval.errors import UserError
 
@@ -54,21 +55,66 @@ def read_results(path, required=COLUMNS):
         raise UserError(f"{path}: cannot read it ({error.strerror})") from None
 
 
+def stems_to_do(kept, stems, folder, output):
+    """The stems (in order) without a row among ``kept`` ``(path, label)`` of a resumed file.
+
+    A row is matched by the stem's path below the dataset folder, so the folder may be typed
+    another way (``./synth`` for ``synth``, absolute for relative) or have moved. A file with
+    a row that is no stem of ``folder``, labelled otherwise than this run labels it, or rows
+    below two folders was made for another folder or dataset: resuming it is refused.
+    """
+    below = {_parts(os.path.relpath(stem.path, folder)): stem for stem in stems}
+    depth = max(map(len, below), default=0)
+    done, prefixes = set(), set()
+    for path, label in kept:
+        parts = _parts(path)
+        size = next((n for n in range(min(depth, len(parts)), 0, -1) if parts[-n:] in below), 0)
+        if not size:
+            _refuse(output, kept, f"{path} is no stem of {folder}")
+        stem = below[parts[-size:]]
+        if label != stem.label:
+            _refuse(output, kept, f"it labels {path} {label!r} where this run labels it "
+                                  f"{stem.label!r}")
+        prefixes.add(os.path.realpath(os.path.join(*parts[:-size]) if len(parts) > size else "."))
+        done.add(parts[-size:])
+    if len(prefixes) > 1:
+        _refuse(output, kept, f"its rows lie below {len(prefixes)} different folders")
+    return [stem for key, stem in below.items() if key not in done]
+
+
+def _parts(path):
+    return PurePath(os.path.normpath(path)).parts
+
+
+def _refuse(output, kept, reason):
+    """Stop a resume with what the file was made for: its stems' folder and their labels."""
+    try:
+        where = os.path.commonpath([os.path.dirname(path) for path, _ in kept]) or "."
+    except ValueError:  # absolute and relative paths mixed
+        where = "several folders"
+    labels = sorted({label for _, label in kept})
+    shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
+    raise UserError(f"cannot resume {output}: it was made for another folder or dataset "
+                    f"({reason}; its {len(kept)} rows are stems under {where} labelled {shown}); "
+                    f"pass another --output, or drop --resume to start it anew")
+
+
 class ResultWriter:
     """Append rows to a results CSV, flushing each one so an interrupted run keeps its rows.
 
-    With ``resume``, the rows already in the file are kept (their paths are in ``done``) and
-    a half-written last line left by a killed run is cut off; otherwise the file starts anew.
+    With ``resume``, the rows already in the file are kept (their ``(path, label)`` are in
+    ``kept``) and a half-written last line left by a killed run is cut off; otherwise the
+    file starts anew.
     """
 
     def __init__(self, path, columns=COLUMNS, resume=False):
         self.path = path
         self.columns = list(columns)
-        self.done = set()
+        self.kept = []
         try:
             keep = resume and os.path.isfile(path) and self._cut_partial_line(path) > 0
             if keep:
-                self.done = self._read_done(path)
+                self.kept = self._read_kept(path)
                 self._handle = open(path, "a", newline="", encoding="utf-8")
             else:
                 self._handle = open(path, "w", newline="", encoding="utf-8")
@@ -88,8 +134,8 @@ class ResultWriter:
                 handle.truncate(size)
         return size
 
-    def _read_done(self, path):
-        """Check the header and return the paths already written."""
+    def _read_kept(self, path):
+        """Check the header and return the ``(path, label)`` of the rows already written."""
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
@@ -97,7 +143,7 @@ class ResultWriter:
                 raise UserError(
                     f"cannot resume {path}: its header is {','.join(header or [])}, "
                     f"this run writes {','.join(self.columns)}")
-            return {row[1] for row in reader if len(row) == len(self.columns)}
+            return [(row[1], row[0]) for row in reader if len(row) == len(self.columns)]
 
     def _write(self, values):
         try:

@@ -2,6 +2,7 @@
 and the --details columns."""
 
 import csv
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from AST.labels import AUDIOSET_LABELS
+from stemeval.datasets import Stem
+from stemeval.errors import UserError
+from stemeval.results import stems_to_do
 from tests.ast_weights import random_model, save_original_checkpoint
 from tests.signals import concat, silence, tone, write_wav
 from tests.tf_graphs import logit_for_score, write_constant_speech_graph
@@ -115,3 +119,59 @@ def test_resume_after_a_cut_header_starts_anew(setup):
     expected = run(setup, "fresh.csv")
     (base / "cut_header.csv").write_bytes(b"label,pa")
     assert run(setup, "cut_header.csv", "--resume") == expected
+
+
+
+def test_resume_matches_rows_below_the_folder_however_it_is_typed(setup):
+    base = setup[0]
+    whole = run(setup, "typed.csv").decode().split("\r\n")
+    (base / "typed.csv").write_text("\r\n".join(whole[:6]) + "\r\n", newline="")
+    result = subprocess.run([*command(setup, "typed.csv", "--resume")[:2], "./tree",
+                             *command(setup, "typed.csv", "--resume")[3:]],
+                            cwd=base, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    resumed = (base / "typed.csv").read_text().splitlines()
+    assert resumed[:6] == whole[:6]
+    paths = [os.path.normpath(line.split(",")[1]) for line in resumed[1:]]
+    assert sorted(paths) == sorted(os.path.normpath(line.split(",")[1]) for line in whole[1:-1])
+
+
+def test_resume_refuses_a_file_of_another_folder(setup):
+    base = setup[0]
+    (base / "moises.csv").write_text(
+        "label,path,prediction,proposed_label\r\n"
+        "bass,moisesdb/0a1b/bass/line.wav,Bass guitar,bass\r\n"
+        "wind,moisesdb/0a1b/wind/flute.wav,Flute,wind\r\n", newline="")
+    result = subprocess.run(command(setup, "moises.csv", "--resume"), cwd=base,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot resume moises.csv: it was made for another folder or dataset "
+        "(moisesdb/0a1b/bass/line.wav is no stem of tree; its 2 rows are stems under "
+        "moisesdb/0a1b labelled bass, wind); pass another --output, or drop --resume to "
+        "start it anew"]
+    assert (base / "moises.csv").read_text().count("\n") == 3
+
+
+STEMS = [Stem("data/Dev/001/bass.wav", "bass"), Stem("data/Dev/001/drums.wav", "drums"),
+         Stem("data/Dev/002/bass.wav", "bass")]
+
+
+@pytest.mark.parametrize("written", ["data", "./data/", "/elsewhere/data"])
+def test_rows_match_stems_by_their_path_below_the_folder(written):
+    kept = [(f"{written}/Dev/001/bass.wav", "bass"), (f"{written}/Dev/002/bass.wav", "bass")]
+    assert stems_to_do(kept, STEMS, "data", "out.csv") == [STEMS[1]]
+
+
+@pytest.mark.parametrize("kept, reason", [
+    ([("data/Dev/001/bass.wav", "001")],
+     "it labels data/Dev/001/bass.wav '001' where this run labels it 'bass'"),
+    ([("a/Dev/001/bass.wav", "bass"), ("b/Dev/002/bass.wav", "bass")],
+     "its rows lie below 2 different folders"),
+    ([("data/Test/009/bass.wav", "bass")], "data/Test/009/bass.wav is no stem of data"),
+])
+def test_resume_refuses_rows_of_another_folder_or_dataset(kept, reason):
+    with pytest.raises(UserError, match="cannot resume out.csv: it was made for another "
+                                        "folder or dataset") as error:
+        stems_to_do(kept, STEMS, "data", "out.csv")
+    assert reason in str(error.value)
