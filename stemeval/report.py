@@ -13,6 +13,7 @@ equal. Categories are compared in that normalised form everywhere in this module
 import json
 import math
 import os
+import sys
 import warnings
 
 from stemeval.errors import UserError
@@ -27,9 +28,14 @@ def normalise(value):
 
 
 def check_rows(rows, path):
-    """Raise a UserError when a results file has a header but no rows (nothing to score)."""
+    """Raise a UserError when a results file has a header but no rows (nothing to score);
+    warn on stderr when paths repeat (each stem should have one row; every row is scored)."""
     if not rows:
         raise UserError(f"{path}: the file has a header but no rows, so there is nothing to score")
+    repeated = len(rows) - len({row.get("path") for row in rows})
+    if repeated:
+        print(f"warning: {path}: {repeated} row(s) repeat the path of an earlier row "
+              f"(each stem should have one row); every row is scored", file=sys.stderr)
 
 
 def value_counts(rows, column="label"):

@@ -5,7 +5,9 @@ line ends), as the published result files are.
 """
 
 import csv
+import io
 import os
+import sys
 from pathlib import PurePath
 
 from stemeval.errors import UserError
@@ -32,27 +34,40 @@ def check_output_path(path, what="output", inputs=()):
 
 
 def read_results(path, required=COLUMNS):
-    """Return the rows of a results CSV as dicts, or raise UserError saying what is wrong."""
+    """Return the rows of a results CSV as dicts, or raise UserError saying what is wrong.
+
+    A last line without a line end was cut by a killed run (every row is written whole,
+    line end included): it is skipped with a warning on stderr, as ``--resume`` repairs it.
+    """
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder; give a results CSV file")
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such file")
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames
-            if not header:
-                raise UserError(f"{path}: the file is empty (expected a header {','.join(COLUMNS)})")
-            missing = [name for name in required if name not in header]
-            if missing:
-                hint = ("; the analyze scripts write it only with --details"
-                        if set(missing) <= set(DETAIL_COLUMNS) else "")
-                raise UserError(
-                    f"{path}: missing column(s) {', '.join(missing)} "
-                    f"(header is {','.join(header)}){hint}")
-            return list(reader)
+            text = handle.read()
+        reader = csv.DictReader(io.StringIO(text))
+        header = reader.fieldnames
+        if not header:
+            raise UserError(f"{path}: the file is empty (expected a header {','.join(COLUMNS)})")
+        missing = [name for name in required if name not in header]
+        if missing:
+            hint = ("; the analyze scripts write it only with --details"
+                    if set(missing) <= set(DETAIL_COLUMNS) else "")
+            raise UserError(
+                f"{path}: missing column(s) {', '.join(missing)} "
+                f"(header is {','.join(header)}){hint}")
+        rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{path}: not a readable CSV file ({error})") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read it ({error.strerror})") from None
+    if rows and not text.endswith(("\n", "\r")):
+        cut = text[text.rfind("\n") + 1:]
+        print(f"warning: {path}: line {reader.line_num} ({cut!r}) is cut short, as a killed "
+              f"run leaves it; it is skipped (--resume would write it again)", file=sys.stderr)
+        rows.pop()
+    return rows
 
 
 def stems_to_do(kept, stems, folder, output):

@@ -327,3 +327,34 @@ def test_single_category_and_short_rows_stay_quiet(tmp_path):
         "  expected drums, proposed  (prediction: )  b.wav"]
     data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert data["labels"] == ["", "drums"]
+
+
+def test_half_written_last_line_is_skipped_with_a_warning(tmp_path):
+    source = tmp_path / "killed.csv"
+    source.write_text(HEADER + "drums,a.wav,drum,drums\r\nbass,b.wav,bass guitar,bass\r\n"
+                      "vocals,c.w", encoding="utf-8", newline="")
+    result = run(source)
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == "Accuracy: 100.00% (2/2 matches)"
+    assert result.stderr.splitlines() == [
+        f"warning: {source}: line 4 ('vocals,c.w') is cut short, as a killed run leaves it; "
+        "it is skipped (--resume would write it again)"]
+
+
+def test_repeated_paths_are_counted_in_a_warning(tmp_path):
+    source = write_csv(tmp_path / "twice.csv", [
+        ("drums", "a.wav", "drum", "drums"), ("bass", "b.wav", "bass", "bass"),
+        ("drums", "a.wav", "drum", "drums"), ("bass", "b.wav", "bass", "bass"),
+        ("vocals", "c.wav", "singing", "vocals")])
+    result = run(source)
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == "Accuracy: 100.00% (5/5 matches)"
+    assert result.stderr.splitlines() == [
+        f"warning: {source}: 2 row(s) repeat the path of an earlier row (each stem should "
+        "have one row); every row is scored"]
+
+
+def test_a_folder_is_named_as_a_folder(tmp_path):
+    result = run(tmp_path)
+    assert_one_line_error(result)
+    assert result.stderr == f"error: {tmp_path}: is a folder; give a results CSV file\n"
