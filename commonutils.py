@@ -81,16 +81,22 @@ def build_parser(dataset=None, default_output=None):
 
 
 def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+    return _whole_number(text, minimum=1)
 
 
 def _non_negative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
+    return _whole_number(text, minimum=0)
+
+
+def _whole_number(text, minimum):
+    """argparse names the option before this message: "argument --batch-size: takes ..."."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise argparse.ArgumentTypeError(f"takes a whole number of {minimum} or more, "
+                                         f"not {text!r}")
     return value
 
 
@@ -174,8 +180,13 @@ def main(dataset=None, default_output=None, argv=None):
                 writer.write({**row, "group": groups[row["path"]]})
                 progress.done(row)
 
-            run(evaluator, todo, write, batch_size=args.batch_size or default_batch_size(device),
-                workers=args.workers)
+            try:
+                run(evaluator, todo, write,
+                    batch_size=args.batch_size or default_batch_size(device), workers=args.workers)
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(
+                    f"interrupted: the rows so far are in {args.output}; the same command with "
+                    f"--resume continues the run") from None
     print(f"wrote {len(todo)} rows to {args.output} ({len(writer.kept)} kept from before, "
           f"{progress.errors} errors)", file=sys.stderr)
     return 0

@@ -2,7 +2,8 @@
 
 Prints the sorted unique values of the label column (stripped, lower-cased), one per
 line; with --counts, each value followed by its number of rows; with --column, the values
-of that column instead (e.g. proposed_label). Bad input gives one "error: ..." line on
+of that column instead (e.g. proposed_label; only label and proposed_label are lower-cased,
+other columns are listed as written). Empty values are not listed. Bad input gives one "error: ..." line on
 stderr and exit status 2.
 
 Run from the project root as: python AST/list_labels.py results_moises.csv

@@ -29,6 +29,9 @@ class ArgumentParser(argparse.ArgumentParser):
 def run_main(main):
     """Run a command's ``main()``; a UserError becomes one line on stderr and exit status 2.
 
+    Ctrl-C prints the KeyboardInterrupt's message (a command may raise one saying how to go
+    on), else "interrupted", and exits with status 130.
+
     A reader that goes away (``| head``) ends the command quietly.
     """
     try:
@@ -36,8 +39,8 @@ def run_main(main):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(str(interrupt) or "interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

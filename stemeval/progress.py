@@ -1,4 +1,5 @@
-"""What a run shows on stderr: a progress bar, error lines, and per-stem lines on request."""
+"""What a run shows on stderr: a progress bar, a warning per failed stem, and per-stem lines
+on request. A failed stem is a warning, not an ``error:``: the run goes on."""
 
 import os
 import sys
@@ -23,7 +24,7 @@ class Progress:
     def done(self, row):
         if row["prediction"] == ERROR:
             self.errors += 1
-            self._say(f"error: {row['path']}: {row.get('error', '')}")
+            self._say(f"warning: stem failed: {row['path']}: {row.get('error', '')}")
         elif self.verbose:
             self._say(f"{row['path']}: {row['label']} -> {row['prediction']} "
                       f"({row['proposed_label']})")

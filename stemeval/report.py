@@ -38,12 +38,20 @@ def check_rows(rows, path):
               f"(each stem should have one row); every row is scored", file=sys.stderr)
 
 
+LABEL_COLUMNS = ("label", "proposed_label")
+
+
 def value_counts(rows, column="label"):
-    """Return {value: number of rows} of a column's normalised values, sorted by value."""
+    """Return {value: number of rows} of a column's non-empty values, sorted by value.
+
+    Labels (``LABEL_COLUMNS``) are normalised as they are compared; other columns (paths,
+    raw predictions, error reasons) are listed as written.
+    """
     counts = {}
     for row in rows:
-        value = normalise(row.get(column))
-        counts[value] = counts.get(value, 0) + 1
+        value = normalise(row.get(column)) if column in LABEL_COLUMNS else row.get(column) or ""
+        if value.strip():
+            counts[value] = counts.get(value, 0) + 1
     return dict(sorted(counts.items()))
 
 

@@ -109,3 +109,18 @@ def test_unknown_or_detail_column_is_one_line(tmp_path, column, fragment):
     result = run(str(path), "--column", column)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {path}: {fragment}"]
+
+
+def test_column_lower_cases_only_labels_and_skips_empty_values(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("label,path,prediction,proposed_label,score,speech_score,top5,error\n"
+                    "Bass,Songs/A/bass.wav,Bass guitar,bass,0.9,1,,\n"
+                    "drums,Songs/B/drums.wav,error,error,,,,OSError: No such file\n"
+                    ",Songs/C/cut.wav,,,,,,\n")
+    assert run(path, "--column", "path").stdout.splitlines() == [
+        "Songs/A/bass.wav", "Songs/B/drums.wav", "Songs/C/cut.wav"]
+    assert run(path, "--column", "error").stdout == "OSError: No such file\n"
+    assert run(path, "--column", "prediction").stdout == "Bass guitar\nerror\n"
+    assert run(path).stdout == "bass\ndrums\n"
+    assert run(path, "--column", "proposed_label", "--counts").stdout.split() == [
+        "bass", "1", "error", "1"]

@@ -175,3 +175,19 @@ def test_resume_refuses_rows_of_another_folder_or_dataset(kept, reason):
                                         "folder or dataset") as error:
         stems_to_do(kept, STEMS, "data", "out.csv")
     assert reason in str(error.value)
+
+
+def test_ctrl_c_says_that_resume_continues_the_run(setup):
+    base = setup[0]
+    process = subprocess.Popen(command(setup, "stopped.csv", "--workers", "0", "--batch-size", "1"),
+                               cwd=base, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (
+            (base / "stopped.csv").exists() and (base / "stopped.csv").read_bytes().count(b"\n") >= 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "interrupted: the rows so far are in stopped.csv; the same command with --resume "
+        "continues the run")
