@@ -160,14 +160,13 @@ def main(dataset=None, default_output=None, argv=None):
     check_output_path(args.output)
     device = pick_device(args.device)
 
-    from AST.models import ensure_speech_model, load_ast
+    from AST.models import load_model_files
     from stemeval.pipeline import Evaluator, default_batch_size, run
     from stemeval.progress import Progress
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, ResultWriter, stems_to_do
     from stemeval.speech import speech_model_factory
 
-    model = load_ast(args.checkpoint)
-    graph = ensure_speech_model(args.speech_model)
+    model, graph = load_model_files(args.checkpoint, args.speech_model)
     evaluator = Evaluator(model, speech_model_factory(graph, args.speech_backend, device),
                           category_map, device=device, precision=args.precision,
                           details=args.details)

@@ -9,7 +9,8 @@ project="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$project/scripts/setup.sh" requirements.txt
 python="$project/.venv/bin/python"
 case "${1:-demo}" in
-    demo) [ $# -eq 0 ] || shift; exec "$python" -m stemeval.demo "$@" ;;
+    demo) [ $# -eq 0 ] || shift
+          PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m stemeval.demo "$@" ;;
     dsd100) shift; exec "$python" "$project/analyze_dsd100.py" "$@" ;;
     moisesdb) shift; exec "$python" "$project/analyze_moisesdb.py" "$@" ;;
     *) echo "usage: ./run.sh [demo | dsd100 FOLDER | moisesdb FOLDER] [options]" >&2; exit 2 ;;

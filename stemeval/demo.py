@@ -1,16 +1,20 @@
 """A small end-to-end demonstration on generated stems, for a first run without a dataset.
 
 Writes a few synthetic stems into ``demo/`` (both layouts), runs both analyze scripts on them
-and scores the results. Synthetic tones are not music: the point is to see every step work
+(with the options given, ``--output`` naming the two files) and scores the results. The exit
+status is the first failing command's (2 for bad input, as the analyze scripts). Synthetic tones are not music: the point is to see every step work
 once the model files are in place, not to measure anything.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile
+
+from stemeval.errors import ArgumentParser, run_main
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEMO = PROJECT / "demo"
@@ -68,19 +72,47 @@ def write_demo_trees():
     return DEMO / "DSD100" / "Sources", DEMO / "moisesdb" / "moisesdb_v0.1"
 
 
-def main():
+def build_parser():
+    parser = ArgumentParser(
+        prog="./run.sh demo",
+        description="Write a few synthetic stems in both layouts into demo/, run both "
+                    "evaluations on them and score the results. Every other option goes to "
+                    "both evaluations: see ./run.sh dsd100 --help.")
+    parser.add_argument("--output", metavar="PATH",
+                        help="name the two results files after PATH: PATH_dsd100.csv and "
+                             "PATH_moises.csv (default: demo/results_dsd100.csv and "
+                             "demo/results_moises.csv)")
+    return parser
+
+
+def output_names(output):
+    """The two results files: in demo/ by default, else named after ``output``."""
+    if output is None:
+        return DEMO / "results_dsd100.csv", DEMO / "results_moises.csv"
+    root, extension = os.path.splitext(output)
+    return (Path(f"{root}_dsd100{extension or '.csv'}"),
+            Path(f"{root}_moises{extension or '.csv'}"))
+
+
+def main(argv=None):
+    args, options = build_parser().parse_known_args(argv)
+    if not {"--quiet", "--verbose"} & set(options):
+        options.append("--verbose")
     dsd, moises = write_demo_trees()
     print(f"demo stems written under {DEMO}", file=sys.stderr)
-    for script, folder, output in (("analyze_dsd100.py", dsd, "results_dsd100.csv"),
-                                   ("analyze_moisesdb.py", moises, "results_moises.csv")):
-        output = DEMO / output
+    for script, folder, output in zip(("analyze_dsd100.py", "analyze_moisesdb.py"),
+                                      (dsd, moises), output_names(args.output)):
         command = [sys.executable, str(PROJECT / script), str(folder), "--output", str(output),
-                   "--verbose", *sys.argv[1:]]
-        if subprocess.call(command) != 0:
-            return 1
-        subprocess.call([sys.executable, str(PROJECT / "computeaccuracy.py"), str(output)])
+                   *options]
+        status = subprocess.call(command)
+        if status != 0:
+            return status
+        status = subprocess.call([sys.executable, str(PROJECT / "computeaccuracy.py"),
+                                  str(output)])
+        if status != 0:
+            return status
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

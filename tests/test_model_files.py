@@ -466,3 +466,49 @@ def test_default_paths_are_absolute_in_the_project(monkeypatch):
     assert models.DEFAULT_CHECKPOINT == PROJECT / "AST" / "pretrained_models" / "audio_mdl.pth"
     assert models.DEFAULT_SPEECH_MODEL == PROJECT / "AST" / "models" / SPEECH_MODEL_NAME
     assert models.DEFAULT_CHECKPOINT.is_absolute()
+
+
+# --- status, fetch and runs agree; every problem at once --------------------------------------
+
+def test_status_fetch_and_runs_use_the_authors_file_placed_by_hand(graph_bytes, capsys):
+    models.DEFAULT_CHECKPOINT.parent.mkdir(parents=True)
+    placed = models.DEFAULT_CHECKPOINT.parent / "audioset_10_10_0.4593.pth"
+    save_original_checkpoint(random_model(), placed)
+    models.DEFAULT_SPEECH_MODEL.parent.mkdir()
+    models.DEFAULT_SPEECH_MODEL.write_bytes(graph_bytes)
+    assert models_main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"AST weights: {placed}"
+    assert lines[1].endswith(", checks passed")
+    assert models_main(["fetch", "checkpoint"]) == 0
+    assert capsys.readouterr().out == f"AST weights ready: {placed}\n"
+    assert models.load_model_files()[1] == models.DEFAULT_SPEECH_MODEL
+    assert not models.DEFAULT_CHECKPOINT.exists()
+
+
+def test_both_missing_files_are_named_at_once(layout):
+    with pytest.raises(UserError) as error:
+        models.load_model_files()
+    message = str(error.value)
+    assert message.startswith(checkpoint_offline_message(layout / "pretrained_models",
+                                                         "HF_HUB_OFFLINE is set"))
+    assert "; and speech model missing: genre_rosamerica-vggish-audioset-1.pb is not in" in message
+
+
+def test_speech_graph_given_as_checkpoint_is_named_as_such(tmp_path, graph_bytes):
+    for name in ("speech.pb", "speech.bin"):
+        (tmp_path / name).write_bytes(graph_bytes)
+        with pytest.raises(UserError, match=r"are not usable: it looks like a TensorFlow graph "
+                                            r"\(a \.pb file such as the --speech-model file\), "
+                                            r"not PyTorch AST weights$"):
+            models.load_ast(str(tmp_path / name))
+
+
+def test_status_command_runs_from_any_folder_as_a_path(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / "AST" / "models"), "status", "--checkpoint",
+         str(tmp_path / "no.pth"), "--speech-model", str(tmp_path / "no.pb")],
+        cwd=tmp_path, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout.splitlines()[:2] == [f"AST weights: {tmp_path / 'no.pth'}", "  missing"]

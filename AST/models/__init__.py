@@ -5,7 +5,8 @@
 - Speech model: ``AST/models/genre_rosamerica-vggish-audioset-1.pb``, downloaded from
   Essentia's model site when missing.
 
-Offline, a missing file is a one-line UserError that says where to put it and how to get it.
+Offline, a missing file is a one-line UserError that says where to put it and how to get it;
+``load_model_files`` names every unusable file in that one line.
 This folder is also where the speech model file lives.
 """
 
@@ -13,13 +14,15 @@ from pathlib import Path
 
 from AST.models import checkpoint, speech_model
 from AST.models.sources import CHECKPOINT_NAME, SPEECH_MODEL_NAME
+from stemeval.errors import UserError
 
 _AST_FOLDER = Path(__file__).resolve().parent.parent
 PROJECT_DIR = _AST_FOLDER.parent
 DEFAULT_CHECKPOINT = _AST_FOLDER / "pretrained_models" / CHECKPOINT_NAME
 DEFAULT_SPEECH_MODEL = _AST_FOLDER / "models" / SPEECH_MODEL_NAME
 
-__all__ = ["DEFAULT_CHECKPOINT", "DEFAULT_SPEECH_MODEL", "load_ast", "ensure_speech_model"]
+__all__ = ["DEFAULT_CHECKPOINT", "DEFAULT_SPEECH_MODEL", "load_ast", "ensure_speech_model",
+           "load_model_files"]
 
 
 def load_ast(spec=None):
@@ -37,3 +40,17 @@ def ensure_speech_model(spec=None):
     An explicit ``spec`` is never downloaded: a missing or invalid file is a UserError.
     """
     return speech_model.ensure_speech_model(spec, DEFAULT_SPEECH_MODEL)
+
+
+def load_model_files(checkpoint=None, speech_model=None):
+    """``(load_ast(checkpoint), ensure_speech_model(speech_model))``; when both files are
+    unusable, one UserError names both, so a user placing them by hand learns of both at once."""
+    found, problems = [], []
+    for prepare, spec in ((load_ast, checkpoint), (ensure_speech_model, speech_model)):
+        try:
+            found.append(prepare(spec))
+        except UserError as error:
+            problems.append(str(error))
+    if problems:
+        raise UserError("; and ".join(problems))
+    return tuple(found)

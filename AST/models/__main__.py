@@ -1,14 +1,20 @@
-"""``python -m AST.models``: fetch the model files ahead of a run, or report on them."""
+"""``python -m AST.models``: fetch the model files ahead of a run, or report on them.
+
+From another folder, run this folder as a script: ``python /path/to/project/AST/models status``.
+"""
 
 import argparse
 import sys
 from pathlib import Path
 
-from AST import models
-from AST.models import checkpoint, speech_model, status
-from AST.models.sources import (AST_HUB_ID, FETCH_COMMAND, SPEECH_MODEL_URL_ENV,
+if not __package__:  # run as a path: import from the project root, not from this folder
+    sys.path[0] = str(Path(__file__).resolve().parents[2])
+
+from AST import models  # noqa: E402
+from AST.models import checkpoint, speech_model, status  # noqa: E402
+from AST.models.sources import (AST_HUB_ID, FETCH_COMMAND, SPEECH_MODEL_URL_ENV,  # noqa: E402
                                 speech_model_url)
-from stemeval.errors import ArgumentParser, UserError, run_main
+from stemeval.errors import ArgumentParser, UserError, run_main  # noqa: E402
 
 WHICH = ("checkpoint", "speech-model")
 
@@ -109,7 +115,8 @@ def report_files(args):
         raise UserError("status takes a local path for --checkpoint; use fetch for hf: or URLs")
     reports = [
         status.checkpoint_status(
-            Path(args.checkpoint) if args.checkpoint else models.DEFAULT_CHECKPOINT,
+            Path(args.checkpoint) if args.checkpoint else
+            checkpoint.present_default(models.DEFAULT_CHECKPOINT) or models.DEFAULT_CHECKPOINT,
             "given with --checkpoint" if args.checkpoint else
             f"Hugging Face hub {AST_HUB_ID}, converted to the authors' format",
             "" if args.checkpoint else f"{FETCH_COMMAND} checkpoint"),

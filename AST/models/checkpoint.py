@@ -33,17 +33,22 @@ def load_ast(spec, default):
 def resolve_checkpoint(spec, default):
     """A local file or folder holding the weights ``spec`` names, fetched if need be."""
     if spec is None:
-        # the authors' file under its released name, placed by hand, serves as the default
-        for candidate in (default, default.parent / AUTHORS_CHECKPOINT_NAME):
-            if candidate.exists():
-                return candidate
-        return _fetch_default(default)
+        return present_default(default) or _fetch_default(default)
     spec = str(spec)
     if spec.startswith(HUB_PREFIX):
         return _hub_folder(spec[len(HUB_PREFIX):].strip())
     if spec.lower().startswith(URL_PREFIXES):
         return _url_file(spec, default.parent)
     return Path(spec)
+
+
+def present_default(default):
+    """The default weights file if present, else the authors' file under its released name
+    placed by hand next to it, else None: what runs, fetch and status all use."""
+    for candidate in (default, default.parent / AUTHORS_CHECKPOINT_NAME):
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def load_local(path, hint=""):

@@ -20,9 +20,20 @@ def load_checked(path):
         model, labels = load_hf_folder(path)
         check_labels(labels)
         return model
+    if looks_like_tensorflow_graph(path):
+        raise CheckpointError("it looks like a TensorFlow graph (a .pb file such as the "
+                              "--speech-model file), not PyTorch AST weights")
     model = load_original_checkpoint(path)
     check_outputs(model.config.num_classes)
     return model
+
+
+def looks_like_tensorflow_graph(path):
+    """True for a ``.pb`` file, or one that opens as a TensorFlow GraphDef does (a node
+    field, then a Placeholder op early on); PyTorch files are zip archives or pickles."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    return path.suffix.lower() == ".pb" or (head[:1] == b"\n" and b"Placeholder" in head)
 
 
 def labels_of(hf_config):

@@ -1,0 +1,40 @@
+"""The demo (``./run.sh demo [options]``): options go to both evaluations, --output names two
+files, --help runs nothing, and bad input exits 2 as the analyze scripts do."""
+
+import csv
+
+import pytest
+
+from stemeval import demo
+from tests.ast_weights import random_model, save_original_checkpoint
+from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "DEMO", tmp_path / "demo")
+    return ["--checkpoint", str(save_original_checkpoint(random_model(), tmp_path / "ast.pth")),
+            "--speech-model",
+            str(write_constant_speech_graph(tmp_path / "speech.pb", logit_for_score(20.0)))]
+
+
+def test_output_names_two_files_and_quiet_is_passed_on(tmp_path, models, capfd):
+    assert demo.main(["--output", str(tmp_path / "run.csv"), "--quiet", *models]) == 0
+    for name, stems in (("run_dsd100.csv", 3), ("run_moises.csv", 4)):
+        with open(tmp_path / name, newline="", encoding="utf-8") as handle:
+            assert len(list(csv.DictReader(handle))) == stems
+    err = capfd.readouterr().err
+    assert "error:" not in err and " -> " not in err, err  # --quiet: no per-stem lines
+
+
+def test_help_runs_nothing(tmp_path, models, capsys):
+    with pytest.raises(SystemExit) as stop:
+        demo.main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ./run.sh demo") and "PATH_dsd100.csv" in out
+    assert not (tmp_path / "demo").exists()
+
+
+def test_bad_input_exits_2_as_the_analyze_scripts_do(tmp_path, models):
+    assert demo.main([*models, "--checkpoint", str(tmp_path / "none.pth")]) == 2
