@@ -11,11 +11,14 @@ real VGGish's size), then times in one process:
 - fast: this project's pipeline (decode once, the speech graph in PyTorch, worker threads,
   batched AST).
 
-It prints stems/s, audio seconds per second, the ratio and the peak RSS, asserts the two
-CSVs are identical, and fails if the ratio is below --min-ratio. With --bf16 it also runs
+It prints stems/s, audio seconds per second, the ratio and the peak RSS, and fails (exit 1)
+if the two CSVs differ or, when --min-ratio is given, if the ratio is below it (with few
+stems the fixed costs weigh more and the ratio drops, so it is checked only when asked).
+With --bf16 it also runs
 the fast path with --precision bf16 and reports the share of rows that change.
 
     .venv/bin/python benchmarks/throughput.py [--stems 16] [--workers 1] [--batch-size 4]
+                                              [--min-ratio R] [--bf16]
 """
 
 import argparse
@@ -173,7 +176,9 @@ def main():
                         help="stems made for the gate to send to speech (default 2)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--min-ratio", type=float, default=2.0)
+    parser.add_argument("--min-ratio", type=float, metavar="R",
+                        help="fail when the pipeline is less than R times as fast as the "
+                             "published loop (default: no check)")
     parser.add_argument("--bf16", action="store_true", help="also time --precision bf16")
     args = parser.parse_args()
 
@@ -229,7 +234,10 @@ def main():
                   f"{changed}/{len(pairs)} rows changed ({100 * changed / len(pairs):.1f}%)")
     if not identical:
         return 1
-    return 0 if ratio >= args.min_ratio else 1
+    if args.min_ratio is not None and ratio < args.min_ratio:
+        print(f"ratio {ratio:.2f} is below --min-ratio {args.min_ratio}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
