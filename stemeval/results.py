@@ -73,28 +73,36 @@ def read_results(path, required=COLUMNS):
 def stems_to_do(kept, stems, folder, output):
     """The stems (in order) without a row among ``kept`` ``(path, label)`` of a resumed file.
 
-    A row is matched by the stem's path below the dataset folder, so the folder may be typed
-    another way (``./synth`` for ``synth``, absolute for relative) or have moved. A file with
-    a row that is no stem of ``folder``, labelled otherwise than this run labels it, or rows
-    below two folders was made for another folder or dataset: resuming it is refused.
+    A row is matched by the stem's path below the dataset folder (a manifest's folder), so
+    the folder may be typed another way (``./synth`` for ``synth``, absolute for relative) or
+    have moved; a stem listed outside it is matched by its whole path. A file with a row that
+    is not among this run's stems, labelled otherwise than this run labels it, or rows below
+    two folders was made for another folder or dataset: resuming it is refused.
     """
-    below = {_parts(os.path.relpath(stem.path, folder)): stem for stem in stems}
+    base = os.path.dirname(folder) or "." if os.path.isfile(folder) else folder
+    below = {}
+    for stem in stems:
+        relative = _parts(os.path.relpath(stem.path, base))
+        inside = relative[:1] != (os.pardir,)
+        below[relative if inside else _parts(stem.path)] = stem, inside
     depth = max(map(len, below), default=0)
     done, prefixes = set(), set()
     for path, label in kept:
         parts = _parts(path)
         size = next((n for n in range(min(depth, len(parts)), 0, -1) if parts[-n:] in below), 0)
         if not size:
-            _refuse(output, kept, f"{path} is no stem of {folder}")
-        stem = below[parts[-size:]]
+            _refuse(output, kept, f"{path} is not among this run's stems of {folder}")
+        stem, inside = below[parts[-size:]]
         if label != stem.label:
             _refuse(output, kept, f"it labels {path} {label!r} where this run labels it "
                                   f"{stem.label!r}")
-        prefixes.add(os.path.realpath(os.path.join(*parts[:-size]) if len(parts) > size else "."))
+        if inside:
+            prefixes.add(os.path.realpath(os.path.join(*parts[:-size]) if len(parts) > size
+                                          else "."))
         done.add(parts[-size:])
     if len(prefixes) > 1:
         _refuse(output, kept, f"its rows lie below {len(prefixes)} different folders")
-    return [stem for key, stem in below.items() if key not in done]
+    return [stem for key, (stem, _) in below.items() if key not in done]
 
 
 def _parts(path):

@@ -147,7 +147,7 @@ def test_resume_refuses_a_file_of_another_folder(setup):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: cannot resume moises.csv: it was made for another folder or dataset "
-        "(moisesdb/0a1b/bass/line.wav is no stem of tree; its 2 rows are stems under "
+        "(moisesdb/0a1b/bass/line.wav is not among this run's stems of tree; its 2 rows are stems under "
         "moisesdb/0a1b labelled bass, wind); pass another --output, or drop --resume to "
         "start it anew"]
     assert (base / "moises.csv").read_text().count("\n") == 3
@@ -168,7 +168,8 @@ def test_rows_match_stems_by_their_path_below_the_folder(written):
      "it labels data/Dev/001/bass.wav '001' where this run labels it 'bass'"),
     ([("a/Dev/001/bass.wav", "bass"), ("b/Dev/002/bass.wav", "bass")],
      "its rows lie below 2 different folders"),
-    ([("data/Test/009/bass.wav", "bass")], "data/Test/009/bass.wav is no stem of data"),
+    ([("data/Test/009/bass.wav", "bass")],
+     "data/Test/009/bass.wav is not among this run's stems of data"),
 ])
 def test_resume_refuses_rows_of_another_folder_or_dataset(kept, reason):
     with pytest.raises(UserError, match="cannot resume out.csv: it was made for another "
@@ -191,3 +192,13 @@ def test_ctrl_c_says_that_resume_continues_the_run(setup):
     assert stderr.strip().splitlines()[-1] == (
         "interrupted: the rows so far are in stopped.csv; the same command with --resume "
         "continues the run")
+
+
+def test_manifest_stems_match_below_its_folder_or_by_their_whole_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "stems.csv").write_text("path,label\n")
+    stems = [Stem("lists/audio/a.wav", "bass"), Stem("/data/b.wav", "drums"),
+             Stem("lists/audio/c.wav", "bass")]
+    kept = [("./lists/audio/a.wav", "bass"), ("/data/b.wav", "drums")]
+    assert stems_to_do(kept, stems, "lists/stems.csv", "out.csv") == [stems[2]]
