@@ -174,7 +174,7 @@ def test_offline_message(hub, monkeypatch):
     assert str(error.value) == (
         f"PANNs CNN14 weights missing: Cnn14_mAP=0.431.pth is not in {hub} and cannot be "
         f"downloaded (no connection to 127.0.0.1:{port}: Connection refused); on a machine "
-        f"that is online download {url} (about 330 MB) and copy it there, or pass "
+        f"that is online download {url} (about 327 MB) and copy it there, or pass "
         f"--checkpoint PATH")
 
 

@@ -39,7 +39,7 @@ SOURCE = Source(
     title="PANNs CNN14 weights",
     url="https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth",
     file_name="Cnn14_mAP=0.431.pth",
-    size="about 330 MB",
+    size="about 327 MB",
     licence="CC BY 4.0 (Zenodo record 3987831)",
 )
 CHECKPOINT_KEY = "model"  # the released file is a dict; the state dict is under 'model'
@@ -138,8 +138,7 @@ class PannsTagger(Tagger):
     def features(self, excerpt):
         wave = resample_32k(excerpt.to_float(), excerpt.rate)
         wave = F.pad(wave, (0, max(0, int(MIN_SECONDS * SAMPLE_RATE) - len(wave))))
-        with torch.inference_mode():
-            return self.logmel(wave)
+        return self.logmel(wave)
 
     def forward(self, features, device):
         """One pass per stem: excerpts differ in length, and padding would change the pooling."""

@@ -1,8 +1,9 @@
 """PaSST-S (Koutini et al. 2022) as a tagger (``--tagger passt``).
 
 Weights: the authors' AudioSet release ``passt-s-f128-p16-s10-ap.476-swa.pt`` (128 mel bands,
-16x16 patches at stride 10, 10 s input; the paper's PaSST-S, whose stochastic-weight-averaged
-release scores mAP 0.476), the file ``hear21passt`` and the authors' ``get_model`` load.
+16x16 patches at stride 10, 10 s input), the file ``hear21passt`` and the authors'
+``get_model`` load by default: the paper's PaSST-S (mAP 0.471), its weights averaged over the
+last epochs (SWA), which the file's name credits with 0.476.
 
 Windows: the model reads at most 10 s. The excerpt (30-60 s) is cut into 10 s windows, the
 last one ending at the excerpt's end (so every sample is read and no window is padded), and
@@ -146,8 +147,7 @@ class PasstTagger(Tagger):
 
     def features(self, excerpt):
         """The mel spectrograms of the excerpt's windows, [windows, 128, frames]."""
-        with torch.inference_mode():
-            return self.mel(windows(resample_32k(excerpt.to_float(), excerpt.rate)))
+        return self.mel(windows(resample_32k(excerpt.to_float(), excerpt.rate)))
 
     def forward(self, features, device):
         """All stems' windows of one length in one pass; each stem gets its windows' mean."""
