@@ -13,6 +13,7 @@ folder holding the project's copy of that file.
 
 import dataclasses
 import importlib
+import io
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import torch
 from stemeval.audio import Pcm
 from stemeval.errors import UserError
 from stemeval.taggers import panns
-from tests.test_model_files import closed_port
+from tests.test_model_files import Server, closed_port
 from tests.torch_hub import hub  # noqa: F401 (a fixture)
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -163,6 +164,29 @@ def test_truncated_file_is_refused(tmp_path, weights):
     with pytest.raises(UserError, match="are not usable: not a complete PyTorch weights file, "
                                         "truncated or of another kind"):
         panns.load(path)
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def test_missing_default_is_downloaded_checked_and_used(hub, server, reference, monkeypatch):
+    body = io.BytesIO()
+    torch.save({"iteration": 0, "model": fake(shapes_of(reference))}, body)
+    for route, cut in (("/cut.pth", True), ("/whole.pth", False)):
+        url = server.serve(route, body.getvalue(), cut=cut)
+        monkeypatch.setattr(panns, "SOURCE", dataclasses.replace(panns.SOURCE, url=url))
+        if cut:
+            with pytest.raises(UserError, match="PANNs CNN14 weights download failed: the "
+                                                "connection to 127.0.0.1:.* was cut after"):
+                panns.load()
+            assert not hub.exists() or not any(hub.iterdir())
+    assert panns.load().weights == str(hub / "Cnn14_mAP=0.431.pth")
+    assert (hub / "Cnn14_mAP=0.431.pth").read_bytes() == body.getvalue()
 
 
 def test_offline_message(hub, monkeypatch):
