@@ -57,6 +57,11 @@ def build_parser(dataset=None, default_output=None):
     parser.add_argument("--speech-backend", choices=("torch", "essentia"), default="torch",
                         help="run the speech graph in PyTorch (default; same scores, faster) "
                              "or in Essentia's TensorFlow as published")
+    parser.add_argument("--deform", metavar="SPEC",
+                        help="deform each decoded stem before the speech gate: noise:snr=DB, "
+                             "mp3:bitrate=KBPS, gain:db=DB, lowpass:cutoff=HZ, "
+                             "pitch:semitones=N, stretch:rate=R, clip:percentile=P, "
+                             "reverb:rt60=S[,wet=W], or a chain joined by + (see README.md)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --output and analyse only the stems "
                              "not there yet")
@@ -150,9 +155,11 @@ def find_stems(dataset, args):
 def main(dataset=None, default_output=None, argv=None):
     """Evaluate one dataset; returns the exit status. ``dataset`` None reads it from argv."""
     from stemeval.datasets import DATASETS
+    from stemeval.deform import Deformer
     from stemeval.results import check_output_path
 
     args = build_parser(dataset, default_output).parse_args(argv)
+    deform = Deformer(args.deform, args.folder) if args.deform is not None else None
     dataset = DATASETS[dataset or args.dataset]
     if args.output is None:
         args.output = f"results_{dataset.name}.csv"
@@ -169,7 +176,7 @@ def main(dataset=None, default_output=None, argv=None):
     model, graph = load_model_files(args.checkpoint, args.speech_model)
     evaluator = Evaluator(model, speech_model_factory(graph, args.speech_backend, device),
                           category_map, device=device, precision=args.precision,
-                          details=args.details)
+                          details=args.details, deform=deform)
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
     groups = {stem.path: stem.group for stem in stems}
     with ResultWriter(args.output, columns, resume=args.resume) as writer:

@@ -66,16 +66,20 @@ class Evaluator:
 
     ``speech_model_factory`` builds a speech model (an object with ``evidence(audio)``);
     one is built per thread, because Essentia's algorithms are not thread-safe.
+    ``deform`` (a ``stemeval.deform.Deformer``) deforms each decoded stem before the gate;
+    ``decode`` replaces ``stemeval.audio.decode`` (a sweep passes its per-process cache).
     """
 
     def __init__(self, model, speech_model_factory, dataset, device="cpu", precision="fp32",
-                 details=False):
+                 details=False, deform=None, decode=decode):
         self.device = torch.device(device)
         self.details = details
         self.model = model.to(self.device).eval()
         self.frames = model.config.input_tdim
         self.dataset = dataset
         self.precision = precision
+        self.deform = deform
+        self._decode = decode
         self._speech_model_factory = speech_model_factory
         self._per_thread = threading.local()
 
@@ -87,7 +91,9 @@ class Evaluator:
     def prepare(self, stem):
         """Decode, gate, trim, resample and featurise one stem; never raises."""
         try:
-            decoded = decode(stem.path)
+            decoded = self._decode(stem.path)
+            if self.deform is not None:
+                decoded = self.deform(decoded, stem.path)
             audio_16k = resample_16k(decoded.essentia_mono, decoded.rate)
             speech = self._speech_model().evidence(audio_16k)
             if speech.at_least(GATE_SCORE):

@@ -1,0 +1,171 @@
+"""--deform: each step is audiomentations' own transform, seeded from the stem and the SPEC."""
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from audiomentations import (AddGaussianSNR, ApplyImpulseResponse, ClippingDistortion, Gain,
+                             LowPassFilter, Mp3Compression, PitchShift, TimeStretch)
+
+from stemeval.audio import decode
+from stemeval.deform import Deformer, SyntheticReverb, parse_spec, requantise, seed_for
+from stemeval.errors import UserError
+from tests.signals import concat, silence, tone, write_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 16000
+
+# SPEC -> audiomentations' transform with the same parameters, written out independently
+TRANSFORMS = {
+    "noise:snr=10": lambda: AddGaussianSNR(min_snr_db=10, max_snr_db=10, p=1.0),
+    "mp3:bitrate=64": lambda: Mp3Compression(min_bitrate=64, max_bitrate=64, backend="pydub",
+                                             p=1.0),
+    "gain:db=-12": lambda: Gain(min_gain_db=-12, max_gain_db=-12, p=1.0),
+    "lowpass:cutoff=4000": lambda: LowPassFilter(min_cutoff_freq=4000, max_cutoff_freq=4000,
+                                                 min_rolloff=12, max_rolloff=12, p=1.0),
+    "pitch:semitones=2": lambda: PitchShift(min_semitones=2, max_semitones=2, p=1.0),
+    "stretch:rate=0.9": lambda: TimeStretch(min_rate=0.9, max_rate=0.9, p=1.0),
+    "clip:percentile=10": lambda: ClippingDistortion(min_percentile_threshold=10,
+                                                     max_percentile_threshold=10, p=1.0),
+}
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tree")
+    for name, freq in (("a/bass.wav", 110), ("b/bass.wav", 110)):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        write_wav(folder / name, concat(tone(0.6, RATE, freq), silence(0.2, RATE)), RATE)
+    return folder
+
+
+def _expected(transforms, decoded, seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    samples = decoded.essentia_mono.astype(np.float32)
+    for transform in transforms:
+        samples = transform(samples, decoded.rate)
+    return requantise(samples, decoded.pcm_mono.sample_width, decoded.rate).samples
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("spec", sorted(TRANSFORMS))
+def test_each_step_is_the_audiomentations_transform(tree, spec):
+    decoded = decode(str(tree / "a/bass.wav"))
+    deformed = Deformer(spec, str(tree))(decoded, str(tree / "a/bass.wav"))
+    expected = _expected([TRANSFORMS[spec]()], decoded, seed_for("a/bass.wav", spec + (
+        ",rolloff=12" if spec.startswith("lowpass") else "")))
+    assert np.array_equal(deformed.pcm_mono.samples, expected)
+    assert np.array_equal(deformed.essentia_mono, deformed.pcm_mono.to_float())
+    assert not np.array_equal(deformed.pcm_mono.samples[:len(expected)],
+                              decoded.pcm_mono.samples[:len(expected)])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_chain_applies_its_steps_in_order_under_one_seed(tree):
+    decoded = decode(str(tree / "a/bass.wav"))
+    spec = "noise:snr=10+mp3:bitrate=64"
+    deformed = Deformer(spec, str(tree))(decoded, str(tree / "a/bass.wav"))
+    expected = _expected([TRANSFORMS["noise:snr=10"](), TRANSFORMS["mp3:bitrate=64"]()],
+                         decoded, seed_for("a/bass.wav", spec))
+    assert np.array_equal(deformed.pcm_mono.samples, expected)
+
+
+def test_reverb_is_apply_impulse_response_with_the_synthetic_room(tmp_path):
+    """At wet=1 the convolution is audiomentations' (its peak scaled to the dry peak);
+    smaller wet mixes in the dry signal."""
+    samples = tone(0.5, RATE, 300)[:, 0].astype(np.float32)
+    reverb = SyntheticReverb(rt60=0.3)
+    soundfile.write(tmp_path / "ir.wav", reverb.impulse_response(RATE), RATE, subtype="FLOAT")
+    theirs = ApplyImpulseResponse(ir_path=str(tmp_path / "ir.wav"), p=1.0)(samples, RATE)
+    ours = reverb(samples, RATE)
+    assert np.allclose(ours, theirs * (np.abs(samples).max() / 0.5), atol=1e-5)
+    mixed = SyntheticReverb(rt60=0.3, wet=0.3)(samples, RATE)
+    assert np.allclose(mixed, 0.7 * samples + 0.3 * ours, atol=1e-6)
+    assert np.array_equal(SyntheticReverb(0.3).impulse_response(RATE),
+                          reverb.impulse_response(RATE))
+
+
+def test_same_spec_same_audio_whatever_ran_before(tree, tmp_path):
+    path = str(tree / "a/bass.wav")
+    decoded = decode(path)
+    first = Deformer("noise:snr=5", str(tree))(decoded, path).pcm_mono.samples
+    Deformer("noise:snr=5", str(tree))(decode(str(tree / "b/bass.wav")), str(tree / "b/bass.wav"))
+    random.random(), np.random.random()
+    again = Deformer("noise:snr=5.0", str(tree))(decoded, path).pcm_mono.samples
+    assert np.array_equal(first, again)
+    copy = tmp_path / "copy"
+    (copy / "a").mkdir(parents=True)
+    (copy / "a/bass.wav").write_bytes((tree / "a/bass.wav").read_bytes())
+    elsewhere = Deformer("noise:snr=5", str(copy))(decode(str(copy / "a/bass.wav")),
+                                                   str(copy / "a/bass.wav"))
+    assert np.array_equal(first, elsewhere.pcm_mono.samples)
+
+
+def test_different_stem_different_noise(tree):
+    """Both files hold the same samples; only their paths differ."""
+    deformer = Deformer("noise:snr=5", str(tree))
+    a = deformer(decode(str(tree / "a/bass.wav")), str(tree / "a/bass.wav")).pcm_mono.samples
+    b = deformer(decode(str(tree / "b/bass.wav")), str(tree / "b/bass.wav")).pcm_mono.samples
+    clean = decode(str(tree / "a/bass.wav")).pcm_mono.samples
+    assert np.array_equal(decode(str(tree / "b/bass.wav")).pcm_mono.samples, clean)
+    assert not np.array_equal(a.astype(int) - clean, b.astype(int) - clean)
+
+
+def test_clean_leaves_the_stem_alone(tree):
+    decoded = decode(str(tree / "a/bass.wav"))
+    assert Deformer("clean", str(tree))(decoded, str(tree / "a/bass.wav")) is decoded
+    assert parse_spec("lowpass:cutoff=4000") == parse_spec("lowpass:rolloff=12,cutoff=4e3")
+
+
+@pytest.mark.parametrize("spec, fragments", [
+    ("echo:delay=1", ["unknown deformation 'echo'", "noise (snr)", "reverb (rt60, wet)"]),
+    ("noise:level=3", ["unknown parameter 'level' of noise", "valid: snr"]),
+    ("noise", ["noise needs snr"]),
+    ("noise:snr=loud", ["snr must be a number"]),
+    ("mp3:bitrate=65", ["bitrate must be one of 8, 16"]),
+    ("clip:percentile=150", ["percentile must be between 0 and 100"]),
+    ("gain:db=-6+", ["empty", "unknown deformation ''"]),
+])
+def test_bad_spec_names_what_is_wrong(spec, fragments):
+    with pytest.raises(UserError) as error:
+        parse_spec(spec)
+    assert str(error.value).startswith("--deform ")
+    assert any(fragment in str(error.value) for fragment in fragments)
+
+
+def test_bad_spec_on_the_command_line_is_one_line_before_any_work(tree, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "analyze_dsd100.py"), str(tree), "--deform", "noise:snr=x",
+         "--checkpoint", str(tmp_path / "none.pth"), "--output", str(tmp_path / "out.csv")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: --deform noise:snr=x: snr must be a number, "
+                                     "not 'x'")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_cli_deforms_before_the_gate(tree, tmp_path):
+    """gain:db=0 gives the clean rows (the requantised 16-bit audio is the same); a
+    deformation that the gate sees (-120 dB: digital silence) turns the rows into errors."""
+    from tests.ast_weights import random_model, save_original_checkpoint
+    from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+
+    checkpoint = save_original_checkpoint(random_model(), tmp_path / "ast.pth")
+    graph = write_constant_speech_graph(tmp_path / "speech.pb", logit_for_score(20.0))
+    outputs = {}
+    for spec in (None, "gain:db=0", "gain:db=-120"):
+        output = tmp_path / f"{spec}.csv"
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "analyze_moisesdb.py"), str(tree), "--checkpoint",
+             str(checkpoint), "--speech-model", str(graph), "--output", str(output), "--quiet",
+             *(["--deform", spec] if spec else [])], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs[spec] = output.read_text()
+    assert outputs["gain:db=0"] == outputs[None]
+    assert outputs["gain:db=-120"].count(",error,error") == 2
+    assert outputs[None].count(",error,error") == 0
