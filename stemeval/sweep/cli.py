@@ -1,0 +1,46 @@
+"""The command line of ``sweep.py``."""
+
+import sys
+
+from stemeval.errors import ArgumentParser
+
+
+def parse_args(argv=None):
+    parser = ArgumentParser(
+        prog="sweep.py",
+        description="Run every dataset x tagger x condition of a sweep config (one results "
+                    "CSV per cell), resuming what an earlier run left, then print and write "
+                    "the summary (accuracy, macro-F1, drop from clean) and plot accuracy "
+                    "against each deformation's strength.")
+    parser.add_argument("config", metavar="CONFIG.toml", help="the sweep config (see "
+                        "sweeps/example.toml)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="the output folder (default: the config's output key)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run the shards as Ray tasks on the cluster at ADDRESS "
+                             "(e.g. ray://head:10001 or auto); without ADDRESS on a local Ray")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Run a sweep; returns the exit status."""
+    from stemeval.sweep.config import load_config
+    from stemeval.sweep.summary import format_table, plot_summary, summarise, write_summary
+
+    args = parse_args(argv)
+    config = load_config(args.config, args.output)
+    if args.ray is None:
+        from stemeval.sweep.runner import run_local
+
+        run_local(config, quiet=args.quiet)
+    else:
+        from stemeval.sweep.ray_runner import run_ray
+
+        run_ray(config, address=args.ray or None, quiet=args.quiet)
+    records = summarise(config)
+    print("\n".join(format_table(records)))
+    written = [*write_summary(records, config.output),
+               plot_summary(records, f"{config.output}/accuracy.png")]
+    print("wrote " + ", ".join(path for path in written if path), file=sys.stderr)
+    return 0

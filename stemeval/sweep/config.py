@@ -1,0 +1,192 @@
+"""A sweep's TOML config, read and checked whole before any work (see sweeps/example.toml).
+
+Every mistake (a TOML syntax error, an unknown key, tagger, layout, deformation or
+parameter, a missing dataset folder, a dataset without stems) is one ``UserError`` naming
+the config file and what is wrong.
+"""
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+
+from stemeval.deform import CLEAN, canonical, parse_spec
+from stemeval.errors import UserError
+
+TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
+DATASET_KEYS = {"layout", "folder"}
+OPTION_DEFAULTS = {"speech_model": None, "device": "auto", "precision": "fp32",
+                   "batch_size": None, "workers": 1, "speech_backend": "torch", "chunk": 8}
+OPTION_CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "bf16"),
+                  "speech_backend": ("torch", "essentia")}
+
+
+def tagger_names():
+    """The --tagger names a sweep may use (the AST until the tagger registry lands)."""
+    return ("ast",)
+
+
+def layouts():
+    from stemeval.datasets import LAYOUTS
+
+    return LAYOUTS
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    layout: str
+    folder: str  # as written in the config (relative to the current folder); rows keep it
+
+
+@dataclass(frozen=True)
+class Condition:
+    spec: str  # the canonical SPEC (``clean`` for none)
+    steps: tuple
+
+    @property
+    def file_name(self):
+        """``noise_snr=10.csv``: the SPEC with ``:`` (not allowed everywhere) made ``_``."""
+        return self.spec.replace(":", "_") + ".csv"
+
+    @property
+    def strength(self):
+        """(deformation, parameter, value) for the plot, or None (clean, or a chain)."""
+        if len(self.steps) != 1:
+            return None
+        step = self.steps[0]
+        return step.name, step.kind.strength, step.strength
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the analyze scripts take as options, for every cell of the sweep."""
+
+    checkpoints: dict = field(default_factory=dict)  # tagger name -> --checkpoint SPEC
+    speech_model: str = None
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int = None
+    workers: int = 1
+    speech_backend: str = "torch"
+    chunk: int = 8  # stems decoded and held at once; also the stems of one Ray task
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    path: str
+    output: str
+    datasets: tuple
+    taggers: tuple
+    conditions: tuple
+    options: Options
+
+    def cells(self):
+        """Every (dataset, tagger, condition), datasets outermost, in config order."""
+        return [(d, t, c) for d in self.datasets for t in self.taggers for c in self.conditions]
+
+    def cell_path(self, dataset, tagger, condition):
+        """``<output>/<dataset>/<tagger>/<condition>.csv``."""
+        return os.path.join(self.output, _safe(dataset.name), _safe(tagger), condition.file_name)
+
+
+def _safe(name):
+    return name.replace("/", "_").replace(":", "_")
+
+
+def _fail(path, message):
+    raise UserError(f"{path}: {message}")
+
+
+def _check_keys(path, table, allowed, where):
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        _fail(path, f"unknown key {unknown[0]!r} in {where} (valid: {', '.join(sorted(allowed))})")
+
+
+def _string_list(path, data, key):
+    values = data.get(key)
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        _fail(path, f"{key} must be a non-empty list of strings")
+    return values
+
+
+def _datasets(path, data):
+    tables = data.get("datasets")
+    if not isinstance(tables, dict) or not tables:
+        _fail(path, "no [datasets.NAME] table (each with layout and folder)")
+    datasets = []
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            _fail(path, f"datasets.{name} must be a table with layout and folder")
+        _check_keys(path, table, DATASET_KEYS, f"[datasets.{name}]")
+        layout = table.get("layout", name)
+        if layout not in layouts():
+            _fail(path, f"datasets.{name}: unknown layout {layout!r} "
+                        f"(valid: {', '.join(sorted(layouts()))})")
+        folder = table.get("folder")
+        if not isinstance(folder, str) or not folder:
+            _fail(path, f"datasets.{name}: folder must be the dataset's folder")
+        if not os.path.isdir(folder):
+            _fail(path, f"datasets.{name}: {folder}: no such folder")
+        datasets.append(Dataset(name, layout, folder))
+    return tuple(datasets)
+
+
+def _conditions(path, data):
+    conditions = []
+    for text in _string_list(path, data, "conditions"):
+        steps = parse_spec(text, context=f"{path}: condition")
+        condition = Condition(canonical(steps), steps)
+        if condition in conditions:
+            _fail(path, f"condition {text!r} is listed twice (as {condition.spec})")
+        conditions.append(condition)
+    if not any(condition.spec == CLEAN for condition in conditions):
+        conditions.insert(0, Condition(CLEAN, ()))
+    return tuple(conditions)
+
+
+def _options(path, data, taggers):
+    table = data.get("options", {})
+    checkpoints = data.get("checkpoints", {})
+    if not isinstance(table, dict) or not isinstance(checkpoints, dict):
+        _fail(path, "[options] and [checkpoints] must be tables")
+    _check_keys(path, table, set(OPTION_DEFAULTS), "[options]")
+    _check_keys(path, checkpoints, set(taggers), "[checkpoints] (the sweep's taggers)")
+    values = {**OPTION_DEFAULTS, **table}
+    for key, choices in OPTION_CHOICES.items():
+        if values[key] not in choices:
+            _fail(path, f"options.{key} must be one of {', '.join(choices)}")
+    for key, low in (("batch_size", 1), ("workers", 0), ("chunk", 1)):
+        value = values[key]
+        if value is not None and (not isinstance(value, int) or value < low):
+            _fail(path, f"options.{key} must be an integer of at least {low}")
+    if values["speech_model"] is not None and not os.path.isfile(values["speech_model"]):
+        _fail(path, f"options.speech_model: {values['speech_model']}: no such file")
+    return Options(checkpoints=dict(checkpoints), **values)
+
+
+def load_config(path, output=None):
+    """Read and check the config at ``path``; ``output`` overrides its ``output`` key."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read it ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{path}: not valid TOML ({error})") from None
+    _check_keys(path, data, TOP_KEYS, "the config")
+    taggers = _string_list(path, data, "taggers")
+    for name in taggers:
+        if name not in tagger_names():
+            _fail(path, f"unknown tagger {name!r} (valid: {', '.join(tagger_names())})")
+    if len(set(taggers)) != len(taggers):
+        _fail(path, "a tagger is listed twice")
+    conditions = _conditions(path, data)
+    datasets = _datasets(path, data)
+    output = output or data.get("output")
+    if not isinstance(output, str) or not output:
+        _fail(path, "no output folder: set output = \"FOLDER\" or pass --output")
+    return SweepConfig(path, output, datasets, tuple(taggers), conditions,
+                       _options(path, data, taggers))

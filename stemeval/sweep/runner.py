@@ -1,0 +1,96 @@
+"""Running a sweep's cells: the cell files, their shards, and the local runner.
+
+Every cell file is a results CSV opened with ``--resume``'s machinery (``ResultWriter``):
+rows already there are kept, a line cut by a kill is repaired, and only the stems a cell
+lacks are run. A dataset's stems are cut into shards of ``options.chunk`` stems, in path
+order; each shard's rows are appended to every cell file in the stems' order, so a cell's
+file is the same whichever runner, shard size or interruption made it.
+"""
+
+import os
+import sys
+from contextlib import ExitStack
+
+from stemeval.errors import UserError
+from stemeval.progress import Progress
+from stemeval.results import COLUMNS, ResultWriter, check_output_path
+
+
+def dataset_stems(dataset):
+    from stemeval.datasets import LAYOUTS
+
+    stems = LAYOUTS[dataset.layout](dataset.folder)
+    if not stems:
+        raise UserError(f"datasets.{dataset.name}: no .wav or .mp3 stems found under "
+                        f"{dataset.folder}")
+    return stems
+
+
+def check_outputs(config):
+    """Fail before any work if a cell file cannot be written (folders are made here)."""
+    for cell in config.cells():
+        path = config.cell_path(*cell)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as error:
+            raise UserError(f"cannot make the folder of {path}: {error.strerror}") from None
+        check_output_path(path)
+
+
+class DatasetCells:
+    """The open cell files of one dataset and the work they still lack."""
+
+    def __init__(self, config, dataset, stack):
+        self.dataset = dataset
+        self.stems = dataset_stems(dataset)
+        self.cells = [(tagger, condition) for d, tagger, condition in config.cells()
+                      if d == dataset]
+        self.writers = [stack.enter_context(ResultWriter(config.cell_path(dataset, *cell),
+                                                         COLUMNS, resume=True))
+                        for cell in self.cells]
+
+    def remaining(self):
+        return sum(stem.path not in writer.done for writer in self.writers for stem in self.stems)
+
+    def shards(self, size):
+        """``(stems, [(tagger, condition, paths to do)])`` for each shard with work left."""
+        for start in range(0, len(self.stems), size):
+            stems = self.stems[start:start + size]
+            cells = [(tagger, condition, {s.path for s in stems if s.path not in writer.done})
+                     for (tagger, condition), writer in zip(self.cells, self.writers)]
+            cells = [cell for cell in cells if cell[2]]
+            if cells:
+                yield stems, cells
+
+    def write(self, cells, results, progress):
+        """Append a shard's rows to its cells' files."""
+        by_cell = dict(zip(self.cells, self.writers))
+        for (tagger, condition, _), rows in zip(cells, results):
+            writer = by_cell[(tagger, condition)]
+            for row in rows:
+                writer.write(row)
+                writer.done.add(row["path"])
+                progress.done(row)
+
+
+def open_datasets(config, stack):
+    """Open every dataset's cell files; returns them and the number of rows left to do."""
+    check_outputs(config)
+    datasets = [DatasetCells(config, dataset, stack) for dataset in config.datasets]
+    return datasets, sum(cells.remaining() for cells in datasets)
+
+
+def run_local(config, quiet=False):
+    """Run the sweep's remaining cells in this process, shard by shard."""
+    from stemeval.sweep.work import evaluate_shard, load_models
+
+    with ExitStack() as stack:
+        datasets, remaining = open_datasets(config, stack)
+        if remaining:
+            load_models(config)
+        with Progress(remaining, quiet=quiet) as progress:
+            for cells in datasets:
+                for stems, todo in cells.shards(config.options.chunk):
+                    results = evaluate_shard(config.options, cells.dataset, stems, todo)
+                    cells.write(todo, results, progress)
+    print(f"ran {remaining} rows", file=sys.stderr)

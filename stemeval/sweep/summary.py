@@ -1,0 +1,120 @@
+"""A finished sweep's summary: accuracy and macro-F1 per cell, the drop from clean, a plot.
+
+Written into the output folder as ``summary.csv``, ``summary.json`` and ``accuracy.png``
+(accuracy against each deformation's strength, one line per tagger, one panel per dataset
+and deformation; each tagger's clean accuracy is its dashed line). Metrics are those of
+``computeaccuracy.py``: accuracy over all rows (speech and error rows count as wrong
+unless the label says so), macro-F1 as scikit-learn computes it over the union of
+ground-truth and proposed categories.
+"""
+
+import csv
+import json
+import math
+import os
+
+from stemeval.deform import CLEAN
+from stemeval.report import accuracy, category_lists, per_class_metrics
+from stemeval.results import read_results
+
+FIELDS = ["dataset", "tagger", "condition", "deformation", "parameter", "strength", "stems",
+          "accuracy", "macro_f1", "accuracy_drop", "macro_f1_drop"]
+
+
+def _round(value):
+    return None if value is None or math.isnan(value) else round(value, 4)
+
+
+def summarise(config):
+    """One record per cell, in config order; drops are clean minus the cell (points)."""
+    records = []
+    clean = {}
+    for dataset, tagger, condition in config.cells():
+        rows = read_results(config.cell_path(dataset, tagger, condition))
+        matches, total = accuracy(rows)
+        macro_f1 = 100 * per_class_metrics(*category_lists(rows))["macro_f1"]
+        deformation, parameter, strength = condition.strength or ("", "", None)
+        record = {"dataset": dataset.name, "tagger": tagger, "condition": condition.spec,
+                  "deformation": deformation, "parameter": parameter, "strength": strength,
+                  "stems": total, "accuracy": 100 * matches / total, "macro_f1": macro_f1}
+        if condition.spec == CLEAN:
+            clean[dataset.name, tagger] = record
+        records.append(record)
+    for record in records:
+        base = clean[record["dataset"], record["tagger"]]
+        record["accuracy_drop"] = base["accuracy"] - record["accuracy"]
+        record["macro_f1_drop"] = base["macro_f1"] - record["macro_f1"]
+        for key in ("accuracy", "macro_f1", "accuracy_drop", "macro_f1_drop"):
+            record[key] = _round(record[key])
+    return records
+
+
+def format_table(records):
+    """The summary as aligned text lines."""
+    header = ["dataset", "tagger", "condition", "stems", "accuracy", "macro-F1",
+              "acc. drop", "F1 drop"]
+    lines = [[r["dataset"], r["tagger"], r["condition"], str(r["stems"])] +
+             ["-" if r[key] is None else f"{r[key]:.2f}"
+              for key in ("accuracy", "macro_f1", "accuracy_drop", "macro_f1_drop")]
+             for r in records]
+    widths = [max(len(row[i]) for row in [header] + lines) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) if i < 3 else cell.rjust(width)
+                      for i, (cell, width) in enumerate(zip(row, widths))).rstrip()
+            for row in [header] + lines]
+
+
+def write_summary(records, folder):
+    """``summary.csv`` and ``summary.json`` in ``folder``; returns their paths."""
+    csv_path = os.path.join(folder, "summary.csv")
+    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, FIELDS)
+        writer.writeheader()
+        writer.writerows({key: "" if value is None else value for key, value in r.items()}
+                         for r in records)
+    json_path = os.path.join(folder, "summary.json")
+    with open(json_path, "w", encoding="utf-8") as handle:
+        json.dump({"cells": records}, handle, indent=2)
+        handle.write("\n")
+    return csv_path, json_path
+
+
+def plot_summary(records, path):
+    """Accuracy against strength: one panel per (dataset, deformation), one line per tagger.
+
+    Returns ``path``, or None when no condition is a single deformation (nothing to plot).
+    """
+    panels = sorted({(r["dataset"], r["deformation"], r["parameter"]) for r in records
+                     if r["deformation"]})
+    if not panels:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    taggers = list(dict.fromkeys(r["tagger"] for r in records))
+    colours = {tagger: f"C{i % 10}" for i, tagger in enumerate(taggers)}
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3.5 * rows),
+                                squeeze=False)
+    for axis, (dataset, deformation, parameter) in zip(axes.flat, panels):
+        for tagger in taggers:
+            points = sorted((r["strength"], r["accuracy"]) for r in records
+                            if (r["dataset"], r["tagger"], r["deformation"]) ==
+                            (dataset, tagger, deformation))
+            if points:
+                axis.plot(*zip(*points), marker="o", color=colours[tagger], label=tagger)
+            clean = [r["accuracy"] for r in records if r["condition"] == CLEAN
+                     and (r["dataset"], r["tagger"]) == (dataset, tagger)]
+            axis.axhline(clean[0], color=colours[tagger], linestyle="--", linewidth=0.8)
+        axis.set_title(f"{dataset}: {deformation}")
+        axis.set_xlabel(parameter)
+        axis.set_ylabel("accuracy (%)")
+        axis.legend(fontsize="small")
+    for axis in list(axes.flat)[len(panels):]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, metadata={"Software": None})
+    plt.close(figure)
+    return path

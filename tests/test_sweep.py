@@ -1,0 +1,187 @@
+"""sweep.py on generated stems with random weights: the clean cell is a plain run, a sweep
+killed and restarted ends with the files of an uninterrupted one, a local Ray cluster writes
+the same files, each stem is decoded once, and a bad config is one line before any work."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stemeval.errors import UserError
+from tests.ast_weights import random_model, save_original_checkpoint
+from tests.signals import concat, silence, tone, write_wav
+from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 16000
+STEMS = ["s1/bass/a.wav", "s1/drums/b.wav", "s2/bass/c.wav", "s2/guitar/d.wav",
+         "s2/vocals/quiet.wav"]
+CONFIG = """
+output = "out"
+taggers = ["ast"]
+conditions = ["clean", "noise:snr=5", "lowpass:cutoff=2000"]
+[datasets.toy]
+layout = "moisesdb"
+folder = "tree"
+[checkpoints]
+ast = "ast.pth"
+[options]
+speech_model = "speech.pb"
+workers = 0
+chunk = {chunk}
+"""
+CELLS = ["clean.csv", "noise_snr=5.csv", "lowpass_cutoff=2000,rolloff=12.csv"]
+
+
+def _project(folder, chunk=2):
+    """A tree of tiny stems (one silent), random AST weights, a speech graph, a config."""
+    for index, relative in enumerate(STEMS):
+        path = folder / "tree" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        audio = (silence(1.0, RATE) if "quiet" in relative else
+                 concat(tone(0.8, RATE, 150 + 90 * index, seed=index), silence(0.6, RATE),
+                        tone(0.5, RATE, 400, seed=index)))
+        write_wav(path, audio, RATE)
+    save_original_checkpoint(random_model(seed=5), folder / "ast.pth")
+    write_constant_speech_graph(folder / "speech.pb", logit_for_score(5.0))
+    (folder / "sweep.toml").write_text(CONFIG.format(chunk=chunk))
+    return folder
+
+
+def _files(folder):
+    """Every file a sweep wrote (the plot aside: images are not compared byte for byte)."""
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file() and path.suffix != ".png"}
+
+
+def _sweep(*args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "sweep.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """One sweep run to the end in this process, counting the stems' decodes."""
+    import stemeval.sweep.work as work
+    from stemeval.sweep.cli import main
+
+    folder = _project(tmp_path_factory.mktemp("uninterrupted"))
+    decoded = []
+    real_decode = work.decode
+    work.decode = lambda path: decoded.append(path) or real_decode(path)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert main(["sweep.toml", "--quiet"]) == 0
+    finally:
+        os.chdir(cwd)
+        work.decode = real_decode
+    return folder, _files(folder / "out"), decoded
+
+
+def test_layout_summary_and_plot(uninterrupted):
+    folder, files, _ = uninterrupted
+    assert sorted(files) == sorted([f"toy/ast/{name}" for name in CELLS] +
+                                   ["summary.csv", "summary.json"])
+    assert (folder / "out/accuracy.png").stat().st_size > 0
+    summary = files["summary.csv"].decode().splitlines()
+    assert summary[0] == ("dataset,tagger,condition,deformation,parameter,strength,stems,"
+                          "accuracy,macro_f1,accuracy_drop,macro_f1_drop")
+    assert summary[1].startswith("toy,ast,clean,,,,5,")
+    assert summary[1].split(",")[-2:] == ["0.0", "0.0"]
+    assert summary[2].startswith("toy,ast,noise:snr=5,noise,snr,5.0,5,")
+
+
+def test_each_stem_is_decoded_once_per_sweep(uninterrupted):
+    _, _, decoded = uninterrupted
+    assert sorted(decoded) == sorted(f"tree/{relative}" for relative in STEMS)
+
+
+def test_clean_cell_is_a_plain_run(uninterrupted, tmp_path):
+    folder, files, _ = uninterrupted
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "analyze_moisesdb.py"), "tree", "--checkpoint", "ast.pth",
+         "--speech-model", "speech.pb", "--output", str(tmp_path / "plain.csv"), "--quiet"],
+        cwd=folder, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert files["toy/ast/clean.csv"] == (tmp_path / "plain.csv").read_bytes()
+    assert files["toy/ast/clean.csv"].count(b"\r\n") == 6
+
+
+def test_killed_and_restarted_ends_with_the_same_files(uninterrupted, tmp_path):
+    folder = _project(tmp_path, chunk=1)
+    first_cell = folder / "out/toy/ast/clean.csv"
+    process = subprocess.Popen([sys.executable, str(ROOT / "sweep.py"), "sweep.toml", "--quiet"],
+                               cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if first_cell.exists() and first_cell.read_bytes().count(b"\n") >= 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (folder / "out/summary.csv").exists(), "the sweep ended before the kill"
+    result = _sweep("sweep.toml", "--quiet", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert _files(folder / "out") == uninterrupted[1]
+
+
+def test_ray_writes_the_files_of_a_local_sweep(uninterrupted, tmp_path):
+    import ray
+
+    from stemeval.sweep.config import load_config
+    from stemeval.sweep.ray_runner import run_ray
+
+    folder = _project(tmp_path)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    try:
+        run_ray(load_config("sweep.toml"), quiet=True)
+    finally:
+        ray.shutdown()
+        os.chdir(cwd)
+    cells = {name: data for name, data in uninterrupted[1].items() if name.startswith("toy/")}
+    assert _files(folder / "out") == cells
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('taggers = ["ast"]', 'taggers = ["ast", "beats"]'),
+     "unknown tagger 'beats' (valid: ast)"),
+    (('"noise:snr=5"', '"echo:delay=3"'), "condition echo:delay=3: unknown deformation 'echo'"),
+    (('"noise:snr=5"', '"noise:level=5"'), "unknown parameter 'level' of noise (valid: snr)"),
+    (('folder = "tree"', 'folder = "nowhere"'), "datasets.toy: nowhere: no such folder"),
+    (('layout = "moisesdb"', 'layout = "slakh9"'), "datasets.toy: unknown layout 'slakh9'"),
+    (("chunk = 2", "chunk = 0"), "options.chunk must be an integer of at least 1"),
+    (("[options]", "[option]"), "unknown key 'option' in the config"),
+    (('output = "out"', 'output = "out'), "not valid TOML"),
+])
+def test_bad_config_is_one_line_before_any_work(tmp_path, edit, message):
+    from stemeval.sweep.config import load_config
+
+    folder = _project(tmp_path)
+    config = folder / "sweep.toml"
+    config.write_text(config.read_text().replace(*edit))
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with pytest.raises(UserError) as error:
+            load_config("sweep.toml")
+    finally:
+        os.chdir(cwd)
+    assert str(error.value).startswith("sweep.toml: ") and message in str(error.value)
+
+
+def test_bad_config_on_the_command_line(tmp_path):
+    folder = _project(tmp_path)
+    config = folder / "sweep.toml"
+    config.write_text(config.read_text().replace('"noise:snr=5"', '"noise:snr=5,colour=pink"'))
+    result = _sweep("sweep.toml", cwd=folder)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: sweep.toml: condition noise:snr=5,colour=pink: "
+                                     "unknown parameter 'colour' of noise (valid: snr)")
+    assert not (folder / "out").exists()
