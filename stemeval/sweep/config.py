@@ -50,11 +50,14 @@ class Condition:
 
     @property
     def strength(self):
-        """(deformation, parameter, value) for the plot, or None (clean, or a chain)."""
+        """(deformation, parameter, value) for the plot, or None (clean, or a chain); the
+        deformation keeps its other parameters (``reverb:wet=0.3``): one line per setting."""
         if len(self.steps) != 1:
             return None
         step = self.steps[0]
-        return step.name, step.kind.strength, step.strength
+        others = step.text().split(":", 1)[1].split(",")[1:]
+        return ":".join([step.name, ",".join(others)] if others else [step.name]), \
+            step.kind.strength, step.strength
 
 
 @dataclass(frozen=True)
