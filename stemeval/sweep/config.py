@@ -13,7 +13,7 @@ from stemeval.deform import CLEAN, canonical, parse_spec
 from stemeval.errors import UserError
 
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
-DATASET_KEYS = {"layout", "folder"}
+DATASET_KEYS = {"layout", "folder", "map", "split", "limit", "follow_links"}
 OPTION_DEFAULTS = {"speech_model": None, "device": "auto", "precision": "fp32",
                    "batch_size": None, "workers": 1, "speech_backend": "torch", "chunk": 8}
 OPTION_CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "bf16"),
@@ -26,16 +26,22 @@ def tagger_names():
 
 
 def layouts():
-    from stemeval.datasets import LAYOUTS
+    from stemeval.datasets import DATASETS
 
-    return LAYOUTS
+    return DATASETS
 
 
 @dataclass(frozen=True)
 class Dataset:
+    """One dataset of a sweep: what ``evaluate.py LAYOUT FOLDER`` takes, by name."""
+
     name: str
-    layout: str
+    layout: str  # an evaluate.py DATASET name
     folder: str  # as written in the config (relative to the current folder); rows keep it
+    map: str = None  # --map
+    split: str = None  # --split
+    limit: int = None  # --limit
+    follow_links: bool = False  # --follow-links
 
 
 @dataclass(frozen=True)
@@ -129,9 +135,14 @@ def _datasets(path, data):
         folder = table.get("folder")
         if not isinstance(folder, str) or not folder:
             _fail(path, f"datasets.{name}: folder must be the dataset's folder")
-        if not os.path.isdir(folder):
-            _fail(path, f"datasets.{name}: {folder}: no such folder")
-        datasets.append(Dataset(name, layout, folder))
+        if not os.path.exists(folder):
+            _fail(path, f"datasets.{name}: {folder}: no such "
+                        f"{'file' if layouts()[layout].input_is_file else 'folder'}")
+        for key, kind in (("map", str), ("split", str), ("limit", int), ("follow_links", bool)):
+            if key in table and not isinstance(table[key], kind):
+                _fail(path, f"datasets.{name}: {key} must be a {kind.__name__}")
+        datasets.append(Dataset(name, layout, folder, table.get("map"), table.get("split"),
+                                table.get("limit"), table.get("follow_links", False)))
     return tuple(datasets)
 
 

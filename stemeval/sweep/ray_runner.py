@@ -71,7 +71,8 @@ def run_ray(config, address=None, quiet=False):
         started = remaining and _connect(address)
         try:
             task = ray.remote(evaluate_shard).options(**_task_options(config)) if remaining else None
-            submitted = [(cells, todo, task.remote(config.options, cells.dataset, stems, todo))
+            submitted = [(cells, todo, task.remote(config.options, cells.dataset,
+                                                    cells.category_map, stems, todo))
                          for cells in datasets
                          for stems, todo in cells.shards(config.options.chunk)]
             with Progress(remaining, quiet=quiet) as progress:

@@ -16,14 +16,19 @@ from stemeval.progress import Progress
 from stemeval.results import COLUMNS, ResultWriter, check_output_path
 
 
-def dataset_stems(dataset):
-    from stemeval.datasets import LAYOUTS
+def dataset_stems(config, dataset):
+    """The stems and category map of a dataset, as ``evaluate.py`` selects them."""
+    from types import SimpleNamespace
 
-    stems = LAYOUTS[dataset.layout](dataset.folder)
-    if not stems:
-        raise UserError(f"datasets.{dataset.name}: no .wav or .mp3 stems found under "
-                        f"{dataset.folder}")
-    return stems
+    from commonutils import find_stems
+    from stemeval.datasets import DATASETS
+
+    args = SimpleNamespace(folder=dataset.folder, map=dataset.map, split=dataset.split,
+                           limit=dataset.limit, follow_links=dataset.follow_links)
+    try:
+        return find_stems(DATASETS[dataset.layout], args)
+    except UserError as error:
+        raise UserError(f"{config.path}: datasets.{dataset.name}: {error}") from None
 
 
 def check_outputs(config):
@@ -42,7 +47,7 @@ class DatasetCells:
 
     def __init__(self, config, dataset, stack):
         self.dataset = dataset
-        self.stems = dataset_stems(dataset)
+        self.stems, self.category_map = dataset_stems(config, dataset)
         self.cells = [(tagger, condition) for d, tagger, condition in config.cells()
                       if d == dataset]
         self.writers = [stack.enter_context(ResultWriter(config.cell_path(dataset, *cell),
@@ -91,6 +96,7 @@ def run_local(config, quiet=False):
         with Progress(remaining, quiet=quiet) as progress:
             for cells in datasets:
                 for stems, todo in cells.shards(config.options.chunk):
-                    results = evaluate_shard(config.options, cells.dataset, stems, todo)
+                    results = evaluate_shard(config.options, cells.dataset, cells.category_map,
+                                             stems, todo)
                     cells.write(todo, results, progress)
     print(f"ran {remaining} rows", file=sys.stderr)

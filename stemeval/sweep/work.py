@@ -91,7 +91,7 @@ def load_models(config):
     speech_factory(config.options)
 
 
-def evaluate_shard(options, dataset, stems, cells):
+def evaluate_shard(options, dataset, category_map, stems, cells):
     """Rows of ``stems`` (one shard, in order) for each cell that lacks them.
 
     ``cells``: ``[(tagger, condition, paths still to do)]``; returns one list of rows per
@@ -107,7 +107,7 @@ def evaluate_shard(options, dataset, stems, cells):
         deform = _once(("deform", condition.spec, dataset.folder),
                        lambda: Deformer(condition.spec, dataset.folder))
         evaluator = Evaluator(load_tagger(tagger, options), speech_factory(options),
-                              dataset.layout, device=device, precision=options.precision,
+                              category_map, device=device, precision=options.precision,
                               deform=deform if condition.steps else None, decode=cache)
         rows = []
         run(evaluator, [stem for stem in stems if stem.path in todo], rows.append,
