@@ -98,7 +98,7 @@ class Param:
         if self.choices is not None and value not in self.choices:
             raise UserError(f"{step}: {self.name} must be one of "
                             f"{', '.join(map(str, self.choices))}")
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+        if self.low is not None and not self.low <= value <= self.high:
             raise UserError(f"{step}: {self.name} must be between {self.low:g} "
                             f"and {self.high:g}")
         return value

@@ -37,7 +37,7 @@ TRANSFORMS = {
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tree")
-    for name, freq in (("a/bass.wav", 110), ("b/bass.wav", 110)):
+    for name, freq in (("a/bass/x.wav", 110), ("b/bass/x.wav", 110)):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         write_wav(folder / name, concat(tone(0.6, RATE, freq), silence(0.2, RATE)), RATE)
     return folder
@@ -55,9 +55,9 @@ def _expected(transforms, decoded, seed):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("spec", sorted(TRANSFORMS))
 def test_each_step_is_the_audiomentations_transform(tree, spec):
-    decoded = decode(str(tree / "a/bass.wav"))
-    deformed = Deformer(spec, str(tree))(decoded, str(tree / "a/bass.wav"))
-    expected = _expected([TRANSFORMS[spec]()], decoded, seed_for("a/bass.wav", spec + (
+    decoded = decode(str(tree / "a/bass/x.wav"))
+    deformed = Deformer(spec, str(tree))(decoded, str(tree / "a/bass/x.wav"))
+    expected = _expected([TRANSFORMS[spec]()], decoded, seed_for("a/bass/x.wav", spec + (
         ",rolloff=12" if spec.startswith("lowpass") else "")))
     assert np.array_equal(deformed.pcm_mono.samples, expected)
     assert np.array_equal(deformed.essentia_mono, deformed.pcm_mono.to_float())
@@ -67,11 +67,11 @@ def test_each_step_is_the_audiomentations_transform(tree, spec):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_a_chain_applies_its_steps_in_order_under_one_seed(tree):
-    decoded = decode(str(tree / "a/bass.wav"))
+    decoded = decode(str(tree / "a/bass/x.wav"))
     spec = "noise:snr=10+mp3:bitrate=64"
-    deformed = Deformer(spec, str(tree))(decoded, str(tree / "a/bass.wav"))
+    deformed = Deformer(spec, str(tree))(decoded, str(tree / "a/bass/x.wav"))
     expected = _expected([TRANSFORMS["noise:snr=10"](), TRANSFORMS["mp3:bitrate=64"]()],
-                         decoded, seed_for("a/bass.wav", spec))
+                         decoded, seed_for("a/bass/x.wav", spec))
     assert np.array_equal(deformed.pcm_mono.samples, expected)
 
 
@@ -91,34 +91,35 @@ def test_reverb_is_apply_impulse_response_with_the_synthetic_room(tmp_path):
 
 
 def test_same_spec_same_audio_whatever_ran_before(tree, tmp_path):
-    path = str(tree / "a/bass.wav")
+    path = str(tree / "a/bass/x.wav")
     decoded = decode(path)
     first = Deformer("noise:snr=5", str(tree))(decoded, path).pcm_mono.samples
-    Deformer("noise:snr=5", str(tree))(decode(str(tree / "b/bass.wav")), str(tree / "b/bass.wav"))
+    other = str(tree / "b/bass/x.wav")
+    Deformer("noise:snr=5", str(tree))(decode(other), other)
     random.random(), np.random.random()
     again = Deformer("noise:snr=5.0", str(tree))(decoded, path).pcm_mono.samples
     assert np.array_equal(first, again)
     copy = tmp_path / "copy"
-    (copy / "a").mkdir(parents=True)
-    (copy / "a/bass.wav").write_bytes((tree / "a/bass.wav").read_bytes())
-    elsewhere = Deformer("noise:snr=5", str(copy))(decode(str(copy / "a/bass.wav")),
-                                                   str(copy / "a/bass.wav"))
+    (copy / "a/bass").mkdir(parents=True)
+    (copy / "a/bass/x.wav").write_bytes((tree / "a/bass/x.wav").read_bytes())
+    elsewhere = Deformer("noise:snr=5", str(copy))(decode(str(copy / "a/bass/x.wav")),
+                                                   str(copy / "a/bass/x.wav"))
     assert np.array_equal(first, elsewhere.pcm_mono.samples)
 
 
 def test_different_stem_different_noise(tree):
     """Both files hold the same samples; only their paths differ."""
     deformer = Deformer("noise:snr=5", str(tree))
-    a = deformer(decode(str(tree / "a/bass.wav")), str(tree / "a/bass.wav")).pcm_mono.samples
-    b = deformer(decode(str(tree / "b/bass.wav")), str(tree / "b/bass.wav")).pcm_mono.samples
-    clean = decode(str(tree / "a/bass.wav")).pcm_mono.samples
-    assert np.array_equal(decode(str(tree / "b/bass.wav")).pcm_mono.samples, clean)
+    a, b = (deformer(decode(str(tree / path)), str(tree / path)).pcm_mono.samples
+            for path in ("a/bass/x.wav", "b/bass/x.wav"))
+    clean = decode(str(tree / "a/bass/x.wav")).pcm_mono.samples
+    assert np.array_equal(decode(str(tree / "b/bass/x.wav")).pcm_mono.samples, clean)
     assert not np.array_equal(a.astype(int) - clean, b.astype(int) - clean)
 
 
 def test_clean_leaves_the_stem_alone(tree):
-    decoded = decode(str(tree / "a/bass.wav"))
-    assert Deformer("clean", str(tree))(decoded, str(tree / "a/bass.wav")) is decoded
+    decoded = decode(str(tree / "a/bass/x.wav"))
+    assert Deformer("clean", str(tree))(decoded, str(tree / "a/bass/x.wav")) is decoded
     assert parse_spec("lowpass:cutoff=4000") == parse_spec("lowpass:rolloff=12,cutoff=4e3")
 
 

@@ -68,17 +68,18 @@ def run_ray(config, address=None, quiet=False):
 
     with ExitStack() as stack:
         datasets, remaining = open_datasets(config, stack)
-        started = remaining and _connect(address)
-        try:
-            task = ray.remote(evaluate_shard).options(**_task_options(config)) if remaining else None
-            submitted = [(cells, todo, task.remote(config.options, cells.dataset,
-                                                    cells.category_map, stems, todo))
-                         for cells in datasets
-                         for stems, todo in cells.shards(config.options.chunk)]
-            with Progress(remaining, quiet=quiet) as progress:
-                for cells, todo, ref in submitted:
-                    cells.write(todo, _result(ref), progress)
-        finally:
-            if started:
-                ray.shutdown()
+        if remaining:
+            started = _connect(address)
+            try:
+                task = ray.remote(evaluate_shard).options(**_task_options(config))
+                submitted = [(cells, todo, task.remote(config.options, cells.dataset,
+                                                        cells.category_map, stems, todo))
+                             for cells in datasets
+                             for stems, todo in cells.shards(config.options.chunk)]
+                with Progress(remaining, quiet=quiet) as progress:
+                    for cells, todo, ref in submitted:
+                        cells.write(todo, _result(ref), progress)
+            finally:
+                if started:
+                    ray.shutdown()
     print(f"ran {remaining} rows as Ray tasks", file=sys.stderr)
