@@ -13,7 +13,7 @@ from contextlib import ExitStack
 
 from stemeval.errors import UserError
 from stemeval.progress import Progress
-from stemeval.results import COLUMNS, ResultWriter, check_output_path
+from stemeval.results import COLUMNS, ResultWriter, check_output_path, stems_to_do
 
 
 def dataset_stems(config, dataset):
@@ -50,31 +50,35 @@ class DatasetCells:
         self.stems, self.category_map = dataset_stems(config, dataset)
         self.cells = [(tagger, condition) for d, tagger, condition in config.cells()
                       if d == dataset]
-        self.writers = [stack.enter_context(ResultWriter(config.cell_path(dataset, *cell),
-                                                         COLUMNS, resume=True))
-                        for cell in self.cells]
+        self.writers, self.todo = [], []
+        for cell in self.cells:
+            path = config.cell_path(dataset, *cell)
+            writer = stack.enter_context(ResultWriter(path, COLUMNS, resume=True))
+            self.writers.append(writer)
+            self.todo.append({stem.path for stem in stems_to_do(writer.kept, self.stems,
+                                                                dataset.folder, path)})
 
     def remaining(self):
-        return sum(stem.path not in writer.done for writer in self.writers for stem in self.stems)
+        return sum(map(len, self.todo))
 
     def shards(self, size):
         """``(stems, [(tagger, condition, paths to do)])`` for each shard with work left."""
         for start in range(0, len(self.stems), size):
             stems = self.stems[start:start + size]
-            cells = [(tagger, condition, {s.path for s in stems if s.path not in writer.done})
-                     for (tagger, condition), writer in zip(self.cells, self.writers)]
+            cells = [(tagger, condition, {s.path for s in stems if s.path in todo})
+                     for (tagger, condition), todo in zip(self.cells, self.todo)]
             cells = [cell for cell in cells if cell[2]]
             if cells:
                 yield stems, cells
 
     def write(self, cells, results, progress):
         """Append a shard's rows to its cells' files."""
-        by_cell = dict(zip(self.cells, self.writers))
+        by_cell = {cell: index for index, cell in enumerate(self.cells)}
         for (tagger, condition, _), rows in zip(cells, results):
-            writer = by_cell[(tagger, condition)]
+            index = by_cell[(tagger, condition)]
             for row in rows:
-                writer.write(row)
-                writer.done.add(row["path"])
+                self.writers[index].write(row)
+                self.todo[index].discard(row["path"])
                 progress.done(row)
 
 
