@@ -122,21 +122,20 @@ class EssentiaSpeechModel:
 class TorchSpeechModel:
     """The same graph executed by PyTorch on Essentia's VGGish input patches."""
 
-    def __init__(self, runner, device):
+    def __init__(self, runner):
         self._runner = runner
-        self._device = device
 
     def evidence(self, audio_16k):
         """The speech evidence of 16 kHz mono audio, computed lazily batch by batch."""
         from stemeval.speech_graph import PatchActivations
 
-        return SpeechEvidence(PatchActivations(self._runner, audio_16k, self._device))
+        return SpeechEvidence(PatchActivations(self._runner, audio_16k))
 
 
 def speech_model_factory(graph_path, backend="torch", device="cpu"):
     """A function that builds a speech model; each thread calls it once for its own model.
 
-    The PyTorch runner is shared (it is stateless); a graph with an op it does not know falls
+    The PyTorch runner is shared (it is stateless) and moved to ``device`` once, here; a graph with an op it does not know falls
     back to Essentia's TensorFlow with one warning.
     """
     if backend == "torch":
@@ -148,5 +147,5 @@ def speech_model_factory(graph_path, backend="torch", device="cpu"):
             print(f"warning: {error}; running the speech graph in Essentia's TensorFlow instead",
                   file=sys.stderr)
         else:
-            return lambda: TorchSpeechModel(runner, device)
+            return lambda: TorchSpeechModel(runner)
     return lambda: EssentiaSpeechModel(graph_path)

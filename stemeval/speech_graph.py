@@ -12,7 +12,7 @@ API:
 
 - ``GraphRunner.from_pb(path, input_name='model/Placeholder', output_name='model/Sigmoid')``
   -> a ``torch.nn.Module``; ``runner(patches[B, 96, 64]) -> [B, 8]``; ``.to(device)`` moves it.
-- ``PatchActivations(runner, audio_16k, device)``: one stem's activations, each distinct
+- ``PatchActivations(runner, audio_16k)``: one stem's activations, each distinct
   patch run once and only on request (the speech gate's lazy path).
 - ``speech_activations(runner, audio_16k, device='cpu', batch_size=64)`` -> ``[n_patches, 8]``
   numpy float32, the same rows Essentia's ``TensorflowPredictVGGish`` returns.
@@ -286,7 +286,7 @@ def _cast(node):
 
 def _shape(node):
     out = torch.int64 if node.attr["out_type"].type == _T.DT_INT64 else torch.int32
-    return lambda x: torch.tensor(list(x.shape), dtype=out, device=x.device)
+    return lambda x: torch.tensor(list(x.shape), dtype=out)  # on the CPU, as shapes are read there
 
 
 def _softmax(x):
@@ -502,9 +502,10 @@ def _load_graphdef(path):
 class GraphRunner(torch.nn.Module):
     """Evaluates one output of a frozen TensorFlow graph from one fed input, in PyTorch.
 
-    Build it with :meth:`from_pb`. Constants (weights) are buffers, so
-    ``.to(device)`` moves them; constant subgraphs (Const -> Identity ->
-    ...) are folded at load time and the rest is a precomputed list of steps.
+    Build it with :meth:`from_pb`. Float constants (weights) are buffers, so
+    ``.to(device)`` moves them; integer constants (shapes, axes) stay on the CPU, where ops
+    read them without a device sync. Constant subgraphs (Const -> Identity -> ...) are
+    folded at load time and the rest is a precomputed list of steps.
     """
 
     def __init__(self, steps, const_slots, n_slots, input_slot, output_slot, free_after,
@@ -514,10 +515,14 @@ class GraphRunner(torch.nn.Module):
         self.output_name = output_name
         self._steps = steps  # [(fn, input slots, output slots)]
         self._const_names = []
+        self._cpu_constants = []
         for slot, value in const_slots.items():
-            name = f"const_{slot}"
-            self.register_buffer(name, value, persistent=False)
-            self._const_names.append((slot, name))
+            if value.is_floating_point():
+                name = f"const_{slot}"
+                self.register_buffer(name, value, persistent=False)
+                self._const_names.append((slot, name))
+            else:
+                self._cpu_constants.append((slot, value))
         self._n_slots = n_slots
         self._input_slot = input_slot
         self._output_slot = output_slot
@@ -697,6 +702,8 @@ class GraphRunner(torch.nn.Module):
         buffers = self._buffers
         for slot, name in self._const_names:
             values[slot] = buffers[name]
+        for slot, value in self._cpu_constants:
+            values[slot] = value
         values[self._input_slot] = patches.to(dtype=self._probe.dtype)
         for (fn, ins, outs), free in zip(self._steps, self._free_after):
             result = fn(*[values[i] for i in ins])
@@ -810,11 +817,10 @@ class PatchActivations:
     few runs on stems with long silences. ``compute(start, stop)`` runs units on request.
     """
 
-    def __init__(self, runner: GraphRunner, audio_16k: np.ndarray, device="cpu"):
+    def __init__(self, runner: GraphRunner, audio_16k: np.ndarray):
         from .vggish_input import patch_count, patch_span
 
-        self._runner = runner if runner.device == torch.device(device) else runner.to(device)
-        self._device = device
+        self._runner = runner  # already on its device: moved once, where it was built
         self._audio = np.ascontiguousarray(audio_16k, dtype=np.float32)
         self.total = patch_count(len(self._audio))
         # a patch is a function of its samples: equal sample spans give equal patches
@@ -839,7 +845,7 @@ class PatchActivations:
         from .vggish_input import patch_bands
 
         patches = patch_bands(self._audio, self._patch_of_unit[start:stop])
-        batch = torch.from_numpy(patches).to(self._device)
+        batch = torch.from_numpy(patches).to(self._runner.device)
         with torch.inference_mode():
             return self._runner(batch).float().cpu().numpy()
 
@@ -856,7 +862,7 @@ def speech_activations(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
     (patches of 96 frames, hop 93, last partial patch dropped); audio shorter
     than one patch gives an empty [0, 8] array.
     """
-    activations = PatchActivations(runner, audio_16k, device)
+    activations = PatchActivations(runner.to(device), audio_16k)
     parts = [activations.compute(start, start + batch_size)
              for start in range(0, activations.units, batch_size)]
     units = np.concatenate(parts) if parts else np.zeros((0, 8), np.float32)

@@ -31,7 +31,7 @@ from stemeval.speech_graph import (
     UnsupportedGraph,
     speech_activations,
 )
-from stemeval.speech import speech_score
+from stemeval.speech import speech_model_factory, speech_score
 from stemeval.vggish_input import frame_count, patch_count, vggish_patches
 from tests import tf_graphs
 
@@ -203,13 +203,27 @@ def test_batches_are_independent(vggish_graph):
     assert torch.allclose(whole, single, rtol=0, atol=1e-6)
 
 
-def test_runner_moves_with_to(graph_dir):
-    graph = tf_graphs.write_vggish_graph(graph_dir / "to.pb", 3)
-    runner = GraphRunner.from_pb(graph).to("cpu")
-    assert isinstance(runner, torch.nn.Module)
-    assert runner.device == torch.device("cpu")
-    assert all(b.device.type == "cpu" for b in runner.buffers())
-    assert not list(runner.parameters())  # a frozen graph: nothing to train
+def test_runner_is_moved_once_where_it_is_built(graph_dir, monkeypatch):
+    """A device named without its index ("cuda" against the runner's "cuda:0"; here "cpu:0"
+    against "cpu") must not make every stem move the shared runner again."""
+    graph = tf_graphs.write_vggish_graph(graph_dir / "moves.pb", 3)
+    moves = []
+    original_to = GraphRunner.to
+    monkeypatch.setattr(GraphRunner, "to", lambda self, *a, **k: moves.append(a) or original_to(self, *a, **k))
+    model = speech_model_factory(graph, "torch", torch.device("cpu:0"))()
+    for name in ("noise", "tone", "mixture"):
+        model.evidence(AUDIOS[name]).score()
+    assert len(moves) == 1
+
+
+def test_integer_constants_stay_on_the_cpu(vggish_graph):
+    """Shapes and axes are read on the host: on a device ("meta" stands in for CUDA, and has
+    no values to read back) the forward pass never copies a tensor back."""
+    runner = GraphRunner.from_pb(vggish_graph).to("meta")
+    assert all(buffer.is_floating_point() for buffer in runner.buffers())
+    with torch.inference_mode():
+        out = runner(torch.zeros(3, 96, 64, device="meta"))
+    assert out.shape == (3, 8) and out.device.type == "meta"
 
 
 def test_unknown_op_on_the_path_is_unsupported(graph_dir):
