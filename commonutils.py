@@ -43,17 +43,21 @@ def build_parser(dataset=None, default_output=None):
     parser.add_argument("--output", metavar="PATH", default=default_output,
                         help=f"the results CSV (default: {default_output or 'results_<DATASET>.csv'})")
     parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="where the networks run; auto picks cuda, then mps, then cpu")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                        help="fp32 (default) gives the published rows (AST under fp16 autocast "
-                             "on CUDA, as published); bf16 runs the AST under bfloat16 "
-                             "autocast, faster on CPUs that have it, and may change a few rows")
+                        help="where the networks run; auto picks cuda if there is one, else "
+                             "cpu (mps only when named)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+                        help="fp32 (default) gives the published rows, on every device (they "
+                             "were made on CPU in float32; TF32 is off on CUDA); fp16 runs the "
+                             "AST under float16 autocast as the published code did on CUDA; "
+                             "bf16 under bfloat16 autocast. fp16 and bf16 are faster and may "
+                             "change a few rows")
     parser.add_argument("--batch-size", type=_positive, metavar="N",
                         help="stems per AST forward pass (default: 4 on a CPU; on a CUDA GPU "
                              "as many as its free memory allows, up to 64)")
-    parser.add_argument("--workers", type=_non_negative, default=1, metavar="N",
+    parser.add_argument("--workers", type=_non_negative, metavar="N",
                         help="threads that decode and gate the next stems while the AST runs; "
-                             "0 does everything in one thread (default: 1)")
+                             "0 does everything in one thread (default: 1 on a CPU, the number "
+                             "of CPU cores on CUDA)")
     parser.add_argument("--speech-backend", choices=("torch", "essentia"), default="torch",
                         help="run the speech graph in PyTorch (default; same scores, faster) "
                              "or in Essentia's TensorFlow as published")
@@ -119,11 +123,7 @@ def pick_device(name):
     import torch
 
     if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
     if name == "mps" and not torch.backends.mps.is_available():
@@ -168,11 +168,13 @@ def main(dataset=None, default_output=None, argv=None):
     device = pick_device(args.device)
 
     from AST.models import load_model_files
-    from stemeval.pipeline import Evaluator, default_batch_size, run
+    from stemeval.pipeline import (Evaluator, default_batch_size, default_workers, run,
+                                   use_exact_fp32)
     from stemeval.progress import Progress
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, ResultWriter, stems_to_do
     from stemeval.speech import speech_model_factory
 
+    use_exact_fp32(device)
     model, graph = load_model_files(args.checkpoint, args.speech_model)
     evaluator = Evaluator(model, speech_model_factory(graph, args.speech_backend, device),
                           category_map, device=device, precision=args.precision,
@@ -188,7 +190,8 @@ def main(dataset=None, default_output=None, argv=None):
 
             try:
                 run(evaluator, todo, write,
-                    batch_size=args.batch_size or default_batch_size(device), workers=args.workers)
+                    batch_size=args.batch_size or default_batch_size(device),
+                    workers=default_workers(device) if args.workers is None else args.workers)
             except KeyboardInterrupt:
                 raise KeyboardInterrupt(
                     f"interrupted: the rows so far are in {args.output}; the same command with "

@@ -5,6 +5,7 @@ possibly in worker threads, then *classified* by the AST in batches. Rows are wr
 the stems' order, one flushed row per stem; a stem that raises gets an ``error`` row.
 """
 
+import os
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,24 @@ def default_batch_size(device):
     return max(1, min(MAX_GPU_BATCH_SIZE, free // GPU_BYTES_PER_STEM))
 
 
+def default_workers(device):
+    """Preparing threads: one beside a CPU's AST; on CUDA one per CPU core, to keep the GPU fed."""
+    if torch.device(device).type != "cuda":
+        return 1
+    return len(os.sched_getaffinity(0))
+
+
+def use_exact_fp32(device):
+    """On CUDA, make float32 mean float32: no TF32 in matmuls or cuDNN convolutions.
+
+    Both are allowed by default there (TF32 keeps 10 mantissa bits) and move the speech score
+    by far more than the gate's decision margin.
+    """
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+
+
 @dataclass
 class Prepared:
     """A stem after the CPU steps: a finished row, or fbank features awaiting the AST."""
@@ -52,12 +71,13 @@ def _error_row(stem, error):
             "proposed_label": ERROR, "error": " ".join(reason.split())}
 
 
+AUTOCAST_TYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 def _autocast(device, precision):
-    """Autocast for the AST: fp16 on CUDA as published, bf16 on request, else plain fp32."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda")
+    """Autocast for the AST in fp16 or bf16; fp32 (the published CPU rows) runs without it."""
+    if precision in AUTOCAST_TYPES:
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST_TYPES[precision])
     return nullcontext()
 
 
@@ -111,33 +131,52 @@ class Evaluator:
         return {"speech_score": repr(speech.score())} if self.details else {}
 
     def scores(self, features):
-        """AST sigmoid scores ``[B, classes]`` (numpy) for a list of fbank tensors."""
+        """AST sigmoid scores ``[B, classes]`` (numpy) for a list of fbank tensors.
+
+        In fp16 the sigmoid runs under autocast on the fp16 logits and the scores stay fp16,
+        as in the published code on CUDA (its ranking, ties included, is of those values).
+        """
         batch = torch.stack(features).to(self.device)
         with torch.inference_mode(), _autocast(self.device, self.precision):
             logits = self.model(batch)
+            if self.precision == "fp16":
+                return torch.sigmoid(logits).cpu().numpy()
         return torch.sigmoid(logits.float()).cpu().numpy()
+
+    def _scored(self, items):
+        """``(item, scores or the exception)`` per item; a batch that runs out of GPU memory
+        is split in half and retried, down to one stem."""
+        try:
+            return list(zip(items, self.scores([item.features for item in items])))
+        except torch.cuda.OutOfMemoryError as error:
+            if len(items) == 1:
+                return [(items[0], error)]
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            half = len(items) // 2
+            return self._scored(items[:half]) + self._scored(items[half:])
+        except Exception as error:
+            return [(item, error) for item in items]
 
     def classify(self, prepared):
         """Fill in the rows of prepared stems that await the AST, as one batch."""
-        waiting = [item for item in prepared if item.row is None]
-        if not waiting:
-            return
-        try:
-            all_scores = self.scores([item.features for item in waiting])
-        except Exception as error:
-            for item in waiting:
+        for item, scores in self._scored([item for item in prepared if item.row is None]):
+            try:  # the lazy speech evidence runs here, per stem
+                item.row = (_error_row(item.stem, scores) if isinstance(scores, Exception)
+                            else self._row(item, scores))
+            except Exception as error:
                 item.row = _error_row(item.stem, error)
-            return
-        for item, scores in zip(waiting, all_scores):
-            label, score = choose_label(
-                scores, lambda speech=item.speech: speech.at_least(SPEECH_LABEL_MIN_SCORE))
-            item.row = {
-                "label": item.stem.label, "path": item.stem.path, "prediction": label,
-                "proposed_label": map_prediction(label, self.dataset), "score": repr(score),
-                "top5": "; ".join(f"{name} ({value!r})" for name, value in top_labels(scores)),
-                **self._speech_details(item.speech),
-            }
             item.features = item.speech = None
+
+    def _row(self, item, scores):
+        label, score = choose_label(
+            scores, lambda: item.speech.at_least(SPEECH_LABEL_MIN_SCORE))
+        return {
+            "label": item.stem.label, "path": item.stem.path, "prediction": label,
+            "proposed_label": map_prediction(label, self.dataset), "score": repr(score),
+            "top5": "; ".join(f"{name} ({value!r})" for name, value in top_labels(scores)),
+            **self._speech_details(item.speech),
+        }
 
 
 def _prepared_in_order(evaluator, stems, workers, lookahead):
