@@ -22,7 +22,6 @@ the fast path with --precision bf16 and reports the share of rows that change.
 """
 
 import argparse
-import copy
 import csv
 import resource
 import sys
@@ -149,14 +148,6 @@ def published_rows(model, graph, stems, dataset, workdir):
             yield {**row, "prediction": "error", "proposed_label": "error"}
 
 
-def unfused(model):
-    """A copy of the AST with timm 0.4.5's plain attention (q @ k^T, softmax, @ v)."""
-    model = copy.deepcopy(model)
-    for block in model.v.blocks:
-        block.attn.fused_attn = False
-    return model
-
-
 def timed(label, stems_of, write_rows, out_dir):
     """Run ``write_rows(dataset, stems, writer)`` for both layouts; returns seconds and CSVs."""
     start = time.perf_counter()
@@ -198,7 +189,7 @@ def main():
               f"{torch.get_num_threads()} torch threads",
               flush=True)
 
-        slow_model = unfused(model)
+        slow_model = published.published_ast(model)
 
         def slow(dataset, stems, writer):
             for row in published_rows(slow_model, graph, stems, dataset, root):

@@ -4,6 +4,9 @@ Each stem was decoded three times: Essentia's MonoLoader for the speech gate, py
 silence trim, and MonoLoader again on the trimmed excerpt written to a wav.
 """
 
+import copy
+import functools
+
 import numpy as np
 from pydub import AudioSegment
 from pydub.silence import split_on_silence
@@ -41,3 +44,20 @@ def speech_score(path, graph):
         graphFilename=str(graph), input="model/Placeholder", output="model/Sigmoid")(
         monoloader_16k(path)))
     return 0.0 if activations.size == 0 else float(100 * np.mean(activations, axis=0)[7])
+
+
+def published_attention(attn, x, attn_mask=None, is_causal=False):
+    """timm 0.4.5's ``Attention.forward``: ``softmax((q @ k^T) * scale) @ v``, no fused kernel."""
+    batch, tokens, width = x.shape
+    qkv = attn.qkv(x).reshape(batch, tokens, 3, attn.num_heads, width // attn.num_heads)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    weights = ((q @ k.transpose(-2, -1)) * attn.scale).softmax(dim=-1)
+    return attn.proj((weights @ v).transpose(1, 2).reshape(batch, tokens, width))
+
+
+def published_ast(model):
+    """A copy of an ASTModel whose attention is timm 0.4.5's, as the published code ran it."""
+    model = copy.deepcopy(model)
+    for block in model.v.blocks:
+        block.attn.forward = functools.partial(published_attention, block.attn)
+    return model
