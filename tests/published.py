@@ -1,7 +1,9 @@
 """The published per-stem pipeline, re-created with the very libraries it used: an oracle.
 
 Each stem was decoded three times: Essentia's MonoLoader for the speech gate, pydub for the
-silence trim, and MonoLoader again on the trimmed excerpt written to a wav.
+silence trim, and MonoLoader again on the trimmed excerpt written to a wav. The label pick
+and the mapping are written here as the published code wrote them, independently of
+``AST/labels.py`` and ``stemeval/prediction.py``.
 """
 
 import copy
@@ -61,3 +63,95 @@ def published_ast(model):
     for block in model.v.blocks:
         block.attn.forward = functools.partial(published_attention, block.attn)
     return model
+
+
+# The published instrument list (AST/instrument_filtered_labels.py), in its order.
+INSTRUMENT_LABELS = [
+    "Speech", "Guitar", "Electric guitar", "Bass guitar", "Acoustic guitar",
+    "Steel guitar, slide guitar", "Tapping (guitar technique)", "Strum", "Banjo", "Sitar",
+    "Mandolin", "Zither", "Ukulele", "Keyboard (musical)", "Piano", "Electric piano", "Organ",
+    "Electronic organ", "Hammond organ", "Synthesizer", "Sampler", "Harpsichord",
+    "Percussion", "Drum kit", "Drum machine", "Drum", "Snare drum", "Rimshot", "Drum roll",
+    "Bass drum", "Timpani", "Tabla", "Cymbal", "Hi-hat", "Wood block", "Tambourine",
+    "Rattle (instrument)", "Maraca", "Gong", "Tubular bells", "Mallet percussion",
+    "Marimba, xylophone", "Glockenspiel", "Vibraphone", "Steelpan", "Brass instrument",
+    "French horn", "Trumpet", "Trombone", "Bowed string instrument", "String section",
+    "Violin, fiddle", "Cello", "Double bass", "Wind instrument, woodwind instrument", "Flute",
+    "Saxophone", "Clarinet", "Harp", "Bell", "Church bell", "Jingle bell", "Tuning fork",
+    "Chime", "Wind chime", "Change ringing (campanology)", "Harmonica", "Accordion",
+    "Bagpipes", "Didgeridoo", "Shofar", "Theremin", "Singing bowl",
+    "Scratching (performance technique)", "Singing", "A capella", "Vocal music", "Choir",
+    "Yodeling", "Chant", "Mantra", "Male singing", "Female singing", "Child singing",
+    "Synthetic singing", "Rapping", "Humming", "Orchestra", "Whistle",
+    "Plucked string instrument", "Tick",
+]
+
+_SINGING = ["singing", "mantra", "male singing", "female singing", "child singing",
+            "synthetic singing", "choir", "yodeling", "chant", "humming", "rapping",
+            "a capella", "vocal music"]
+
+# The maps behind the published result files (category -> aliases, as the published
+# LABEL_CATEGORIES_* dicts are written). The published repository's analyze_*.py now hold
+# older maps (no "vocal music", DSD100 bass without synthesizer and sampler, ...) that give
+# other proposed labels than its own result files for 24 DSD100 and 145 MoisesDB rows.
+LABEL_CATEGORIES = {
+    "dsd100": {
+        "vocals": _SINGING,
+        "drums": ["drum kit", "percussion", "drum machine", "drum", "snare drum", "rimshot",
+                  "drum roll", "bass drum", "timpani", "tabla", "cymbal", "hi-hat",
+                  "tambourine", "wood block"],
+        "bass": ["bass guitar", "double bass", "synthesizer", "sampler"],
+    },
+    "moisesdb": {
+        "vocals": _SINGING,
+        "drums": ["drum kit", "drum machine", "drum", "snare drum", "rimshot", "drum roll",
+                  "bass drum", "timpani", "tabla", "cymbal", "hi-hat"],
+        "bass": ["bass guitar", "double bass"],
+        "piano": ["piano", "electric piano", "keyboard (musical)", "harpsichord"],
+        "guitar": ["guitar", "acoustic guitar", "electric guitar", "guitar",
+                   "steel guitar, slide guitar", "tapping (guitar technique)",
+                   "plucked string instrument"],
+        "wind": ["flute", "saxophone", "trumpet", "trombone", "clarinet",
+                 "wind instrument, woodwind instrument", "brass instrument", "french horn",
+                 "harmonica"],
+        "bowed_strings": ["violin, fiddle", "cello", "bowed string instrument", "orchestra"],
+        "other_keys": ["synthesizer", "organ", "electronic organ", "hammond organ", "sampler",
+                       "accordion", "theremin"],
+        "other_plucked": ["harp", "banjo", "mandolin", "sitar", "zither", "ukulele"],
+        "percussion": ["marimba, xylophone", "vibraphone", "steelpan", "wood block",
+                       "tambourine", "percussion", "glockenspiel", "maraca", "tubular bells",
+                       "gong", "tick"],
+    },
+}
+
+
+def published_speech_score(activations):
+    """``tellifisspeech``: the mean over patches of column 7, times 100 (0 without a patch)."""
+    if len(activations) == 0:  # Essentia gives an empty list: its mean is not an array
+        return 0
+    return np.mean(activations, axis=0)[7] * 100
+
+
+def published_prediction(scores, labels, speech_score):
+    """``make_instrument_pred``: walk the scores best first; skip Speech when the speech
+    score is below 8; the first label in the instrument list wins."""
+    for index in np.argsort(scores)[::-1]:
+        label = labels[index]
+        if label == "Speech" and speech_score < 8:
+            continue
+        if label in INSTRUMENT_LABELS:
+            return label
+    return None
+
+
+def published_row(scores, labels, activations, dataset):
+    """``analysis``: (prediction, proposed label) of one stem, or None where it raised."""
+    speech_score = published_speech_score(activations)
+    if speech_score >= 50:
+        return "speech", "speech"
+    label = published_prediction(scores, labels, speech_score)
+    if label is None:
+        return None  # the published code called None.lower() and wrote an error row
+    lookup = {alias.lower(): category
+              for category, aliases in LABEL_CATEGORIES[dataset].items() for alias in aliases}
+    return label.lower(), lookup.get(label.lower(), "other")

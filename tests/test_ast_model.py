@@ -113,3 +113,42 @@ def test_not_a_checkpoint(tmp_path):
     path.write_text("hello")
     with pytest.raises(CheckpointError, match="not a PyTorch weights file"):
         load_original_checkpoint(path)
+
+
+# The authors' checkpoint (audioset_10_10_0.4593.pth), key by key: a DataParallel state dict
+# of the published ast_models.py on timm 0.4.5's DeiT-base distilled, stride 10 (1212 patches
+# + 2 tokens), its unused ImageNet heads included.
+_AUTHORS_BLOCK = {
+    "norm1.weight": (768,), "norm1.bias": (768,),
+    "attn.qkv.weight": (2304, 768), "attn.qkv.bias": (2304,),
+    "attn.proj.weight": (768, 768), "attn.proj.bias": (768,),
+    "norm2.weight": (768,), "norm2.bias": (768,),
+    "mlp.fc1.weight": (3072, 768), "mlp.fc1.bias": (3072,),
+    "mlp.fc2.weight": (768, 3072), "mlp.fc2.bias": (768,),
+}
+AUTHORS_KEYS = {
+    "module.v.cls_token": (1, 1, 768),
+    "module.v.pos_embed": (1, 1214, 768),
+    "module.v.dist_token": (1, 1, 768),
+    "module.v.patch_embed.proj.weight": (768, 1, 16, 16),
+    "module.v.patch_embed.proj.bias": (768,),
+    **{f"module.v.blocks.{block}.{name}": shape
+       for block in range(12) for name, shape in _AUTHORS_BLOCK.items()},
+    "module.v.norm.weight": (768,), "module.v.norm.bias": (768,),
+    "module.v.head.weight": (1000, 768), "module.v.head.bias": (1000,),
+    "module.v.head_dist.weight": (1000, 768), "module.v.head_dist.bias": (1000,),
+    "module.mlp_head.0.weight": (768,), "module.mlp_head.0.bias": (768,),
+    "module.mlp_head.1.weight": (527, 768), "module.mlp_head.1.bias": (527,),
+}
+
+
+def test_authors_key_names_and_shapes_load(tmp_path):
+    """A renamed or reshaped key in this model (or in timm's Block) fails here."""
+    value = torch.tensor(0.01)  # expanded views save one number each: a small file
+    state = {key: value.expand(shape) for key, shape in AUTHORS_KEYS.items()}
+    torch.save(state, tmp_path / "audioset_10_10_0.4593.pth")
+    model = load_original_checkpoint(tmp_path / "audioset_10_10_0.4593.pth")
+    assert model.config == ASTConfig()
+    loaded = {"module." + key: tuple(value.shape) for key, value in model.state_dict().items()}
+    imagenet_heads = {key for key in AUTHORS_KEYS if ".head" in key}
+    assert loaded == {key: shape for key, shape in AUTHORS_KEYS.items() if key not in imagenet_heads}

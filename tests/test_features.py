@@ -45,3 +45,15 @@ def test_fbank_equals_hugging_face_extractor(seconds):
     theirs = ASTFeatureExtractor()(wave, sampling_rate=16000, return_tensors="pt")["input_values"][0]
     assert ours.shape == (1024, 128)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+
+
+def test_four_minute_stereo_stem_equals_monoloader(tmp_path):
+    """Real stems last minutes and MonoLoader resamples them in streaming chunks: a 4-minute
+    stereo 44.1 kHz stem, sample for sample."""
+    rate = 44100
+    frames = np.random.default_rng(4).standard_normal((240 * rate, 2), dtype=np.float32)
+    frames *= np.float32(0.2)
+    frames[rate * 60:rate * 61] = 0  # a second of digital silence
+    path = str(write_wav(tmp_path / "long.wav", frames, rate))
+    stem = decode(path)
+    np.testing.assert_array_equal(resample_16k(stem.essentia_mono, stem.rate), monoloader_16k(path))
