@@ -21,7 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from AST.ast_model import ASTConfig, ASTModel  # noqa: E402
-from stemeval.features import SAMPLE_RATE, fbank_features  # noqa: E402
+from stemeval.audio import SAMPLE_RATE  # noqa: E402
+from stemeval.features import fbank_features  # noqa: E402
 from stemeval.pipeline import CPU_BATCH_SIZE  # noqa: E402
 from stemeval.prediction import choose_label  # noqa: E402
 from tests.published import published_ast  # noqa: E402

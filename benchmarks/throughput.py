@@ -44,9 +44,10 @@ from stemeval.prediction import choose_label  # noqa: E402
 from stemeval.results import ResultWriter  # noqa: E402
 from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
                              speech_model_factory)
-from stemeval.speech_graph import GraphRunner, speech_activations  # noqa: E402
+from stemeval.speech_graph import GraphRunner  # noqa: E402
 from tests import published  # noqa: E402
 from tests.ast_weights import random_model  # noqa: E402
+from tests.speech_patches import speech_activations  # noqa: E402
 from tests.tf_graphs import (REAL_VGGISH_CHANNELS, REAL_VGGISH_FC,  # noqa: E402
                              SPEECH_COLUMN, write_vggish_graph)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from AST.labels import map_prediction
-from stemeval.audio import decode
-from stemeval.features import fbank_features, resample_16k
+from stemeval.audio import decode, resample_16k
+from stemeval.features import fbank_features
 from stemeval.prediction import choose_label, top_labels
 from stemeval.results import ERROR
 from stemeval.silence import trim_silence

@@ -1,21 +1,26 @@
-"""Run a frozen TensorFlow GraphDef (the speech model) in PyTorch.
+"""Run the speech model, a frozen TensorFlow VGGish graph, in PyTorch.
 
-The speech gate runs ``genre_rosamerica-vggish-audioset-1.pb`` (VGGish plus a
-classifier head) through Essentia's ``TensorflowPredictVGGish``. Essentia's
-TensorFlow is slow; this module reads the same ``.pb`` (with the GraphDef
-message that ships compiled in ``tensorboard``) and evaluates the nodes the
-output depends on with PyTorch ops that compute what TensorFlow computes
-(NHWC layout, TF's SAME/VALID padding, MatMul transposes, ...), so the numbers
-agree with Essentia's to float rounding.
+The speech gate runs ``genre_rosamerica-vggish-audioset-1.pb`` (VGGish plus a classifier
+head) through Essentia's ``TensorflowPredictVGGish``, which is slow. This module reads the
+same ``.pb`` (with the GraphDef message that ships compiled in ``tensorboard``) and evaluates
+the nodes the output depends on with PyTorch ops that compute what TensorFlow computes (NHWC
+layout, TF's SAME/VALID padding, MatMul transposes), so the numbers agree with Essentia's to
+float rounding.
+
+It implements the ops of VGGish-family graphs only: TF-slim's VGGish (Reshape, Conv2D,
+BiasAdd, Relu, MaxPool, a flatten that may compute its shape with Shape/StridedSlice/Pack,
+MatMul) and the dense classifier heads Essentia trained on it (MatMul, BiasAdd/Add, Relu,
+Sigmoid or Softmax), with Identity, Mul and constants. A graph with any other op is
+``UnsupportedGraph`` and the caller runs it in Essentia's TensorFlow instead.
 
 API:
 
+- ``read_graph(path)`` -> ``[Node]``: the GraphDef as plain values (needs tensorboard);
+  ``GraphRunner.from_nodes(nodes, ...)`` builds a runner from them (needs only torch).
 - ``GraphRunner.from_pb(path, input_name='model/Placeholder', output_name='model/Sigmoid')``
   -> a ``torch.nn.Module``; ``runner(patches[B, 96, 64]) -> [B, 8]``; ``.to(device)`` moves it.
-- ``PatchActivations(runner, audio_16k)``: one stem's activations, each distinct
-  patch run once and only on request (the speech gate's lazy path).
-- ``speech_activations(runner, audio_16k, device='cpu', batch_size=64)`` -> ``[n_patches, 8]``
-  numpy float32, the same rows Essentia's ``TensorflowPredictVGGish`` returns.
+- ``PatchActivations(runner, audio_16k)``: one stem's activations, each distinct patch run
+  once and only on request (the speech gate's lazy path).
 - ``UnsupportedGraph``: the graph uses ops (or op settings) this runner does not
   implement; the message names them. Callers fall back to Essentia's TensorFlow.
 - ``InvalidGraph`` (a ``ValueError``): the file is not a GraphDef, or lacks the
@@ -26,13 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tensorboard.compat.proto import types_pb2
 
 
 class UnsupportedGraph(Exception):
@@ -47,33 +51,24 @@ class InvalidGraph(ValueError):
     """The file is not a usable TensorFlow GraphDef for the requested input and output."""
 
 
+@dataclass
+class Node:
+    """A GraphDef node as plain values: attributes as str/int/float/bool/list of ints
+    (data types as numpy type names), and a Const's value as an array."""
+
+    name: str
+    op: str
+    inputs: list = field(default_factory=list)  # data inputs; control inputs are dropped
+    attrs: dict = field(default_factory=dict)
+    value: np.ndarray | None = None
+
+
 # ---------------------------------------------------------------------------
-# TensorProto -> torch
+# GraphDef (protobuf) -> Nodes
 # ---------------------------------------------------------------------------
 
-_T = types_pb2
-_NUMPY_OF = {
-    _T.DT_FLOAT: np.float32, _T.DT_DOUBLE: np.float64, _T.DT_HALF: np.float16,
-    _T.DT_INT32: np.int32, _T.DT_INT64: np.int64, _T.DT_INT16: np.int16, _T.DT_INT8: np.int8,
-    _T.DT_UINT8: np.uint8, _T.DT_UINT16: np.uint16, _T.DT_BOOL: np.bool_,
-}
-_FIELD_OF = {
-    _T.DT_FLOAT: "float_val", _T.DT_DOUBLE: "double_val", _T.DT_HALF: "half_val",
-    _T.DT_INT32: "int_val", _T.DT_INT16: "int_val", _T.DT_INT8: "int_val", _T.DT_UINT8: "int_val",
-    _T.DT_UINT16: "int_val", _T.DT_INT64: "int64_val", _T.DT_BOOL: "bool_val",
-}
-_TORCH_OF = {
-    np.float32: torch.float32, np.float64: torch.float64, np.float16: torch.float16,
-    np.int32: torch.int32, np.int64: torch.int64, np.int16: torch.int16, np.int8: torch.int8,
-    np.uint8: torch.uint8, np.bool_: torch.bool,
-}
-
-
-def _dtype_name(dtype: int) -> str:
-    try:
-        return types_pb2.DataType.Name(dtype)
-    except ValueError:
-        return str(dtype)
+_NUMPY_TYPES = {"DT_FLOAT": np.float32, "DT_INT32": np.int32, "DT_INT64": np.int64}
+_VALUE_FIELDS = {"DT_FLOAT": "float_val", "DT_INT32": "int_val", "DT_INT64": "int64_val"}
 
 
 def tensor_to_numpy(proto) -> np.ndarray:
@@ -82,9 +77,12 @@ def tensor_to_numpy(proto) -> np.ndarray:
     As in TensorFlow, a repeated field shorter than the shape is completed with
     its last value (one value fills the whole tensor).
     """
-    if proto.dtype not in _NUMPY_OF:
-        raise UnsupportedGraph(f"constant of type {_dtype_name(proto.dtype)}")
-    dtype = np.dtype(_NUMPY_OF[proto.dtype])
+    from tensorboard.compat.proto import types_pb2
+
+    type_name = types_pb2.DataType.Name(proto.dtype)
+    if type_name not in _NUMPY_TYPES:
+        raise UnsupportedGraph(f"constant of type {type_name}")
+    dtype = np.dtype(_NUMPY_TYPES[type_name])
     shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
     count = int(np.prod(shape, dtype=np.int64))
     if proto.tensor_content:
@@ -92,11 +90,7 @@ def tensor_to_numpy(proto) -> np.ndarray:
         if array.size != count:
             raise InvalidGraph(f"constant holds {array.size} values for shape {list(shape)}")
         return array.astype(dtype).reshape(shape)
-    field = getattr(proto, _FIELD_OF[proto.dtype])
-    if proto.dtype == _T.DT_HALF:
-        values = np.asarray(list(field), np.uint16).view(np.float16)
-    else:
-        values = np.asarray(list(field), dtype)
+    values = np.asarray(list(getattr(proto, _VALUE_FIELDS[type_name])), dtype)
     if values.size == count:
         return values.reshape(shape)
     if values.size == 0:
@@ -108,13 +102,54 @@ def tensor_to_numpy(proto) -> np.ndarray:
     return filled.reshape(shape)
 
 
+def _attr_value(attr):
+    from tensorboard.compat.proto import types_pb2
+
+    kind = attr.WhichOneof("value")
+    if kind == "s":
+        return attr.s.decode(errors="replace")
+    if kind == "type":
+        name = types_pb2.DataType.Name(attr.type)
+        return np.dtype(_NUMPY_TYPES[name]).name if name in _NUMPY_TYPES else name
+    if kind == "list":
+        return [int(v) for v in attr.list.i]
+    if kind in ("i", "f", "b"):
+        return getattr(attr, kind)
+    return None  # shapes and tensors: read where needed
+
+
+def read_graph(path) -> list[Node]:
+    """The nodes of a frozen GraphDef file, as plain values."""
+    from google.protobuf.message import DecodeError
+    from tensorboard.compat.proto import graph_pb2
+
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidGraph(f"{path} is a folder, not a frozen TensorFlow graph (.pb file)")
+    data = path.read_bytes()  # a missing file raises FileNotFoundError
+    graph = graph_pb2.GraphDef()
+    try:
+        graph.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError):
+        raise InvalidGraph(f"{path} is not a TensorFlow GraphDef (.pb): it does not parse as one") from None
+    if not graph.node or any(not node.name or not node.op for node in graph.node):
+        raise InvalidGraph(f"{path} is not a TensorFlow GraphDef (.pb): no usable nodes")
+    nodes = []
+    for node in graph.node:
+        value = None
+        if node.op == "Const":
+            try:
+                value = tensor_to_numpy(node.attr["value"].tensor)
+            except (UnsupportedGraph, InvalidGraph) as error:
+                value = error  # raised only if the output needs this constant
+        nodes.append(Node(node.name, node.op, [i for i in node.input if not i.startswith("^")],
+                          {key: _attr_value(attr) for key, attr in node.attr.items()}, value))
+    return nodes
+
+
 # ---------------------------------------------------------------------------
 # Op implementations (TensorFlow semantics, NHWC)
 # ---------------------------------------------------------------------------
-
-def _s(attr) -> str:
-    return attr.s.decode() if isinstance(attr.s, bytes) else str(attr.s)
-
 
 def _same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
     """TensorFlow's SAME padding along one axis: (before, after)."""
@@ -132,16 +167,15 @@ def _spatial_pads(x_nchw: torch.Tensor, ksize, strides, dilations, padding: str)
             _same_pads(w, ksize[1], strides[1], dilations[1]))
 
 
-def _make_conv2d(node, weight_is_oihw: bool):
-    strides = list(node.attr["strides"].list.i) or [1, 1, 1, 1]
-    dilations = list(node.attr["dilations"].list.i) or [1, 1, 1, 1]
-    padding = _s(node.attr["padding"])
-    stride = (int(strides[1]), int(strides[2]))
-    dilation = (int(dilations[1]), int(dilations[2]))
+def _conv2d(node):
+    """Conv2D on NHWC input with an OIHW weight (permuted once from TF's HWIO at load)."""
+    strides = node.attrs.get("strides") or [1, 1, 1, 1]
+    dilations = node.attrs.get("dilations") or [1, 1, 1, 1]
+    padding = node.attrs["padding"]
+    stride = (strides[1], strides[2])
+    dilation = (dilations[1], dilations[2])
 
     def conv2d(x, w, bias=None):
-        if not weight_is_oihw:
-            w = w.permute(3, 2, 0, 1)
         x = x.permute(0, 3, 1, 2)  # NHWC -> NCHW view (channels_last memory, no copy)
         (top, bottom), (left, right) = _spatial_pads(x, w.shape[2:], stride, dilation, padding)
         if top == bottom and left == right:
@@ -153,12 +187,10 @@ def _make_conv2d(node, weight_is_oihw: bool):
     return conv2d
 
 
-def _make_pool(node, kind: str):
-    ksize = [int(v) for v in node.attr["ksize"].list.i]
-    strides = [int(v) for v in node.attr["strides"].list.i]
-    padding = _s(node.attr["padding"])
-    k = (ksize[1], ksize[2])
-    stride = (strides[1], strides[2])
+def _max_pool(node):
+    ksize, strides = node.attrs["ksize"], node.attrs["strides"]
+    padding = node.attrs["padding"]
+    k, stride = (ksize[1], ksize[2]), (strides[1], strides[2])
 
     def max_pool(x):
         x = x.permute(0, 3, 1, 2)
@@ -167,19 +199,7 @@ def _make_pool(node, kind: str):
             x = F.pad(x, (left, right, top, bottom), value=-math.inf)
         return F.max_pool2d(x, k, stride).permute(0, 2, 3, 1)
 
-    def avg_pool(x):
-        x = x.permute(0, 3, 1, 2)
-        (top, bottom), (left, right) = _spatial_pads(x, k, stride, (1, 1), padding)
-        if not (top or bottom or left or right):
-            return F.avg_pool2d(x, k, stride).permute(0, 2, 3, 1)
-        # TensorFlow averages over the window's valid (unpadded) cells only.
-        pads = (left, right, top, bottom)
-        total = F.avg_pool2d(F.pad(x, pads), k, stride, divisor_override=1)
-        ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
-        count = F.avg_pool2d(F.pad(ones, pads), k, stride, divisor_override=1)
-        return (total / count).permute(0, 2, 3, 1)
-
-    return max_pool if kind == "max" else avg_pool
+    return max_pool
 
 
 def _ints(t) -> list[int]:
@@ -190,138 +210,36 @@ def _reshape(x, shape):
     return x.reshape(_ints(shape))
 
 
-def _make_strided_slice(node):
-    begin_mask = node.attr["begin_mask"].i
-    end_mask = node.attr["end_mask"].i
-    ellipsis_mask = node.attr["ellipsis_mask"].i
-    new_axis_mask = node.attr["new_axis_mask"].i
-    shrink_mask = node.attr["shrink_axis_mask"].i
-
-    def bit(mask, i):
-        return (mask >> i) & 1
+def _strided_slice(node):
+    """StridedSlice with positive strides and begin/end/shrink masks (a flatten's shape[0])."""
+    begin_mask, end_mask = node.attrs.get("begin_mask", 0), node.attrs.get("end_mask", 0)
+    shrink_mask = node.attrs.get("shrink_axis_mask", 0)
 
     def strided_slice(x, begin, end, strides):
-        begin, end, strides = _ints(begin), _ints(end), _ints(strides)
-        n_spec = len(begin)
-        n_real = sum(1 for i in range(n_spec) if not bit(ellipsis_mask, i) and not bit(new_axis_mask, i))
-        index: list = []
-        flip_dims: list[int] = []
-        dim = 0  # input dimension the next spec entry addresses
-        out_dim = 0  # output dimension it produces
-        for i in range(n_spec):
-            if bit(ellipsis_mask, i):
-                skip = x.dim() - n_real
-                index.extend([slice(None)] * skip)
-                dim += skip
-                out_dim += skip
-            elif bit(new_axis_mask, i):
-                index.append(None)
-                out_dim += 1
-            elif bit(shrink_mask, i):
-                index.append(begin[i])
-                dim += 1
+        index = []
+        for i, (b, e, step) in enumerate(zip(_ints(begin), _ints(end), _ints(strides))):
+            if (shrink_mask >> i) & 1:
+                index.append(b)
             else:
-                b = None if bit(begin_mask, i) else begin[i]
-                e = None if bit(end_mask, i) else end[i]
-                step = strides[i]
-                if step > 0:
-                    index.append(slice(b, e, step))
-                else:
-                    # torch has no negative steps: take the same cells forwards, then flip.
-                    picked = range(x.shape[dim])[slice(b, e, step)]
-                    if len(picked):
-                        index.append(slice(picked[-1], picked[0] + 1, -step))
-                        flip_dims.append(out_dim)
-                    else:
-                        index.append(slice(0, 0))
-                dim += 1
-                out_dim += 1
-        out = x[tuple(index)]
-        return torch.flip(out, flip_dims) if flip_dims else out
+                index.append(slice(None if (begin_mask >> i) & 1 else b,
+                                   None if (end_mask >> i) & 1 else e, step))
+        return x[tuple(index)]
 
     return strided_slice
 
 
-def _prod(x, dim, keepdim):
-    for d in sorted((d % x.dim() for d in dim), reverse=True):
-        x = torch.prod(x, dim=d, keepdim=keepdim)
-    return x
-
-
-def _reduction(fn, node):
-    keep = node.attr["keep_dims"].b
-
-    def reduce(x, axes):
-        dims = _ints(axes)
-        if not dims:
-            return x
-        return fn(x, dim=dims, keepdim=keep)
-
-    return reduce
-
-
-def _make_fused_batch_norm(node):
-    epsilon = node.attr["epsilon"].f if "epsilon" in node.attr else 1e-4
-    fmt = _s(node.attr["data_format"]) if "data_format" in node.attr else "NHWC"
-    if node.attr["is_training"].b:
-        raise UnsupportedGraph(f"{node.op} with is_training=true", [node.op])
-
-    def batch_norm(x, scale, offset, mean, variance):
-        inv = torch.rsqrt(variance + epsilon) * scale
-        if fmt == "NCHW":
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            return x * inv.reshape(shape) + (offset - mean * inv).reshape(shape)
-        return x * inv + (offset - mean * inv)
-
-    return batch_norm
-
-
-def _cast(node):
-    dst = node.attr["DstT"].type
-    if dst not in _NUMPY_OF or _NUMPY_OF[dst] not in _TORCH_OF:
-        raise UnsupportedGraph(f"Cast to {_dtype_name(dst)}", ["Cast"])
-    dtype = _TORCH_OF[_NUMPY_OF[dst]]
-    return lambda x: x.to(dtype)
-
-
 def _shape(node):
-    out = torch.int64 if node.attr["out_type"].type == _T.DT_INT64 else torch.int32
-    return lambda x: torch.tensor(list(x.shape), dtype=out)  # on the CPU, as shapes are read there
-
-
-def _softmax(x):
-    return torch.softmax(x, dim=-1)
+    dtype = torch.int64 if node.attrs.get("out_type") == "int64" else torch.int32
+    return lambda x: torch.tensor(list(x.shape), dtype=dtype)  # on the CPU, where shapes are read
 
 
 def _pack(node):
-    axis = node.attr["axis"].i
+    axis = node.attrs.get("axis", 0)
     return lambda *xs: torch.stack([torch.as_tensor(v) for v in xs], dim=axis)
 
 
-def _concat(node):
-    def concat(*args):
-        *xs, axis = args
-        return torch.cat(list(xs), dim=int(axis))
-
-    return concat
-
-
-def _squeeze(node):
-    dims = [int(d) for d in node.attr["squeeze_dims"].list.i]
-
-    def squeeze(x):
-        if not dims:
-            return x.squeeze()
-        out = x
-        for d in sorted((d % x.dim() for d in dims), reverse=True):
-            out = out.squeeze(d)
-        return out
-
-    return squeeze
-
-
 def _matmul(node):
-    ta, tb = node.attr["transpose_a"].b, node.attr["transpose_b"].b
+    ta, tb = node.attrs.get("transpose_a", False), node.attrs.get("transpose_b", False)
 
     def matmul(a, b):
         return torch.matmul(a.t() if ta else a, b.t() if tb else b)
@@ -329,143 +247,40 @@ def _matmul(node):
     return matmul
 
 
-def _bias_add(node):
-    fmt = _s(node.attr["data_format"]) if "data_format" in node.attr else "NHWC"
-    if fmt == "NCHW":
-        return lambda x, b: x + b.reshape((1, -1) + (1,) * (x.dim() - 2))
-    return lambda x, b: x + b
+def _softmax(x):
+    return torch.softmax(x, dim=-1)
 
 
-def _leaky_relu(node):
-    alpha = node.attr["alpha"].f if "alpha" in node.attr else 0.2
-    return lambda x: F.leaky_relu(x, alpha)
-
-
-def _pad(node):
-    mode = {"Pad": "constant", "PadV2": "constant"}.get(node.op)
-    if node.op == "MirrorPad":
-        mode = "reflect" if _s(node.attr["mode"]) == "REFLECT" else "symmetric"
-
-    def pad(x, paddings, value=None):
-        pairs = torch.as_tensor(paddings).reshape(-1, 2).tolist()
-        flat = [int(v) for pair in reversed(pairs) for v in pair]
-        if mode == "constant":
-            return F.pad(x, flat, value=0.0 if value is None else float(value))
-        if mode == "reflect":
-            return F.pad(x, flat, mode="reflect")
-        raise UnsupportedGraph("MirrorPad SYMMETRIC", ["MirrorPad"])
-
-    return pad
-
-
-def _gather(node):
-    if node.attr["batch_dims"].i:
-        raise UnsupportedGraph("GatherV2 with batch_dims", ["GatherV2"])
-
-    def gather(params, indices, axis):
-        axis = int(axis) % params.dim()
-        flat = params.index_select(axis, indices.reshape(-1).long())
-        return flat.reshape(tuple(params.shape[:axis]) + tuple(indices.shape) + tuple(params.shape[axis + 1:]))
-
-    return gather
-
-
-def _slice(x, begin, size):
-    index = tuple(slice(b, None if n == -1 else b + n) for b, n in zip(_ints(begin), _ints(size)))
-    return x[index]
-
-
-def _identity(x):
-    return x
-
-
-def _transpose(x, perm):
-    return x.permute(_ints(perm))
-
-
-def _expand_dims(x, axis):
-    return x.unsqueeze(int(axis))
-
-
-def _fill(dims, value):
-    return torch.full(_ints(dims), value.item(), dtype=value.dtype, device=value.device)
-
-
-def _square(x):
-    return x * x
-
-
-def _squared_difference(a, b):
-    d = a - b
-    return d * d
-
-
-def _relu6(x):
-    return torch.clamp(x, 0.0, 6.0)
-
-
-def _floordiv(a, b):
-    return torch.div(a, b, rounding_mode="floor")
-
-
-# op type -> factory(node) returning fn(*inputs) -> tensor
-_SIMPLE: dict[str, Callable] = {
-    "Identity": _identity, "StopGradient": _identity, "Snapshot": _identity,
-    "PreventGradient": _identity,
-    "Relu": torch.relu, "Relu6": _relu6, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
-    "Elu": F.elu, "Selu": F.selu, "Softplus": F.softplus, "Softmax": _softmax,
-    "Exp": torch.exp, "Log": torch.log, "Sqrt": torch.sqrt, "Rsqrt": torch.rsqrt,
-    "Square": _square, "Neg": torch.neg, "Abs": torch.abs, "Reciprocal": torch.reciprocal,
-    "Add": torch.add, "AddV2": torch.add, "Sub": torch.sub, "Mul": torch.mul,
-    "RealDiv": torch.div, "Div": torch.div, "FloorDiv": _floordiv, "Maximum": torch.maximum,
-    "Minimum": torch.minimum, "SquaredDifference": _squared_difference, "Pow": torch.pow,
-    "Reshape": _reshape, "ExpandDims": _expand_dims, "Transpose": _transpose, "Fill": _fill,
-    "Slice": _slice,
+# op type -> fn(*inputs) -> tensor, or factory(node) returning one
+_SIMPLE = {
+    "Relu": torch.relu, "Sigmoid": torch.sigmoid, "Softmax": _softmax,
+    "Add": torch.add, "AddV2": torch.add, "BiasAdd": torch.add, "Mul": torch.mul,
+    "Reshape": _reshape,
 }
-_FACTORIES: dict[str, Callable] = {
-    "Conv2D": lambda node: _make_conv2d(node, weight_is_oihw=False),
-    "MaxPool": lambda node: _make_pool(node, "max"),
-    "AvgPool": lambda node: _make_pool(node, "avg"),
-    "MatMul": _matmul, "BiasAdd": _bias_add, "Squeeze": _squeeze, "Shape": _shape,
-    "StridedSlice": _make_strided_slice, "Pack": _pack, "ConcatV2": _concat,
-    "Mean": lambda node: _reduction(torch.mean, node), "Sum": lambda node: _reduction(torch.sum, node),
-    "Max": lambda node: _reduction(torch.amax, node), "Min": lambda node: _reduction(torch.amin, node),
-    "Prod": lambda node: _reduction(_prod, node), "GatherV2": _gather,
-    "FusedBatchNorm": _make_fused_batch_norm, "FusedBatchNormV2": _make_fused_batch_norm,
-    "FusedBatchNormV3": _make_fused_batch_norm, "Cast": _cast, "LeakyRelu": _leaky_relu,
-    "Pad": _pad, "PadV2": _pad, "MirrorPad": _pad,
+_FACTORIES = {
+    "Conv2D": _conv2d, "MaxPool": _max_pool, "MatMul": _matmul, "Shape": _shape,
+    "StridedSlice": _strided_slice, "Pack": _pack,
 }
-_ALIASES = frozenset({"Identity", "StopGradient", "Snapshot", "PreventGradient", "PlaceholderWithDefault"})
-SUPPORTED_OPS = frozenset(_SIMPLE) | frozenset(_FACTORIES) | {"Const", "Placeholder", "PlaceholderWithDefault"}
+_ALIASES = frozenset({"Identity"})
+SUPPORTED_OPS = frozenset(_SIMPLE) | frozenset(_FACTORIES) | _ALIASES | {"Const", "Placeholder"}
+
 
 def _check_node(node) -> str | None:
     """Why this node cannot be run (an op setting TF graphs may use that we do not implement)."""
-    attrs = node.attr
-    if node.op in ("Conv2D", "MaxPool", "AvgPool"):
-        fmt = _s(attrs["data_format"]) if "data_format" in attrs else "NHWC"
-        if fmt != "NHWC":
-            return f"{node.op} with data_format={fmt}"
-        padding = _s(attrs["padding"])
-        if padding not in ("SAME", "VALID"):
-            return f"{node.op} with padding={padding}"
-        if node.op == "Conv2D":
-            dil = list(attrs["dilations"].list.i)
-            if dil and (dil[0] != 1 or dil[3] != 1):
-                return "Conv2D dilated along batch or channels"
-            strides = list(attrs["strides"].list.i)
-            if strides and (strides[0] != 1 or strides[3] != 1):
-                return "Conv2D strided along batch or channels"
-        else:
-            ksize = list(attrs["ksize"].list.i)
-            strides = list(attrs["strides"].list.i)
-            if len(ksize) != 4 or ksize[0] != 1 or ksize[3] != 1 or strides[0] != 1 or strides[3] != 1:
-                return f"{node.op} pooling along batch or channels"
-    if node.op == "MatMul" and "T" in attrs and attrs["T"].type != _T.DT_FLOAT:
-        return f"MatMul of type {_dtype_name(attrs['T'].type)}"
-    if node.op in ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3") and attrs["is_training"].b:
-        return f"{node.op} with is_training=true"
-    if node.op == "MirrorPad" and _s(attrs["mode"]) != "REFLECT":
-        return "MirrorPad SYMMETRIC"
+    attrs = node.attrs
+    if node.op in ("Conv2D", "MaxPool", "BiasAdd") and attrs.get("data_format", "NHWC") != "NHWC":
+        return f"{node.op} with data_format={attrs['data_format']}"
+    if node.op in ("Conv2D", "MaxPool"):
+        if attrs.get("padding") not in ("SAME", "VALID"):
+            return f"{node.op} with padding={attrs.get('padding')}"
+        strides = attrs.get("strides") or [1, 1, 1, 1]
+        windows = [attrs.get("dilations") or [1, 1, 1, 1]] if node.op == "Conv2D" else [attrs["ksize"]]
+        if any(len(v) != 4 or v[0] != 1 or v[3] != 1 for v in [strides] + windows):
+            return f"{node.op} along batch or channels"
+    if node.op == "StridedSlice" and (attrs.get("ellipsis_mask") or attrs.get("new_axis_mask")):
+        return "StridedSlice with an ellipsis or new axis"
+    if attrs.get("T", "float32") not in ("float32", "int32", "int64"):
+        return f"{node.op} of type {attrs['T']}"
     return None
 
 
@@ -479,24 +294,6 @@ def _split_input(name: str) -> tuple[str, int]:
     if sep and index.isdigit():
         return node, int(index)
     return name, 0
-
-
-def _load_graphdef(path):
-    from google.protobuf.message import DecodeError
-    from tensorboard.compat.proto import graph_pb2
-
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidGraph(f"{path} is a folder, not a frozen TensorFlow graph (.pb file)")
-    data = path.read_bytes()  # a missing file raises FileNotFoundError
-    graph = graph_pb2.GraphDef()
-    try:
-        graph.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError):
-        raise InvalidGraph(f"{path} is not a TensorFlow GraphDef (.pb): it does not parse as one") from None
-    if not graph.node or any(not node.name or not node.op for node in graph.node):
-        raise InvalidGraph(f"{path} is not a TensorFlow GraphDef (.pb): no usable nodes")
-    return graph
 
 
 class GraphRunner(torch.nn.Module):
@@ -541,14 +338,13 @@ class GraphRunner(torch.nn.Module):
     @classmethod
     def from_pb(cls, path, input_name: str = "model/Placeholder",
                 output_name: str = "model/Sigmoid") -> "GraphRunner":
-        return cls.from_graphdef(_load_graphdef(path), input_name, output_name, source=str(path))
+        return cls.from_nodes(read_graph(path), input_name, output_name, source=str(path))
 
     @classmethod
-    def from_graphdef(cls, graph, input_name: str = "model/Placeholder",
-                      output_name: str = "model/Sigmoid", source: str = "graph") -> "GraphRunner":
-        nodes = {}
-        for node in graph.node:
-            nodes[node.name] = node
+    def from_nodes(cls, graph, input_name: str = "model/Placeholder",
+                   output_name: str = "model/Sigmoid", source: str = "graph") -> "GraphRunner":
+        """A runner for the output ``output_name`` of the ``Node`` list ``graph``."""
+        nodes = {node.name: node for node in graph}
         input_node, input_index = _split_input(input_name)
         output_node, output_index = _split_input(output_name)
         for role, name in (("input", input_node), ("output", output_node)):
@@ -575,9 +371,7 @@ class GraphRunner(torch.nn.Module):
             stack.append((name, True))
             if name == input_node:
                 continue
-            for source_name in reversed(nodes[name].input):
-                if source_name.startswith("^"):
-                    continue
+            for source_name in reversed(nodes[name].inputs):
                 dep = _split_input(source_name)[0]
                 if state.get(dep) != 2:
                     stack.append((dep, False))
@@ -608,9 +402,7 @@ class GraphRunner(torch.nn.Module):
 
         def input_slots(node):
             slots = []
-            for source_name in node.input:
-                if source_name.startswith("^"):
-                    continue
+            for source_name in node.inputs:
                 key = _split_input(source_name)
                 if key not in slot_of:
                     raise InvalidGraph(f"{source}: node {node.name!r} reads {source_name!r}, "
@@ -662,7 +454,9 @@ class GraphRunner(torch.nn.Module):
         if node.op == "Const":
             slot = new_slot()
             slot_of[(node.name, 0)] = slot
-            const_values[slot] = torch.from_numpy(tensor_to_numpy(node.attr["value"].tensor).copy())
+            if isinstance(node.value, Exception):
+                raise node.value
+            const_values[slot] = torch.from_numpy(np.array(node.value))
             return None
         if node.op == "Placeholder":
             raise InvalidGraph(f"the output needs placeholder {node.name!r}, which is not fed")
@@ -671,31 +465,29 @@ class GraphRunner(torch.nn.Module):
             slot_of[(node.name, 0)] = input_slots(node)[0]
             return None
         ins = input_slots(node)
-        if node.op == "Conv2D" and ins[1] in const_values:
+        if node.op == "StridedSlice" and not (
+                ins[3] in const_values and bool((const_values[ins[3]] > 0).all())):
+            raise UnsupportedGraph("StridedSlice with strides that are not constant and positive",
+                                   [node.op])
+        if node.op == "Conv2D":
+            if ins[1] not in const_values:
+                raise UnsupportedGraph("Conv2D with weights computed in the graph", [node.op])
             # Weights stored HWIO by TF: permute once to OIHW for torch.
             weight = const_values[ins[1]].permute(3, 2, 0, 1).contiguous()
             ins = [ins[0], new_slot()]
             const_values[ins[1]] = weight
-            fn = _make_conv2d(node, weight_is_oihw=True)
+            fn = _conv2d(node)
         elif node.op in _SIMPLE:
             fn = _SIMPLE[node.op]
         else:
             fn = _FACTORIES[node.op](node)
-        n_out = {"FusedBatchNorm": 5, "FusedBatchNormV2": 5, "FusedBatchNormV3": 6}.get(node.op, 1)
-        outs = [new_slot() for _ in range(n_out)]
-        for i, slot in enumerate(outs):
-            slot_of[(node.name, i)] = slot
-        if n_out > 1:
-            fn = _first_output(fn, n_out)
+        out = new_slot()
+        slot_of[(node.name, 0)] = out
         if all(i in const_values for i in ins):
             with torch.no_grad():
-                value = fn(*[const_values[i] for i in ins])
-            results = value if n_out > 1 else (value,)
-            for slot, result in zip(outs, results):
-                if result is not None:
-                    const_values[slot] = torch.as_tensor(result).contiguous()
+                const_values[out] = torch.as_tensor(fn(*[const_values[i] for i in ins])).contiguous()
             return None
-        return fn, tuple(ins), tuple(outs)
+        return fn, tuple(ins), (out,)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         values: list = [None] * self._n_slots
@@ -706,12 +498,7 @@ class GraphRunner(torch.nn.Module):
             values[slot] = value
         values[self._input_slot] = patches.to(dtype=self._probe.dtype)
         for (fn, ins, outs), free in zip(self._steps, self._free_after):
-            result = fn(*[values[i] for i in ins])
-            if len(outs) == 1:
-                values[outs[0]] = result
-            else:
-                for slot, item in zip(outs, result):
-                    values[slot] = item
+            values[outs[0]] = fn(*[values[i] for i in ins])
             for slot in free:
                 values[slot] = None
         return values[self._output_slot]
@@ -764,10 +551,9 @@ def _fuse_layers(steps, const_values, output_slot):
             j = producer.get(x)
             layer = fused[j][0] if j is not None else None
             bias = const_values.get(b)
-            fmt = _s(node.attr["data_format"]) if "data_format" in node.attr else "NHWC"
             if (isinstance(layer, _Layer) and not layer.has_bias and not layer.relu
                     and readers.get(x) == 1 and bias is not None and bias.dim() == 1
-                    and bias.is_floating_point() and fmt == "NHWC"
+                    and bias.is_floating_point()
                     and _layer_width(layer, fused[j][1], const_values) == bias.shape[0]):
                 layer.has_bias = True
                 fused[j][1] = fused[j][1] + (b,)
@@ -782,8 +568,8 @@ def _fuse_layers(steps, const_values, output_slot):
                 fused[j][2] = outs
                 producer[outs[0]] = j
                 continue
-        if op == "Conv2D" or (op == "MatMul" and not node.attr["transpose_a"].b):
-            fn = _Layer(op, fn, node.attr["transpose_b"].b if op == "MatMul" else False)
+        if op == "Conv2D" or (op == "MatMul" and not node.attrs.get("transpose_a")):
+            fn = _Layer(op, fn, node.attrs.get("transpose_b", False) if op == "MatMul" else False)
         fused.append([fn, ins, outs])
         for o in outs:
             producer[o] = len(fused) - 1
@@ -798,14 +584,6 @@ def _layer_width(layer: "_Layer", ins, const_values):
     if layer.op == "Conv2D" or layer.transpose_b:
         return w.shape[0]
     return w.shape[1]
-
-
-def _first_output(fn, n_out):
-    """Multi-output ops we implement compute only output 0 (the others are training statistics)."""
-    def wrapped(*args):
-        return (fn(*args),) + (None,) * (n_out - 1)
-
-    return wrapped
 
 
 class PatchActivations:
@@ -852,18 +630,3 @@ class PatchActivations:
     def expand(self, unit_activations: np.ndarray) -> np.ndarray:
         """Per-unit activations laid out per patch, in patch order: [total, 8]."""
         return unit_activations[self._inverse]
-
-
-def speech_activations(runner: GraphRunner, audio_16k: np.ndarray, device="cpu",
-                       batch_size: int = 64) -> np.ndarray:
-    """The graph's outputs for every VGGish patch of ``audio_16k``: [n_patches, 8] float32.
-
-    The same rows as Essentia's ``TensorflowPredictVGGish`` on the same audio
-    (patches of 96 frames, hop 93, last partial patch dropped); audio shorter
-    than one patch gives an empty [0, 8] array.
-    """
-    activations = PatchActivations(runner.to(device), audio_16k)
-    parts = [activations.compute(start, start + batch_size)
-             for start in range(0, activations.units, batch_size)]
-    units = np.concatenate(parts) if parts else np.zeros((0, 8), np.float32)
-    return activations.expand(units).astype(np.float32, copy=False)

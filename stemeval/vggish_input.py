@@ -77,12 +77,3 @@ def patch_bands(audio_16k: np.ndarray, indices) -> np.ndarray:
             offset = start + frame * HOP_SIZE
             out[row, frame] = mel(padded[offset:offset + FRAME_SIZE])
     return out
-
-
-def vggish_patches(audio_16k: np.ndarray) -> np.ndarray:
-    """The [n, 96, 64] float32 patches ``TensorflowPredictVGGish`` feeds to its graph.
-
-    Patches of 96 frames every 93 frames; a trailing partial patch is dropped,
-    so audio shorter than one patch (fewer than 15041 samples) gives [0, 96, 64].
-    """
-    return patch_bands(audio_16k, range(patch_count(len(audio_16k))))

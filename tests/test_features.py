@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from transformers import ASTFeatureExtractor
 
-from stemeval.audio import decode
-from stemeval.features import fbank_features, resample_16k
+from stemeval.audio import decode, resample_16k
+from stemeval.features import fbank_features
 from stemeval.silence import trim_silence
 from tests.published import excerpt_16k, monoloader_16k
 from tests.signals import concat, silence, tone, write_wav

@@ -4,8 +4,7 @@ TensorflowPredictVGGish run on the file, on both backends, in every branch of th
 import numpy as np
 import pytest
 
-from stemeval.audio import decode
-from stemeval.features import resample_16k
+from stemeval.audio import decode, resample_16k
 from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, ComputedActivations,
                              SpeechEvidence,
                              speech_model_factory, speech_score)

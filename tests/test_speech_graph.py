@@ -24,16 +24,11 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.speech_graph import (
-    SUPPORTED_OPS,
-    GraphRunner,
-    InvalidGraph,
-    UnsupportedGraph,
-    speech_activations,
-)
+from stemeval.speech_graph import SUPPORTED_OPS, GraphRunner, InvalidGraph, UnsupportedGraph
 from stemeval.speech import speech_model_factory, speech_score
-from stemeval.vggish_input import frame_count, patch_count, vggish_patches
+from stemeval.vggish_input import frame_count, patch_count
 from tests import tf_graphs
+from tests.speech_patches import speech_activations, vggish_patches
 
 es = pytest.importorskip("essentia.standard")
 
@@ -295,7 +290,7 @@ def test_unfed_placeholder_is_invalid(graph_dir):
 def test_unsupported_setting_is_named(graph_dir):
     g = tf_graphs.GraphBuilder()
     x = g.placeholder("model/Placeholder", [-1, 96, 64])
-    net = g.expand_dims("model/ExpandDims", x, -1)
+    net = g.reshape("model/Reshape", x, g.const("model/shape", np.array([-1, 96, 64, 1], np.int32)))
     net = g.node("Conv2D", "model/Conv2D", [net, g.const("model/w", np.ones((3, 3, 1, 2), np.float32))],
                  T=tf_graphs._FLOAT, strides=tf_graphs._Ints([1, 1, 1, 1]), padding=b"EXPLICIT",
                  explicit_paddings=tf_graphs._Ints([0, 0, 1, 1, 1, 1, 0, 0]), data_format=b"NHWC")

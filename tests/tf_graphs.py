@@ -14,6 +14,8 @@ Builders:
   zero weight, so column 7 (speech) is ``sigmoid(speech_logit)`` for any input.
 - ``write_vggish_graph(path, seed, channels=...)``: a VGGish-shaped classifier
   with random weights, laid out as TF-slim VGGish graphs are once frozen.
+- ``write_op_zoo_graph(path, seed)``: the settings VGGish does not use (strides, uneven
+  and VALID padding, dilation, a Softmax head).
 
 Generate these into a temporary folder in tests; never commit ``.pb`` files.
 """
@@ -128,10 +130,6 @@ class GraphBuilder:
 
     def reshape(self, name: str, x: str, shape: str) -> str:
         return self.node("Reshape", name, [x, shape], T=_FLOAT, Tshape=_Type(types_pb2.DT_INT32))
-
-    def expand_dims(self, name: str, x: str, axis: int) -> str:
-        dim = self.const(f"{name}/dim", np.int32(axis))
-        return self.node("ExpandDims", name, [x, dim], T=_FLOAT, Tdim=_Type(types_pb2.DT_INT32))
 
     def matmul(self, name: str, x: str, w: str, transpose_b: bool = False) -> str:
         return self.node("MatMul", name, [x, w], T=_FLOAT, transpose_a=False, transpose_b=transpose_b)
@@ -370,32 +368,14 @@ def write_identity_graph(path) -> Path:
 
 
 def write_op_zoo_graph(path, seed: int) -> Path:
-    """A graph that exercises the less common ops and settings the runner supports.
-
-    Strided SAME convolutions with uneven padding, a VALID convolution, a
-    dilated convolution, FusedBatchNormV3, Relu6, max and average pools whose
-    SAME padding is uneven, Mean/Max reductions, ConcatV2, Transpose, Pad,
-    Squeeze, StridedSlice with negative strides and masks, a flatten through
-    Shape/GatherV2/Slice/Prod/Pack, Sub, RealDiv, Maximum, Tanh, Softmax and
-    float_val constants, ending in an 8-way Sigmoid.
-    """
+    """A graph that exercises the settings VGGish itself does not: strided SAME convolutions
+    and pools with uneven padding, a dilated VALID convolution, float_val constants and a
+    Softmax head, ending in an 8-way Sigmoid."""
     rng = np.random.default_rng(seed)
     g = GraphBuilder()
     x = g.placeholder(INPUT_NAME, [-1, PATCH_FRAMES, MEL_BANDS])
-    # StridedSlice x[:, ::-1, 1:-1] (time reversed, drop the first and last band): [-1, 96, 62]
-    sl = g.node(
-        "StridedSlice", "model/zoo/reverse", [
-            x,
-            g.const("model/zoo/reverse/begin", np.array([0, -1, 1], np.int32)),
-            g.const("model/zoo/reverse/end", np.array([0, -97, -1], np.int32)),
-            g.const("model/zoo/reverse/strides", np.array([1, -1, 1], np.int32)),
-        ],
-        T=_FLOAT, Index=_Type(types_pb2.DT_INT32), begin_mask=1, end_mask=1,
-        ellipsis_mask=0, new_axis_mask=0, shrink_axis_mask=0,
-    )
-    pad = g.node("Pad", "model/zoo/Pad", [sl, g.const("model/zoo/Pad/paddings", np.array([[0, 0], [0, 1], [1, 1]], np.int32))],
-                 T=_FLOAT, Tpaddings=_Type(types_pb2.DT_INT32))  # [-1, 97, 64]
-    net = g.expand_dims("model/zoo/ExpandDims", pad, -1)  # [-1, 97, 64, 1]
+    net = g.reshape("model/zoo/Reshape", x, g.const("model/zoo/Reshape/shape",
+                                                    np.array([-1, PATCH_FRAMES, MEL_BANDS, 1], np.int32)))
 
     def conv(name, net, cin, cout, k, strides=(1, 1), padding="SAME", dilation=1, packed=True):
         w = rng.normal(0.0, math.sqrt(2.0 / (k * k * cin)), (k, k, cin, cout))
@@ -405,69 +385,25 @@ def write_op_zoo_graph(path, seed: int) -> Path:
             data_format=b"NHWC", dilations=_Ints([1, dilation, dilation, 1]), use_cudnn_on_gpu=True,
             explicit_paddings=_Ints([]),
         )
-        return g.bias_add(f"model/zoo/{name}/BiasAdd", node,
+        node = g.bias_add(f"model/zoo/{name}/BiasAdd", node,
                           g.variable(f"model/zoo/{name}/biases", rng.normal(0, 0.1, cout), packed))
+        return g.unary("Relu", f"model/zoo/{name}/Relu", node)
 
-    net = conv("conv1", net, 1, 6, 3, strides=(2, 2))  # 97x64 -> 49x32, uneven SAME padding
-    bn = g.node(
-        "FusedBatchNormV3", "model/zoo/bn/FusedBatchNormV3", [
-            net,
-            g.variable("model/zoo/bn/gamma", rng.uniform(0.5, 1.5, 6)),
-            g.variable("model/zoo/bn/beta", rng.normal(0, 0.1, 6)),
-            g.variable("model/zoo/bn/moving_mean", rng.normal(0, 0.5, 6)),
-            g.variable("model/zoo/bn/moving_variance", rng.uniform(0.5, 2.0, 6)),
-        ],
-        T=_FLOAT, U=_FLOAT, epsilon=0.001, data_format=b"NHWC", is_training=False,
-        exponential_avg_factor=1.0,
-    )
-    net = g.unary("Relu6", "model/zoo/Relu6", bn)
-    net = g.pool("MaxPool", "model/zoo/pool1/MaxPool", net, ksize=(3, 3), strides=(2, 2), padding="SAME")  # 25x16
-    net = conv("conv2", net, 6, 8, 5, strides=(1, 2), padding="SAME", packed=False)  # 25x8
-    net = g.unary("Tanh", "model/zoo/Tanh", net)
-    net = g.pool("AvgPool", "model/zoo/pool2/AvgPool", net, ksize=(3, 2), strides=(2, 2), padding="SAME")  # 13x4
-    net = conv("conv3", net, 8, 12, 3, padding="SAME", dilation=2)  # 13x4, dilated
-    net = g.unary("Relu", "model/zoo/Relu", net)
-    net = conv("conv4", net, 12, 12, 3, padding="VALID")  # 11x2
-    # Flatten with shape arithmetic: reshape(net, [shape[0], prod(shape[1:])]).
-    shape = g.node("Shape", "model/zoo/flat/Shape", [net], T=_FLOAT, out_type=_Type(types_pb2.DT_INT32))
-    batch = g.node("GatherV2", "model/zoo/flat/GatherV2",
-                   [shape, g.const("model/zoo/flat/index", np.int32(0)), g.const("model/zoo/flat/axis", np.int32(0))],
-                   Tparams=_Type(types_pb2.DT_INT32), Tindices=_Type(types_pb2.DT_INT32),
-                   Taxis=_Type(types_pb2.DT_INT32), batch_dims=0)
-    rest = g.node("Slice", "model/zoo/flat/Slice",
-                  [shape, g.const("model/zoo/flat/begin", np.array([1], np.int32)),
-                   g.const("model/zoo/flat/size", np.array([-1], np.int32))],
-                  T=_Type(types_pb2.DT_INT32), Index=_Type(types_pb2.DT_INT32))
-    size = g.node("Prod", "model/zoo/flat/Prod", [rest, g.const("model/zoo/flat/Prod/axis", np.array([0], np.int32))],
-                  T=_Type(types_pb2.DT_INT32), Tidx=_Type(types_pb2.DT_INT32), keep_dims=False)
-    target = g.node("Pack", "model/zoo/flat/shape", [batch, size], N=2, T=_Type(types_pb2.DT_INT32), axis=0)
-    flat = g.reshape("model/zoo/flat/Reshape", net, target)  # [-1, 264]
-    flat_logits = g.matmul("model/zoo/flat/MatMul", flat,
-                           g.variable("model/zoo/flat/kernel", rng.normal(0.0, 0.05, (11 * 2 * 12, N_CLASSES))))
-    # Transpose to NCHW and back (a no-op in value, a layout change in memory).
-    nchw = g.node("Transpose", "model/zoo/to_nchw", [net, g.const("model/zoo/to_nchw/perm", np.array([0, 3, 1, 2], np.int32))],
-                  T=_FLOAT, Tperm=_Type(types_pb2.DT_INT32))
-    net = g.node("Transpose", "model/zoo/to_nhwc", [nchw, g.const("model/zoo/to_nhwc/perm", np.array([0, 2, 3, 1], np.int32))],
-                 T=_FLOAT, Tperm=_Type(types_pb2.DT_INT32))
-    axes = g.const("model/zoo/axes", np.array([1, 2], np.int32))
-    mean = g.node("Mean", "model/zoo/Mean", [net, axes], T=_FLOAT, Tidx=_Type(types_pb2.DT_INT32), keep_dims=True)
-    mean = g.node("Squeeze", "model/zoo/Squeeze", [mean], T=_FLOAT, squeeze_dims=_Ints([1, 2]))
-    peak = g.node("Max", "model/zoo/Max", [net, axes], T=_FLOAT, Tidx=_Type(types_pb2.DT_INT32), keep_dims=False)
-    centred = g.binary("Sub", "model/zoo/sub", peak, mean)
-    features = g.node("ConcatV2", "model/zoo/concat", [mean, centred, g.const("model/zoo/concat/axis", np.int32(1))],
-                      N=2, T=_FLOAT, Tidx=_Type(types_pb2.DT_INT32))  # [-1, 24]
-    w = rng.normal(0.0, math.sqrt(2.0 / 24), (24, 16))
+    net = conv("conv1", net, 1, 6, 3, strides=(2, 2))  # 96x64 -> 48x32
+    net = g.pool("MaxPool", "model/zoo/pool1/MaxPool", net, ksize=(3, 3), strides=(2, 2), padding="SAME")  # 24x16
+    net = conv("conv2", net, 6, 8, 5, strides=(1, 2), padding="SAME", packed=False)  # 24x8
+    net = g.pool("MaxPool", "model/zoo/pool2/MaxPool", net, ksize=(3, 2), strides=(2, 2), padding="VALID")  # 11x4
+    net = conv("conv3", net, 8, 12, 2, padding="VALID", dilation=2)  # 9x2
+    flat = g.dynamic_flatten("model/zoo/flat", net)
+    width = 9 * 2 * 12
     hidden = g.binary("AddV2", "model/zoo/dense/add",
-                      g.matmul("model/zoo/dense/MatMul", features, g.variable("model/zoo/dense/kernel", w)),
+                      g.matmul("model/zoo/dense/MatMul", flat,
+                               g.variable("model/zoo/dense/kernel", rng.normal(0.0, 0.1, (width, 16)))),
                       g.variable("model/zoo/dense/bias", rng.normal(0, 0.1, 16)))
-    hidden = g.binary("Maximum", "model/zoo/leaky", hidden,
-                      g.binary("Mul", "model/zoo/leaky/mul", hidden, g.const("model/zoo/leaky/alpha", np.float32(0.2))))
-    hidden = g.binary("RealDiv", "model/zoo/div", hidden, g.const("model/zoo/div/y", np.float32(1.5), packed=False))
     probs = g.unary("Softmax", "model/zoo/Softmax", hidden)
-    w = rng.normal(0.0, 4.0, (16, N_CLASSES))
     logits = g.binary("Add", "model/zoo/out/add",
-                      g.matmul("model/zoo/out/MatMul", probs, g.variable("model/zoo/out/kernel", w)),
+                      g.matmul("model/zoo/out/MatMul", probs,
+                               g.variable("model/zoo/out/kernel", rng.normal(0.0, 4.0, (16, N_CLASSES)))),
                       g.const("model/zoo/out/bias", rng.normal(0, 0.5, N_CLASSES).astype(np.float32), packed=False))
-    logits = g.binary("AddV2", "model/zoo/out/add_flat", logits, flat_logits)
     g.unary("Sigmoid", OUTPUT_NAME, logits)
     return g.write(path)

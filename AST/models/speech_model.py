@@ -13,7 +13,7 @@ from AST.models.download import DownloadError, Unreachable, download
 from AST.models.sources import FETCH_COMMAND, speech_model_url
 from stemeval.errors import UserError, one_line
 from stemeval.essentia_setup import essentia_standard
-from stemeval.features import SAMPLE_RATE
+from stemeval.audio import SAMPLE_RATE
 from stemeval.speech import INPUT_NODE, NUM_CLASSES, OUTPUT_NODE
 
 _ESSENTIA_PREFIXES = ("Error while configuring TensorflowPredictVGGish: ", "TensorflowPredict: ")
