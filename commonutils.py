@@ -168,8 +168,8 @@ def main(dataset=None, default_output=None, argv=None):
     device = pick_device(args.device)
 
     from AST.models import load_model_files
-    from stemeval.pipeline import (Evaluator, default_batch_size, default_workers, run,
-                                   use_exact_fp32)
+    from stemeval.pipeline import Evaluator, default_batch_size, default_workers, run
+    from stemeval.precision import use_exact_fp32
     from stemeval.progress import Progress
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, ResultWriter, stems_to_do
     from stemeval.speech import speech_model_factory

@@ -9,7 +9,6 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +16,7 @@ import torch
 from AST.labels import map_prediction
 from stemeval.audio import decode, resample_16k
 from stemeval.features import fbank_features
+from stemeval.precision import sigmoid_scores
 from stemeval.prediction import choose_label, top_labels
 from stemeval.results import ERROR
 from stemeval.silence import trim_silence
@@ -44,17 +44,6 @@ def default_workers(device):
     return len(os.sched_getaffinity(0))
 
 
-def use_exact_fp32(device):
-    """On CUDA, make float32 mean float32: no TF32 in matmuls or cuDNN convolutions.
-
-    Both are allowed by default there (TF32 keeps 10 mantissa bits) and move the speech score
-    by far more than the gate's decision margin.
-    """
-    if torch.device(device).type == "cuda":
-        torch.backends.cuda.matmul.fp32_precision = "ieee"
-        torch.backends.cudnn.conv.fp32_precision = "ieee"
-
-
 @dataclass
 class Prepared:
     """A stem after the CPU steps: a finished row, or fbank features awaiting the AST."""
@@ -69,16 +58,6 @@ def _error_row(stem, error):
     reason = f"{type(error).__name__}: {error}".strip()
     return {"label": stem.label, "path": stem.path, "prediction": ERROR,
             "proposed_label": ERROR, "error": " ".join(reason.split())}
-
-
-AUTOCAST_TYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def _autocast(device, precision):
-    """Autocast for the AST in fp16 or bf16; fp32 (the published CPU rows) runs without it."""
-    if precision in AUTOCAST_TYPES:
-        return torch.autocast(device_type=device.type, dtype=AUTOCAST_TYPES[precision])
-    return nullcontext()
 
 
 class Evaluator:
@@ -131,17 +110,8 @@ class Evaluator:
         return {"speech_score": repr(speech.score())} if self.details else {}
 
     def scores(self, features):
-        """AST sigmoid scores ``[B, classes]`` (numpy) for a list of fbank tensors.
-
-        In fp16 the sigmoid runs under autocast on the fp16 logits and the scores stay fp16,
-        as in the published code on CUDA (its ranking, ties included, is of those values).
-        """
-        batch = torch.stack(features).to(self.device)
-        with torch.inference_mode(), _autocast(self.device, self.precision):
-            logits = self.model(batch)
-            if self.precision == "fp16":
-                return torch.sigmoid(logits).cpu().numpy()
-        return torch.sigmoid(logits.float()).cpu().numpy()
+        """AST sigmoid scores ``[B, classes]`` (numpy) for a list of fbank tensors."""
+        return sigmoid_scores(self.model, torch.stack(features).to(self.device), self.precision)
 
     def _scored(self, items):
         """``(item, scores or the exception)`` per item; a batch that runs out of GPU memory

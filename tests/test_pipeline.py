@@ -10,8 +10,8 @@ import torch
 import commonutils
 from AST.labels import AUDIOSET_LABELS
 from stemeval.datasets import Stem
-from stemeval.pipeline import (Evaluator, Prepared, _autocast, default_workers,
-                               use_exact_fp32)
+from stemeval.pipeline import Evaluator, Prepared, default_workers
+from stemeval.precision import autocast, use_exact_fp32
 from tests.ast_weights import SMALL, random_model
 
 SPEECH = AUDIOSET_LABELS.index("Speech")
@@ -107,9 +107,9 @@ def test_other_errors_are_not_retried():
 @pytest.mark.filterwarnings("ignore:CUDA is not available")
 def test_fp32_never_autocasts_on_any_device():
     for device in ("cpu", "cuda", "mps"):
-        assert isinstance(_autocast(torch.device(device), "fp32"), nullcontext)
-    assert _autocast(torch.device("cuda"), "fp16").fast_dtype == torch.float16
-    assert _autocast(torch.device("cpu"), "bf16").fast_dtype == torch.bfloat16
+        assert isinstance(autocast(torch.device(device), "fp32"), nullcontext)
+    assert autocast(torch.device("cuda"), "fp16").fast_dtype == torch.float16
+    assert autocast(torch.device("cpu"), "bf16").fast_dtype == torch.bfloat16
 
 
 def test_fp16_scores_stay_half_as_published():
