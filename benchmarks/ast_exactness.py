@@ -20,27 +20,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from AST.ast_model import ASTConfig, ASTModel  # noqa: E402
 from stemeval.audio import SAMPLE_RATE  # noqa: E402
 from stemeval.features import fbank_features  # noqa: E402
 from stemeval.pipeline import CPU_BATCH_SIZE  # noqa: E402
 from stemeval.prediction import choose_label  # noqa: E402
+from tests.ast_weights import random_ast  # noqa: E402
 from tests.published import published_ast  # noqa: E402
 
 SECONDS = 10.24  # the AST's 1024 frames
-
-
-def random_ast(seed):
-    """A full-size AST with random weights: peaked attention, logits of about unit spread."""
-    torch.manual_seed(seed)
-    model = ASTModel(ASTConfig()).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith("token") or name.endswith("pos_embed"):
-                param.normal_(0, 0.5)
-        for block in model.v.blocks:  # sharper attention than the default init gives
-            block.attn.qkv.weight.mul_(float(torch.empty(()).uniform_(1, 4)))
-    return model
 
 
 def synthetic_wave(rng):

@@ -20,6 +20,20 @@ def random_model(config=SMALL, seed=0, label_bias=None):
     return model
 
 
+def random_ast(seed):
+    """A full-size AST with random weights: peaked attention, logits of about unit spread
+    (the sigmoid is not saturated, so small differences in the logits can show)."""
+    torch.manual_seed(seed)
+    model = ASTModel(ASTConfig()).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("token") or name.endswith("pos_embed"):
+                param.normal_(0, 0.5)
+        for block in model.v.blocks:  # sharper attention than the default init gives
+            block.attn.qkv.weight.mul_(float(torch.empty(()).uniform_(1, 4)))
+    return model
+
+
 def save_original_checkpoint(model, path, imagenet_heads=True):
     """Save as the authors did: a DataParallel state dict, ImageNet heads of DeiT included."""
     state = {"module." + key: value for key, value in model.state_dict().items()}
