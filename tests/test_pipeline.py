@@ -137,7 +137,7 @@ def test_exact_fp32_turns_tf32_off_on_cuda_only():
 def test_workers_default_to_the_cpu_count_on_cuda():
     assert default_workers("cpu") == 1
     assert default_workers("cuda") == len(os.sched_getaffinity(0))
-    args = commonutils.parse_args("dsd100", "out.csv", ["folder"])
+    args = commonutils.build_parser("dsd100", "out.csv").parse_args(["folder"])
     assert args.workers is None and args.precision == "fp32"
 
 
