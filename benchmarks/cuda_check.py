@@ -183,13 +183,13 @@ def throughput(model, runner, fbanks, patches, device, batch, repeats):
     print(f"speed on {device.type} (one process, inputs already on the device):")
     for precision in ("fp32", "fp16"):
         seconds = _timed(lambda: sigmoid_scores(model, stems, precision), device, repeats)
-        print(f"  AST {precision}, batch {batch}: {batch / seconds:.1f} stems/s")
+        print(f"  AST {precision}, batch {batch}: {batch / seconds:.3g} stems/s")
     many = torch.cat([patches] * (-(-256 // len(patches))))[:256].to(device)
     with torch.inference_mode():
         seconds = _timed(lambda: runner(many), device, repeats)
     rate = len(many) / seconds
-    print(f"  speech graph fp32, batch {len(many)}: {rate:.0f} patches/s, "
-          f"{rate / PATCHES_PER_STEM:.1f} stems/s were every patch of a 4-minute stem computed")
+    print(f"  speech graph fp32, batch {len(many)}: {rate:.3g} patches/s, "
+          f"{rate / PATCHES_PER_STEM:.3g} stems/s were every patch of a 4-minute stem computed")
 
 
 def main():
