@@ -99,8 +99,10 @@ def evaluate_shard(options, dataset, category_map, stems, cells):
     """
     from stemeval.deform import Deformer
     from stemeval.pipeline import Evaluator, default_batch_size, run
+    from stemeval.precision import use_exact_fp32
 
     device = _device(options)
+    use_exact_fp32(device)
     cache = DecodeCache()
     results = []
     for tagger, condition, todo in cells:
