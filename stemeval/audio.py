@@ -18,6 +18,7 @@ Both networks read 16 kHz: ``resample_16k`` gives the samples of Essentia's
 speech gate and (on the excerpt written to a PCM wav and read back) for the features.
 """
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -101,11 +102,28 @@ def _read_pcm_wav(path, width):
 
 def _read_with_pydub(path):
     from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
 
-    segment = AudioSegment.from_file(path)
+    try:
+        segment = AudioSegment.from_file(path)
+    except CouldntDecodeError as error:
+        raise ValueError(undecodable_reason(path, str(error))) from None
     width = segment.sample_width
     pcm = np.frombuffer(segment.raw_data, dtype=_INT_TYPES[width]).reshape(-1, segment.channels)
     return pcm, width, segment.frame_rate, pcm, 1.0 / (2 ** (8 * width) / 2)
+
+
+def _shorten(text, limit):
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def undecodable_reason(path, message):
+    """A short reason for a file ffmpeg could not decode: the file name, "cannot decode", and
+    ffmpeg's last line (pydub's message holds ffmpeg's whole banner and build options)."""
+    last = (message.strip().splitlines() or [""])[-1].strip()
+    for prefix in (f"{path}: ", f"{os.path.basename(path)}: "):
+        last = last[len(prefix):] if last.startswith(prefix) else last
+    return f"cannot decode {_shorten(os.path.basename(path), 60)} (ffmpeg: {_shorten(last, 100)})"
 
 
 def decode(path):
