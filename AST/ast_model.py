@@ -12,6 +12,9 @@ Loading is strict: a missing, left-over or misshapen tensor is an error that nam
 """
 
 import json
+import pickle
+import pickletools
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -171,10 +174,38 @@ def build_model(state, config):
     return model.eval()
 
 
+PICKLED_OBJECTS = ("the file holds more than tensors (pickled Python objects) and is refused, "
+                   "because loading it could run code")
+
+
+def _refusal_reason(path, message):
+    """Why torch's weights-only loader refused a file: Python objects in it, or not a pickle."""
+    if "global" in message.lower() or _pickle_names_objects(path):
+        return PICKLED_OBJECTS
+    return "not a PyTorch weights file (not a pickle of tensors)"
+
+
+def _pickle_names_objects(path):
+    """Whether the file is a pickle that names Python callables (read without running it)."""
+    try:
+        with open(path, "rb") as handle:
+            return any(opcode.name in ("GLOBAL", "STACK_GLOBAL", "INST")
+                       for opcode, _, _ in pickletools.genops(handle))
+    except Exception:  # not a pickle: pickletools raises what its byte reader meets
+        return False
+
+
 def _read_state_dict(path):
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of such files
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a file that is not a checkpoint
+        if isinstance(error, pickle.UnpicklingError) and \
+                str(error).startswith("Weights only load failed"):
+            # Not torch's message: it advises weights_only=False, which a tool must never
+            # pass on about a file it did not make.
+            raise CheckpointError(_refusal_reason(path, str(error))) from None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"not a PyTorch weights file ({reason})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -103,9 +103,19 @@ def test_checkpoint_cannot_run_code(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as handle:
         pickle.dump({"module.v.pos_embed": _Exploit()}, handle)
-    with pytest.raises(CheckpointError, match="not a PyTorch weights file"):
+    with pytest.raises(CheckpointError) as caught:
         load_original_checkpoint(path)
+    assert str(caught.value) == ("the file holds more than tensors (pickled Python objects) and "
+                                 "is refused, because loading it could run code")
     assert not os.path.exists("/tmp/ast_checkpoint_ran_code")
+
+
+def test_random_bytes_are_not_called_objects(tmp_path):
+    path = tmp_path / "noise.pth"
+    path.write_bytes(bytes(range(140, 256)) * 8)
+    with pytest.raises(CheckpointError) as caught:
+        load_original_checkpoint(path)
+    assert str(caught.value) == "not a PyTorch weights file (not a pickle of tensors)"
 
 
 def test_not_a_checkpoint(tmp_path):
