@@ -1,6 +1,9 @@
 """Bad input to the analyze scripts: one line on stderr, a non-zero exit, no traceback;
 an unreadable stem gets an error row and the run goes on."""
 
+import csv
+import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +102,27 @@ def test_checkpoint_of_wrong_format(tmp_path, tree, models):
     assert_one_line_error(result, "text.pth")
 
 
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+@pytest.mark.parametrize("kind", ["pickle", "whole module"])
+def test_checkpoint_holding_python_objects(tmp_path, tree, models, kind):
+    """Refused with a reason of ours, never torch's advice to load it with weights_only=False."""
+    path = tmp_path / "objects.pth"
+    if kind == "pickle":
+        with open(path, "wb") as handle:
+            pickle.dump({"module.v.pos_embed": _Exploit()}, handle)
+    else:
+        torch.save(torch.nn.Linear(2, 2), path)
+    result = analyze(tree, "--checkpoint", path, "--speech-model", models[1], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (f"error: AST weights {path} are not usable: the file holds more "
+                             f"than tensors (pickled Python objects) and is refused, because "
+                             f"loading it could run code\n")
+
+
 def test_speech_model_not_a_graph(tmp_path, tree, models):
     (tmp_path / "bad.pb").write_bytes(b"\x00\x01 not a graph")
     result = analyze(tree, "--checkpoint", models[0], "--speech-model", tmp_path / "bad.pb",
@@ -131,3 +155,20 @@ def test_unreadable_stem_gets_error_row(tmp_path, tree, models):
     failed = [line for line in result.stderr.splitlines() if "stem failed" in line]
     assert len(failed) == 1 and failed[0].startswith("warning: stem failed: tree/Dev/song/drums.wav: ")
     assert not [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_undecodable_stem_reason_is_short(tmp_path, tree, models):
+    """The file, "cannot decode" and ffmpeg's last line, not ffmpeg's banner and build options."""
+    (tree / "Dev" / "song" / "vocals.mp3").write_bytes(bytes(range(256)) * 4)
+    result = analyze("tree", "--checkpoint", models[0], "--speech-model", models[1],
+                     "--output", "out.csv", "--quiet", "--details", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as handle:
+        reasons = {row["path"]: row["error"] for row in csv.DictReader(handle)}
+    expected = {"tree/Dev/song/drums.wav": "ValueError: cannot decode drums.wav (ffmpeg: Invalid "
+                                           "data found when processing input)",
+                "tree/Dev/song/vocals.mp3": "ValueError: cannot decode vocals.mp3 (ffmpeg: "}
+    for path, start in expected.items():
+        assert reasons[path].startswith(start) and len(reasons[path]) < 200, reasons[path]
+        assert f"warning: stem failed: {path}: {reasons[path]}" in \
+            result.stderr.splitlines()
