@@ -198,4 +198,14 @@ def main(dataset=None, default_output=None, argv=None):
                     f"--resume continues the run") from None
     print(f"wrote {len(todo)} rows to {args.output} ({len(writer.kept)} kept from before, "
           f"{progress.errors} errors)", file=sys.stderr)
+    print_published_ending(args.output)
     return 0
+
+
+def print_published_ending(output):
+    """The published scripts' last words: where the results are, then their score."""
+    from stemeval.report import format_published
+    from stemeval.results import read_results
+
+    print(f"Analysis complete. Results written to '{output}'.")
+    print("\n".join(format_published(read_results(output))))

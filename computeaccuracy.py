@@ -1,30 +1,38 @@
 """Score a results CSV of the AST instrument-recognition evaluation.
 
 Reads a file written by analyze_dsd100.py or analyze_moisesdb.py (columns label, path,
-prediction, proposed_label) and prints its accuracy as "Accuracy: 92.00% (276/300 matches)",
-then every mismatch with its path, expected label, raw prediction and proposed label. A row
-matches when label and proposed_label, stripped and lower-cased, are equal.
+prediction, proposed_label) and prints what the published computeaccuracy.py printed: a
+blank line, "Accuracy: 92.00% (276/300 matches)", a blank line, then "Mismatches:" and one
+block per mismatching row (its path, expected label, raw prediction and proposed label, as
+written in the file), or "No mismatches found!". A row matches when label and
+proposed_label, stripped and lower-cased, are equal.
 
 Options add per-category metrics and the confusion matrix (scikit-learn), a confusion-matrix
-image (matplotlib), a JSON report, and a comparison with the results of another run. Bad
-input gives one "error: ..." line on stderr and exit status 2.
+image (matplotlib), a JSON report, and a comparison with the published rows or with the
+results of another run; they print after the published part. As published, a missing file
+prints "Error: File '...' does not exist." on stdout with exit status 1; other bad input
+gives one "error: ..." line on stderr and exit status 2.
 """
 
 import argparse
 import os
+import sys
 
-from stemeval import report
+from stemeval import report, reference
 from stemeval.errors import ArgumentParser, run_main
 from stemeval.results import check_output_path, read_results
+
+SCRIPT = "computeaccuracy.py"
 
 
 def build_parser():
     parser = ArgumentParser(
-        prog="computeaccuracy.py",
+        prog=SCRIPT,
         description=__doc__,
         epilog="examples:\n"
                "  python computeaccuracy.py results_dsd100.csv\n"
                "  python computeaccuracy.py results_moises.csv --per-class --plot cm.png\n"
+               "  python computeaccuracy.py results_dsd100.csv --compare published\n"
                "  python computeaccuracy.py new.csv --compare old.csv --json report.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -51,53 +59,65 @@ def build_parser():
              "the --compare result when given; undefined values (0/0) are null")
     parser.add_argument(
         "--compare", metavar="OTHER",
-        help="compare with the results CSV OTHER of another run: print the accuracy of "
-             "both runs, every path (present in both) whose proposed label differs, marked "
-             "fixed/broke/changed from FILE to OTHER, and how many paths are only in one file")
+        help="compare with \"published\" (the published rows of the same dataset, DSD100 or "
+             "MoisesDB, recognised from the rows; shipped in reference/) or with the results "
+             "CSV OTHER of another run (write ./published for a file of that name): both "
+             "accuracies, rows matched, rows identical, every matched row whose prediction "
+             "or proposed label differs (fixed/broke/changed/prediction), and the stems only "
+             "in one file. Rows of the same dataset are matched by the path below the "
+             "dataset root (what follows Sources/ or moisesdb_v0.1/), so runs on copies in "
+             "other places match; rows of other files by path")
+    parser.add_argument(
+        "--format", choices=("published", "compact"), default="published",
+        help="published (default): the published script's output; compact: the accuracy, "
+             "then one line per mismatch")
     return parser
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        print(report.published_usage(SCRIPT))
+        return 1
     args = build_parser().parse_args(argv)
-    outputs = [(path, what) for path, what in ((args.plot, "plot"), (args.json, "JSON file"))
-               if path is not None]
-    inputs = [args.file] + ([args.compare] if args.compare else [])
-    for path, what in outputs:
-        check_output_path(path, what, inputs=inputs)
+    if not os.path.exists(args.file):
+        print(report.published_missing_file(args.file))
+        return 1
+    inputs = [args.file]
+    if args.compare == reference.PUBLISHED:
+        inputs += map(str, reference.PUBLISHED_RESULTS.values())
+    elif args.compare:
+        inputs.append(args.compare)
+    for path, what in ((args.plot, "plot"), (args.json, "JSON file")):
+        if path is not None:
+            check_output_path(path, what, inputs=inputs)
     if args.plot is not None:
         report.plot_format(args.plot)
 
-    rows = read_results(args.file)
-    report.check_rows(rows, args.file)
-    other_rows = read_results(args.compare) if args.compare else None
-
-    matches, total = report.accuracy(rows)
-    lines = [report.format_accuracy(matches, total)] + report.format_mismatches(rows)
-
+    rows = read_results(args.file, allow_empty=True)
+    report.warn_repeated_paths(rows, args.file)
     metrics = None
     if args.per_class or args.plot or args.json:
+        report.check_rows(rows, args.file)
         metrics = report.per_class_metrics(*report.category_lists(rows))
+    comparison = reference.compare(rows, args.file, args.compare) if args.compare else None
+
+    sections = [report.format_published(rows) if args.format == "published"
+                else report.format_compact(rows)]
     if args.per_class:
-        lines += [""] + report.format_per_class(metrics)
-        lines += [""] + report.format_confusion(metrics["labels"], metrics["confusion_matrix"])
-
-    comparison = None
-    if other_rows is not None:
-        comparison = report.compare_runs(rows, other_rows)
-        lines += [""] + report.format_compare(comparison, args.file, args.compare)
-
-    print("\n".join(lines))
+        sections += [report.format_per_class(metrics),
+                     report.format_confusion(metrics["labels"], metrics["confusion_matrix"])]
+    if comparison is not None:
+        sections.append(report.format_compare(comparison))
+    print("\n".join(report.join_sections(*sections)))
     if args.plot:
-        title = (f"{os.path.basename(args.file)}\n"
-                 f"{report.format_accuracy(matches, total)}")
+        title = f"{os.path.basename(args.file)}\n{report.format_accuracy(*report.accuracy(rows))}"
         report.plot_confusion(metrics["labels"], metrics["confusion_matrix"], args.plot, title)
         print(f"Confusion-matrix plot written to {args.plot}")
     if args.json:
-        data = report.json_report(args.file, rows, metrics, comparison, args.compare)
-        report.write_json(data, args.json)
+        report.write_json(report.json_report(args.file, rows, metrics, comparison), args.json)
         print(f"JSON report written to {args.json}")
     return 0
-
 
 
 if __name__ == "__main__":

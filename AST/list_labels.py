@@ -1,15 +1,18 @@
 """List the ground-truth labels of a results CSV (or the values of another column).
 
-Prints the sorted unique values of the label column (stripped, lower-cased), one per
-line; with --counts, each value followed by its number of rows; with --column, the values
-of that column instead (e.g. proposed_label; only label and proposed_label are lower-cased,
-other columns are listed as written). Empty values are not listed. Bad input gives one "error: ..." line on
-stderr and exit status 2.
+Prints what the published list_labels.py printed: "Unique labels found:" and then the Python
+list of the sorted unique labels (stripped, lower-cased), e.g. ['bass', 'drums', 'vocals'].
+--counts adds each value's number of rows after it; --column lists another column's values
+(only label and proposed_label are lower-cased, other columns are listed as written);
+--format compact prints one value per line instead. Empty values are not listed. As
+published, a missing file prints "Error: File '...' does not exist." on stdout with exit
+status 1; other bad input gives one "error: ..." line on stderr and exit status 2.
 
 Run from the project root as: python AST/list_labels.py results_moises.csv
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,9 +23,11 @@ from stemeval import report  # noqa: E402
 from stemeval.errors import ArgumentParser, run_main  # noqa: E402
 from stemeval.results import read_results  # noqa: E402
 
+SCRIPT = "list_labels.py"
+
 
 def build_parser():
-    parser = ArgumentParser(prog="list_labels.py", description=__doc__,
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE",
                         help="results CSV; only the listed column is read")
@@ -31,22 +36,34 @@ def build_parser():
     parser.add_argument("--column", default="label", metavar="NAME",
                         help="the column to list (default: label); e.g. prediction, "
                              "proposed_label, or error in a file written with --details")
+    parser.add_argument("--format", choices=("published", "compact"), default="published",
+                        help="published (default): a heading and the Python list of values; "
+                             "compact: one value per line (with --counts, only the counts)")
     return parser
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        print(report.published_usage(SCRIPT))
+        return 1
     args = build_parser().parse_args(argv)
-    counts = report.value_counts(read_results(args.file, required=[args.column]), args.column)
+    if not os.path.exists(args.file):
+        print(report.published_missing_file(args.file))
+        return 1
+    rows = read_results(args.file, required=[args.column], allow_empty=True)
+    counts = report.value_counts(rows, args.column)
+    sections = []
+    if args.format == "published":
+        sections.append(report.format_published_values(counts, args.column))
     if args.counts:
-        width = max((len(label) for label in counts), default=0)
-        digits = max((len(str(count)) for count in counts.values()), default=0)
-        lines = [f"{label.ljust(width)}  {str(count).rjust(digits)}" for label, count in counts.items()]
-    else:
-        lines = list(counts)
+        sections.append(report.format_counts(counts))
+    elif args.format == "compact":
+        sections.append(list(counts))
+    lines = report.join_sections(*sections)
     if lines:
         print("\n".join(lines))
     return 0
-
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Small flat functions in the style of mir_eval: each takes plain lists or dicts, checks what
 it is given and returns plain values; the ``format_*`` functions turn those values into the
-lines the commands print. Only the standard library is imported here at module level, so the
+lines the commands print. ``format_published`` and ``format_published_values`` give, byte
+for byte, what the published ``computeaccuracy.py`` and ``list_labels.py`` printed. Only the standard library is imported here at module level, so the
 commands start quickly; scikit-learn, numpy and matplotlib are imported inside the functions
 that need them.
 
@@ -28,10 +29,13 @@ def normalise(value):
 
 
 def check_rows(rows, path):
-    """Raise a UserError when a results file has a header but no rows (nothing to score);
-    warn on stderr when paths repeat (each stem should have one row; every row is scored)."""
+    """Raise a UserError when a results file has no rows (no metrics to compute)."""
     if not rows:
-        raise UserError(f"{path}: the file has a header but no rows, so there is nothing to score")
+        raise UserError(f"{path}: the file has no rows, so there is nothing to score")
+
+
+def warn_repeated_paths(rows, path):
+    """Warn on stderr when paths repeat (each stem should have one row; every row is scored)."""
     repeated = len(rows) - len({row.get("path") for row in rows})
     if repeated:
         print(f"warning: {path}: {repeated} row(s) repeat the path of an earlier row "
@@ -55,6 +59,13 @@ def value_counts(rows, column="label"):
     return dict(sorted(counts.items()))
 
 
+def format_counts(counts):
+    """``{value: rows}`` as aligned lines: the value, then its number of rows."""
+    width = max((len(value) for value in counts), default=0)
+    digits = max((len(str(count)) for count in counts.values()), default=0)
+    return [f"{value.ljust(width)}  {str(count).rjust(digits)}" for value, count in counts.items()]
+
+
 # --- Accuracy and mismatches ---------------------------------------------------------------
 
 def is_match(row):
@@ -75,8 +86,8 @@ def mismatches(rows):
 
 
 def format_accuracy(matches, total):
-    """``Accuracy: 92.00% (276/300 matches)``."""
-    return f"Accuracy: {100.0 * matches / total:.2f}% ({matches}/{total} matches)"
+    """``Accuracy: 92.00% (276/300 matches)``, with the published arithmetic (same rounding)."""
+    return f"Accuracy: {matches / total * 100:.2f}% ({matches}/{total} matches)"
 
 
 def format_mismatch(row):
@@ -92,6 +103,66 @@ def format_mismatches(rows):
     if not wrong:
         return ["Mismatches: none"]
     return [f"Mismatches ({len(wrong)}):"] + ["  " + format_mismatch(row) for row in wrong]
+
+
+def format_compact(rows):
+    """The compact report (``--format compact``): accuracy, then one line per mismatch."""
+    if not rows:
+        return [NO_DATA]
+    return [format_accuracy(*accuracy(rows))] + format_mismatches(rows)
+
+
+# --- The published output ------------------------------------------------------------------
+
+NO_DATA = "No data to evaluate."
+
+
+def published_usage(script):
+    """The line the published scripts print (on stdout, exit status 1) when run without a file."""
+    return f"Usage: python {script} /path/to/results.csv"
+
+
+def published_missing_file(path):
+    """The line the published scripts print (on stdout, exit status 1) for a missing file."""
+    return f"Error: File '{path}' does not exist."
+
+
+def format_published(rows):
+    """The lines the published ``computeaccuracy.py`` prints, blank lines included.
+
+    Fields are shown as written in the CSV (a missing cell as empty); each mismatch block
+    ends with a blank line.
+    """
+    if not rows:
+        return [NO_DATA]
+    lines = ["", format_accuracy(*accuracy(rows)), ""]
+    wrong = mismatches(rows)
+    if not wrong:
+        return lines + ["\N{WHITE HEAVY CHECK MARK} No mismatches found!"]
+    lines.append("Mismatches:")
+    for row in wrong:
+        lines += [f"- File: {row.get('path') or ''}",
+                  f"  Expected label:   {row.get('label') or ''}",
+                  f"  Predicted label:  {row.get('prediction') or ''}",
+                  f"  Proposed label:   {row.get('proposed_label') or ''}",
+                  ""]
+    return lines
+
+
+def format_published_values(values, column="label"):
+    """The published ``list_labels.py`` output: a heading, then the Python list of values."""
+    heading = "Unique labels found:" if column == "label" else f"Unique {column} values found:"
+    return [heading, repr(sorted(values))]
+
+
+def join_sections(*sections):
+    """Lines of several reports, one blank line between two (none added after a blank one)."""
+    lines = []
+    for section in sections:
+        if lines and section and lines[-1] != "":
+            lines.append("")
+        lines += section
+    return lines
 
 
 def mismatch_records(rows):
@@ -271,46 +342,57 @@ def plot_confusion(labels, matrix, path, title):
 
 # --- Comparing two runs --------------------------------------------------------------------
 
-def _by_path(rows):
-    """{path: row}; when a path repeats, its last row wins (as a resumed run would read)."""
-    return {row.get("path") or "": row for row in rows}
+LISTED_UNMATCHED = 10  # stems only in one file printed by name; --json lists them all
 
 
-def compare_runs(rows_a, rows_b):
-    """Rows matched by path whose proposed label differs, and what is in only one run.
+def _by_key(rows, key):
+    """{key(path): row}; when a key repeats, its last row wins (as a resumed run would read)."""
+    return {key(row.get("path") or ""): row for row in rows}
 
-    Each changed entry says whether run B ``fixed`` the row (A wrong, B right), ``broke``
-    it (A right, B wrong), or just ``changed`` it (wrong in both).
+
+def compare_runs(rows_a, rows_b, key=None):
+    """Rows of two runs matched by ``key(path)`` (the path itself by default).
+
+    ``differ`` holds every matched row whose prediction or proposed label (normalised)
+    differs, with a status from run A to run B: ``fixed`` (A wrong, B right), ``broke``
+    (A right, B wrong), ``changed`` (another wrong label) or ``prediction`` (the same
+    proposed label from another prediction).
     """
-    a, b = _by_path(rows_a), _by_path(rows_b)
-    shared = [path for path in a if path in b]
-    changed = []
-    for path in shared:
-        row_a, row_b = a[path], b[path]
-        if normalise(row_a.get("proposed_label")) == normalise(row_b.get("proposed_label")):
+    key = key or (lambda path: path)
+    a, b = _by_key(rows_a, key), _by_key(rows_b, key)
+    shared = [name for name in a if name in b]
+    differ = []
+    for name in shared:
+        row_a, row_b = a[name], b[name]
+        proposed_a = normalise(row_a.get("proposed_label"))
+        proposed_b = normalise(row_b.get("proposed_label"))
+        if proposed_a == proposed_b and \
+                normalise(row_a.get("prediction")) == normalise(row_b.get("prediction")):
             continue
         right_a, right_b = is_match(row_a), is_match(row_b)
-        changed.append({
-            "path": path,
+        differ.append({
+            "path": name,
             "label": normalise(row_a.get("label")),
             "prediction_a": row_a.get("prediction") or "",
-            "proposed_label_a": normalise(row_a.get("proposed_label")),
+            "proposed_label_a": proposed_a,
             "prediction_b": row_b.get("prediction") or "",
-            "proposed_label_b": normalise(row_b.get("proposed_label")),
-            "status": "fixed" if right_b and not right_a else
+            "proposed_label_b": proposed_b,
+            "status": "prediction" if proposed_a == proposed_b else
+                      "fixed" if right_b and not right_a else
                       "broke" if right_a and not right_b else "changed",
         })
-    shared_a = [a[path] for path in shared]
-    shared_b = [b[path] for path in shared]
+    shared_a = [a[name] for name in shared]
+    shared_b = [b[name] for name in shared]
     return {
         "accuracy_a": accuracy(rows_a) if rows_a else (0, 0),
         "accuracy_b": accuracy(rows_b) if rows_b else (0, 0),
-        "shared": len(shared),
+        "matched": len(shared),
+        "identical": len(shared) - len(differ),
         "shared_accuracy_a": accuracy(shared_a) if shared else (0, 0),
         "shared_accuracy_b": accuracy(shared_b) if shared else (0, 0),
-        "changed": changed,
-        "only_in_a": [path for path in a if path not in b],
-        "only_in_b": [path for path in b if path not in a],
+        "differ": differ,
+        "only_in_a": [name for name in a if name not in b],
+        "only_in_b": [name for name in b if name not in a],
         "duplicates_a": len(rows_a) - len(a),
         "duplicates_b": len(rows_b) - len(b),
     }
@@ -321,30 +403,41 @@ def _accuracy_or_none(pair):
     return format_accuracy(matches, total) if total else "Accuracy: - (0 rows)"
 
 
-def format_compare(comparison, name_a, name_b):
-    """The comparison as text lines: both accuracies, the changed rows, the unmatched counts."""
-    lines = [f"Comparison of {name_a} (A) with {name_b} (B), rows matched by path:",
-             f"  A: {_accuracy_or_none(comparison['accuracy_a'])}",
-             f"  B: {_accuracy_or_none(comparison['accuracy_b'])}"]
-    shared = comparison["shared"]
-    if shared:
+def format_compare(comparison):
+    """The comparison as text lines; it names the files ``a`` and ``b``, tags their rows with
+    ``name_a`` and ``name_b`` and says what rows were ``matched_by``."""
+    name_a, name_b = comparison["name_a"], comparison["name_b"]
+    width = max(len(name_a), len(name_b)) + 1
+    tag_a, tag_b = f"{name_a}:".ljust(width), f"{name_b}:".ljust(width)
+    matched = comparison["matched"]
+    lines = [f"Comparison of {comparison['a']} ({name_a}) with {comparison['b']} ({name_b}), "
+             f"rows matched by {comparison['matched_by']}:",
+             f"  {tag_a} {_accuracy_or_none(comparison['accuracy_a'])}",
+             f"  {tag_b} {_accuracy_or_none(comparison['accuracy_b'])}"]
+    if matched:
         (ma, _), (mb, _) = comparison["shared_accuracy_a"], comparison["shared_accuracy_b"]
-        lines.append(f"  On the {shared} paths in both: A {100.0 * ma / shared:.2f}% "
-                     f"({ma}/{shared}), B {100.0 * mb / shared:.2f}% ({mb}/{shared})")
-    changed = comparison["changed"]
-    lines.append(f"  Proposed label differs on {len(changed)} of {shared} shared paths"
-                 + (":" if changed else ""))
-    for entry in changed:
-        lines.append(
-            f"    [{entry['status']}] expected {entry['label']}: "
-            f"A {entry['proposed_label_a']} (prediction: {entry['prediction_a']}) -> "
-            f"B {entry['proposed_label_b']} (prediction: {entry['prediction_b']})  "
-            f"{entry['path']}")
-    lines.append(f"  Paths only in A: {len(comparison['only_in_a'])}")
-    lines.append(f"  Paths only in B: {len(comparison['only_in_b'])}")
-    for key, name in (("duplicates_a", "A"), ("duplicates_b", "B")):
+        lines.append(f"  Rows matched: {matched} ({name_a} {ma / matched * 100:.2f}% "
+                     f"({ma}/{matched}), {name_b} {mb / matched * 100:.2f}% ({mb}/{matched}))")
+    else:
+        lines.append("  Rows matched: 0")
+    differ = comparison["differ"]
+    lines.append(f"  Rows identical: {comparison['identical']}")
+    lines.append(f"  Rows that differ: {len(differ)}")
+    for entry in differ:
+        lines += [f"    [{entry['status']}] {entry['path']} (expected {entry['label']})",
+                  f"      {tag_a} prediction {entry['prediction_a']}, "
+                  f"proposed {entry['proposed_label_a']}",
+                  f"      {tag_b} prediction {entry['prediction_b']}, "
+                  f"proposed {entry['proposed_label_b']}"]
+    for key, name in (("only_in_a", name_a), ("only_in_b", name_b)):
+        only = comparison[key]
+        lines.append(f"  Stems only in {name}: {len(only)}")
+        lines += [f"    {path}" for path in only[:LISTED_UNMATCHED]]
+        if len(only) > LISTED_UNMATCHED:
+            lines.append(f"    ... and {len(only) - LISTED_UNMATCHED} more (--json lists all)")
+    for key, name in (("duplicates_a", name_a), ("duplicates_b", name_b)):
         if comparison[key]:
-            lines.append(f"  Note: {comparison[key]} repeated path(s) in {name}; "
+            lines.append(f"  Note: {comparison[key]} repeated stem(s) in {name}; "
                          f"the last row of each was used")
     return lines
 
@@ -362,7 +455,7 @@ def _json_safe(value):
     return value
 
 
-def json_report(path, rows, metrics, comparison=None, other_path=None):
+def json_report(path, rows, metrics, comparison=None):
     """Everything about one results file as a JSON-ready dict (fractions, not percents)."""
     matches, total = accuracy(rows)
     per_class = {
@@ -400,7 +493,7 @@ def json_report(path, rows, metrics, comparison=None, other_path=None):
             hits, count = compared.pop(key)
             compared[key] = {"matches": hits, "total": count,
                              "accuracy": hits / count if count else None}
-        report["compare"] = {"a": path, "b": other_path, **compared}
+        report["compare"] = compared
     return _json_safe(report)
 
 

@@ -33,11 +33,12 @@ def check_output_path(path, what="output", inputs=()):
         raise UserError(f"cannot write the {what} {path}: permission denied")
 
 
-def read_results(path, required=COLUMNS):
+def read_results(path, required=COLUMNS, allow_empty=False):
     """Return the rows of a results CSV as dicts, or raise UserError saying what is wrong.
 
     A last line without a line end was cut by a killed run (every row is written whole,
     line end included): it is skipped with a warning on stderr, as ``--resume`` repairs it.
+    With ``allow_empty`` an empty file (no header) has no rows, as the published scripts read it.
     """
     if os.path.isdir(path):
         raise UserError(f"{path}: is a folder; give a results CSV file")
@@ -49,6 +50,8 @@ def read_results(path, required=COLUMNS):
         reader = csv.DictReader(io.StringIO(text))
         header = reader.fieldnames
         if not header:
+            if allow_empty:
+                return []
             raise UserError(f"{path}: the file is empty (expected a header {','.join(COLUMNS)})")
         missing = [name for name in required if name not in header]
         if missing:

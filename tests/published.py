@@ -1,13 +1,18 @@
-"""The published per-stem pipeline, re-created with the very libraries it used: an oracle.
+"""The published per-stem pipeline and scoring scripts, re-created as oracles.
 
 Each stem was decoded three times: Essentia's MonoLoader for the speech gate, pydub for the
 silence trim, and MonoLoader again on the trimmed excerpt written to a wav. The label pick
 and the mapping are written here as the published code wrote them, independently of
-``AST/labels.py`` and ``stemeval/prediction.py``.
+``AST/labels.py`` and ``stemeval/prediction.py``. The scoring scripts, computeaccuracy.py
+and list_labels.py, are re-created from the behaviour SPEC.md states: a DictReader over the
+file, printing as they went.
 """
 
 import copy
+import csv
 import functools
+import io
+import os
 
 import numpy as np
 from pydub import AudioSegment
@@ -155,3 +160,52 @@ def published_row(scores, labels, activations, dataset):
     lookup = {alias.lower(): category
               for category, aliases in LABEL_CATEGORIES[dataset].items() for alias in aliases}
     return label.lower(), lookup.get(label.lower(), "other")
+
+
+def _script(name, argv, body):
+    """Run a published scoring script's logic; returns (standard output, exit status)."""
+    out = io.StringIO()
+    if len(argv) != 1:
+        print(f"Usage: python {name} /path/to/results.csv", file=out)
+        return out.getvalue(), 1
+    if not os.path.isfile(argv[0]):
+        print(f"Error: File '{argv[0]}' does not exist.", file=out)
+        return out.getvalue(), 1
+    with open(argv[0], encoding="utf-8") as handle:
+        body(csv.DictReader(handle), out)
+    return out.getvalue(), 0
+
+
+def computeaccuracy(argv):
+    """The published ``computeaccuracy.py`` with arguments ``argv``."""
+    def body(reader, out):
+        total, wrong = 0, []
+        for row in reader:
+            total += 1
+            if row["label"].strip().lower() != row["proposed_label"].strip().lower():
+                wrong.append(row)
+        if total == 0:
+            print("No data to evaluate.", file=out)
+            return
+        correct = total - len(wrong)
+        print(f"\nAccuracy: {(correct / total) * 100:.2f}% ({correct}/{total} matches)\n",
+              file=out)
+        if not wrong:
+            print("\u2705 No mismatches found!", file=out)
+            return
+        print("Mismatches:", file=out)
+        for row in wrong:
+            print(f"- File: {row.get('path', '')}", file=out)
+            print(f"  Expected label:   {row['label']}", file=out)
+            print(f"  Predicted label:  {row.get('prediction', '')}", file=out)
+            print(f"  Proposed label:   {row['proposed_label']}\n", file=out)
+    return _script("computeaccuracy.py", argv, body)
+
+
+def list_labels(argv):
+    """The published ``AST/list_labels.py`` with arguments ``argv``."""
+    def body(reader, out):
+        labels = sorted({row["label"].strip().lower() for row in reader})
+        print("Unique labels found:", file=out)
+        print(labels, file=out)
+    return _script("list_labels.py", argv, body)

@@ -61,9 +61,9 @@ def moises_full(tmp_path_factory):
     ("dsd100", "Accuracy: 92.00% (276/300 matches)", 24),
     ("moisesdb", "Accuracy: 87.29% (2219/2542 matches)", 323),
 ])
-def test_published_accuracy_and_every_mismatch(dataset, first_line, mismatches):
+def test_compact_accuracy_and_every_mismatch(dataset, first_line, mismatches):
     path = PUBLISHED_RESULTS[dataset]
-    result = run(path)
+    result = run(path, "--format", "compact")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
@@ -91,7 +91,7 @@ def test_dsd100_per_class_text(dsd100_full):
     result, _ = dsd100_full
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert lines[0] == "Accuracy: 92.00% (276/300 matches)"
+    assert lines[:2] == ["", "Accuracy: 92.00% (276/300 matches)"]
     rows = {line.split()[0]: line for line in lines if line.startswith("  ") and
             line.split()[0] in {"bass", "drums", "vocals", "other"} and "(" in line}
     assert "1.00 (100/100)" in rows["drums"]
@@ -131,7 +131,7 @@ def test_dsd100_json(dsd100_full):
 
 def test_moises_per_category_counts(moises_full):
     result, data = moises_full
-    assert result.stdout.splitlines()[0] == "Accuracy: 87.29% (2219/2542 matches)"
+    assert result.stdout.splitlines()[1] == "Accuracy: 87.29% (2219/2542 matches)"
     published = {
         "drums": (910, 921), "guitar": (420, 436), "vocals": (346, 378), "bass": (183, 275),
         "other_keys": (102, 191), "piano": (111, 131), "percussion": (91, 125),
@@ -186,7 +186,7 @@ def test_per_class_hand_counted(tmp_path):
     result = run(source, "--per-class", "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "Accuracy: 70.00% (7/10 matches)"
+    assert lines[1] == "Accuracy: 70.00% (7/10 matches)"
     # Confusion (rows truth, columns proposed; bass, drums, vocals):
     #   bass [3 1 0], drums [0 2 1], vocals [0 1 2]; proposed: bass 3, drums 4, vocals 3.
     # precision 3/3, 2/4, 2/3; recall 3/4, 2/3, 2/3
@@ -238,32 +238,47 @@ def test_compare(tmp_path):
     result = run(old, "--compare", new, "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "Accuracy: 60.00% (3/5 matches)"
+    assert lines[1] == "Accuracy: 60.00% (3/5 matches)"
     start = lines.index(f"Comparison of {old} (A) with {new} (B), rows matched by path:")
-    assert lines[start + 1:start + 9] == [
+    assert lines[start + 1:] == [
         "  A: Accuracy: 60.00% (3/5 matches)",
         "  B: Accuracy: 60.00% (3/5 matches)",
-        "  On the 4 paths in both: A 50.00% (2/4), B 50.00% (2/4)",
-        "  Proposed label differs on 3 of 4 shared paths:",
-        "    [fixed] expected bass: A other (prediction: guitar) -> B bass (prediction: bass guitar)  b.wav",
-        "    [broke] expected vocals: A vocals (prediction: singing) -> B other (prediction: speech)  c.wav",
-        "    [changed] expected drums: A other (prediction: speech) -> B other_keys (prediction: theremin)  e.wav",
-        "  Paths only in A: 1",
+        "  Rows matched: 4 (A 50.00% (2/4), B 50.00% (2/4))",
+        "  Rows identical: 0",
+        "  Rows that differ: 4",
+        "    [prediction] a.wav (expected drums)",
+        "      A: prediction drum kit, proposed drums",
+        "      B: prediction drum, proposed drums",
+        "    [fixed] b.wav (expected bass)",
+        "      A: prediction guitar, proposed other",
+        "      B: prediction bass guitar, proposed bass",
+        "    [broke] c.wav (expected vocals)",
+        "      A: prediction singing, proposed vocals",
+        "      B: prediction speech, proposed other",
+        "    [changed] e.wav (expected drums)",
+        "      A: prediction speech, proposed other",
+        "      B: prediction theremin, proposed other_keys",
+        "  Stems only in A: 1",
+        "    d.wav",
+        "  Stems only in B: 1",
+        "    f.wav",
+        f"JSON report written to {tmp_path / 'r.json'}",
     ]
-    assert lines[start + 9] == "  Paths only in B: 1"
     compared = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["compare"]
-    assert [entry["path"] for entry in compared["changed"]] == ["b.wav", "c.wav", "e.wav"]
-    assert [entry["status"] for entry in compared["changed"]] == ["fixed", "broke", "changed"]
+    assert [entry["path"] for entry in compared["differ"]] == ["a.wav", "b.wav", "c.wav", "e.wav"]
+    assert [entry["status"] for entry in compared["differ"]] == [
+        "prediction", "fixed", "broke", "changed"]
     assert (compared["only_in_a"], compared["only_in_b"]) == (["d.wav"], ["f.wav"])
     assert compared["accuracy_b"] == {"matches": 3, "total": 5, "accuracy": 0.6}
+    assert (compared["a"], compared["b"], compared["matched_by"]) == (str(old), str(new), "path")
 
 
 def test_compare_identical_runs(tmp_path):
     rows = [("drums", "a.wav", "drum kit", "drums"), ("bass", "b.wav", "guitar", "other")]
     one, two = write_csv(tmp_path / "1.csv", rows), write_csv(tmp_path / "2.csv", rows)
     lines = run(one, "--compare", two).stdout.splitlines()
-    assert "  Proposed label differs on 0 of 2 shared paths" in lines
-    assert "  Paths only in A: 0" in lines and "  Paths only in B: 0" in lines
+    assert "  Rows identical: 2" in lines and "  Rows that differ: 0" in lines
+    assert "  Stems only in A: 0" in lines and "  Stems only in B: 0" in lines
 
 
 # --- Bad input -----------------------------------------------------------------------------
@@ -274,8 +289,8 @@ def small(tmp_path):
 
 
 @pytest.mark.parametrize("case", [
-    "missing file", "empty file", "header only", "wrong columns", "folder as input",
-    "no argument", "unknown option", "plot folder missing", "json folder missing",
+    "empty file with metrics", "header only with a plot", "wrong columns",
+    "unknown option", "plot folder missing", "json folder missing",
     "plot is a folder", "json is a folder", "plot format unknown", "json over the input",
     "compare file missing", "compare wrong columns",
 ])
@@ -287,12 +302,9 @@ def test_bad_input_is_one_line(case, tmp_path, small):
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("label,file,guess\ndrums,a.wav,drum\n")
     args = {
-        "missing file": [tmp_path / "nope.csv"],
-        "empty file": [empty],
-        "header only": [header_only],
+        "empty file with metrics": [empty, "--per-class"],
+        "header only with a plot": [header_only, "--plot", tmp_path / "cm.png"],
         "wrong columns": [wrong],
-        "folder as input": [tmp_path],
-        "no argument": [],
         "unknown option": [small, "--bogus"],
         "plot folder missing": [small, "--plot", tmp_path / "no" / "cm.png"],
         "json folder missing": [small, "--json", tmp_path / "no" / "r.json"],
@@ -322,9 +334,9 @@ def test_single_category_and_short_rows_stay_quiet(tmp_path):
     source.write_text(HEADER + "drums,a.wav,drum,drums\ndrums,b.wav\n", encoding="utf-8")
     result = run(source, "--per-class", "--json", tmp_path / "r.json")
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout.splitlines()[:3] == [
-        "Accuracy: 50.00% (1/2 matches)", "Mismatches (1):",
-        "  expected drums, proposed  (prediction: )  b.wav"]
+    assert result.stdout.splitlines()[:9] == [
+        "", "Accuracy: 50.00% (1/2 matches)", "", "Mismatches:", "- File: b.wav",
+        "  Expected label:   drums", "  Predicted label:  ", "  Proposed label:   ", ""]
     data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert data["labels"] == ["", "drums"]
 
@@ -335,7 +347,7 @@ def test_half_written_last_line_is_skipped_with_a_warning(tmp_path):
                       "vocals,c.w", encoding="utf-8", newline="")
     result = run(source)
     assert result.returncode == 0
-    assert result.stdout.splitlines()[0] == "Accuracy: 100.00% (2/2 matches)"
+    assert result.stdout.splitlines()[1] == "Accuracy: 100.00% (2/2 matches)"
     assert result.stderr.splitlines() == [
         f"warning: {source}: line 4 ('vocals,c.w') is cut short, as a killed run leaves it; "
         "it is skipped (--resume would write it again)"]
@@ -348,7 +360,7 @@ def test_repeated_paths_are_counted_in_a_warning(tmp_path):
         ("vocals", "c.wav", "singing", "vocals")])
     result = run(source)
     assert result.returncode == 0
-    assert result.stdout.splitlines()[0] == "Accuracy: 100.00% (5/5 matches)"
+    assert result.stdout.splitlines()[1] == "Accuracy: 100.00% (5/5 matches)"
     assert result.stderr.splitlines() == [
         f"warning: {source}: 2 row(s) repeat the path of an earlier row (each stem should "
         "have one row); every row is scored"]

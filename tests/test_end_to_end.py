@@ -15,6 +15,7 @@ import pytest
 from pydub import AudioSegment
 
 from AST.labels import AUDIOSET_LABELS
+from tests import published
 from tests.ast_weights import random_model, save_original_checkpoint
 from tests.signals import concat, silence, tone, write_wav
 from tests.tf_graphs import logit_for_score, write_constant_speech_graph
@@ -145,6 +146,10 @@ def test_cli_writes_expected_rows(tmp_path, checkpoint, layout, branch):
               if line.startswith("warning: stem failed: ")]
     assert len(failed) == (0 if branch == "gated" else 1)
     assert "error:" not in result.stderr
+    # The run ends as the published one did: where the rows are, then their score.
+    score = run_cli("computeaccuracy.py", "out.csv", cwd=tmp_path)
+    assert score.stdout == published.computeaccuracy([str(tmp_path / "out.csv")])[0]
+    assert result.stdout == "Analysis complete. Results written to 'out.csv'.\n" + score.stdout
 
 
 def test_workers_and_batches_write_the_same_rows(tmp_path):
