@@ -3,9 +3,9 @@
 Small flat functions in the style of mir_eval: each takes plain lists or dicts, checks what
 it is given and returns plain values; the ``format_*`` functions turn those values into the
 lines the commands print. ``format_published`` and ``format_published_values`` give, byte
-for byte, what the published ``computeaccuracy.py`` and ``list_labels.py`` printed. Only the standard library is imported here at module level, so the
-commands start quickly; scikit-learn, numpy and matplotlib are imported inside the functions
-that need them.
+for byte, what the published ``computeaccuracy.py`` and ``list_labels.py`` printed. Only the
+standard library is imported here at module level, so the commands start quickly;
+scikit-learn, numpy and matplotlib are imported inside the functions that need them.
 
 A row *matches* when its ``label`` and ``proposed_label``, stripped and lower-cased, are
 equal. Categories are compared in that normalised form everywhere in this module.

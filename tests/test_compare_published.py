@@ -81,7 +81,7 @@ def test_a_copy_elsewhere_matches_every_row(tmp_path, dataset, total):
         assert value(lines, "  Stems only in A: ") == "0"
 
 
-# Three rows changed by hand: (row index, new proposed label); published label and verdict.
+# Three rows changed by hand: (row index, new proposed label).
 CHANGES = {"dsd100": [(0, "other"), (1, "bass"), (2, "vocals")],
            "moisesdb": [(0, "guitar"), (5, "wind"), (7, "piano")]}
 
@@ -132,7 +132,8 @@ def test_only_in_one_file_and_a_status_each(tmp_path):
     mine.append({"label": "bass", "path": "DSD100/Sources/Dev/999 - New/bass.wav",
                  "prediction": "bass guitar", "proposed_label": "bass"})
     wrong = next(i for i, row in enumerate(mine) if row["proposed_label"] != row["label"])
-    mine[wrong] = {**mine[wrong], "prediction": "bass guitar", "proposed_label": mine[wrong]["label"]}
+    mine[wrong] = {**mine[wrong], "prediction": "bass guitar",
+                   "proposed_label": mine[wrong]["label"]}
     mine[0] = {**mine[0], "prediction": "speech", "proposed_label": "other"}
     result = run(write_rows(tmp_path / "mine.csv", mine, "x/"), "--compare", "published")
     lines = result.stdout.splitlines()
