@@ -31,6 +31,8 @@ _LABELS = {
     "moisesdb": {"bass", "bowed_strings", "drums", "guitar", "other_keys", "other_plucked",
                  "percussion", "piano", "vocals", "wind"},
 }
+# DSD100's top folders (MUSDB18, whose stems are named as DSD100's, has train and test).
+_DSD100_SPLITS = {"Dev", "Test"}
 
 
 def _parts(path):
@@ -45,7 +47,7 @@ def _label_source(parts, dataset):
 
 def dataset_of(rows):
     """``"dsd100"`` or ``"moisesdb"`` when every row fits that layout (label from the file or
-    folder name, a known category, a path at least as deep as the layout), else None."""
+    folder name, a known category, DSD100's Dev or Test folder), else None."""
     if not rows:
         return None
     for dataset, labels in _LABELS.items():
@@ -58,7 +60,8 @@ def _fits(row, dataset, labels):
     parts = _parts(row.get("path") or "")
     label = report.normalise(row.get("label"))
     return (len(parts) >= DEPTH and label in labels
-            and _label_source(parts, dataset).lower() == label)
+            and _label_source(parts, dataset).lower() == label
+            and (dataset != "dsd100" or parts[-DEPTH] in _DSD100_SPLITS))
 
 
 def below_root(path):

@@ -150,6 +150,8 @@ def test_only_in_one_file_and_a_status_each(tmp_path):
     ([("drums", "a.wav", "drum", "drums")], "--compare published needs the rows of a DSD100 "
                                             "or MoisesDB run"),
     ([("drums", "x/y/song/kick.wav", "drum", "drums")], "this file's rows are neither"),
+    ([("bass", "musdb18hq/train/A - B/bass.wav", "bass guitar", "bass")],  # not DSD100's
+     "this file's rows are neither"),
     ([], "this file's rows are neither"),
 ])
 def test_neither_dataset_is_one_line(tmp_path, rows, fragment):

@@ -56,7 +56,7 @@ def test_each_dataset_writes_a_csv_the_scorers_read(tmp_path, monkeypatch, capsy
     computeaccuracy.main([f"results_{dataset}.csv", "--per-class"])
     matches = sum(label.lower() == proposed for _, label, _, _ in expected)
     assert f"({matches}/{len(expected)} matches)" in capsys.readouterr().out
-    assert list_labels.main([f"results_{dataset}.csv"]) == 0
+    assert list_labels.main([f"results_{dataset}.csv", "--format", "compact"]) == 0
     assert capsys.readouterr().out.splitlines() == sorted(
         {label.lower() for _, label, _, _ in expected})
 
