@@ -24,7 +24,8 @@ def build_parser(dataset=None, default_output=None):
 
     what = DATASETS[dataset].title if dataset else "a stem dataset"
     parser = ArgumentParser(
-        description=f"Run the AST instrument-recognition evaluation on {what}\nand write one "
+        description=f"Run the instrument-recognition evaluation (a tagger, the AST by "
+                    f"default) on {what}\nand write one "
                     "CSV row per stem: label,path,prediction,proposed_label.",
         epilog=None if dataset else "datasets:\n" + _dataset_list(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,10 +34,15 @@ def build_parser(dataset=None, default_output=None):
                             help=f"one of {', '.join(DATASETS)} (listed below)")
     parser.add_argument("folder", metavar="FOLDER",
                         help="the dataset folder to walk (for manifest: the CSV file)")
+    parser.add_argument("--tagger", metavar="NAME", default="ast",
+                        help="the tagger: ast (default, the published pipeline), panns-cnn14, "
+                             "passt, clap, or hf:<repo id> (a Hugging Face audio classifier "
+                             "with AudioSet's labels)")
     parser.add_argument("--checkpoint", metavar="SPEC",
-                        help="AST weights: a .pth in the authors' format, a Hugging Face model "
-                             "folder, hf:<repo id>, or an http(s) URL of a .pth "
-                             "(default: AST/pretrained_models/audio_mdl.pth, fetched if missing)")
+                        help="the tagger's weights in its released format; for ast: a .pth in "
+                             "the authors' format, a Hugging Face model folder, hf:<repo id>, "
+                             "or an http(s) URL of a .pth (default: AST/pretrained_models/"
+                             "audio_mdl.pth, fetched if missing)")
     parser.add_argument("--speech-model", metavar="PATH",
                         help="the Essentia speech graph (default: AST/models/"
                              "genre_rosamerica-vggish-audioset-1.pb, fetched if missing)")
@@ -157,8 +163,10 @@ def main(dataset=None, default_output=None, argv=None):
     from stemeval.datasets import DATASETS
     from stemeval.deform import Deformer
     from stemeval.results import check_output_path
+    from stemeval.taggers import check_name
 
     args = build_parser(dataset, default_output).parse_args(argv)
+    check_name(args.tagger)
     deform = Deformer(args.deform, args.folder) if args.deform is not None else None
     dataset = DATASETS[dataset or args.dataset]
     if args.output is None:
@@ -168,6 +176,7 @@ def main(dataset=None, default_output=None, argv=None):
     device = pick_device(args.device)
 
     from AST.models import load_model_files
+    from stemeval import taggers
     from stemeval.pipeline import Evaluator, default_batch_size, default_workers, run
     from stemeval.precision import use_exact_fp32
     from stemeval.progress import Progress
@@ -175,8 +184,10 @@ def main(dataset=None, default_output=None, argv=None):
     from stemeval.speech import speech_model_factory
 
     use_exact_fp32(device)
-    model, graph = load_model_files(args.checkpoint, args.speech_model)
-    evaluator = Evaluator(model, speech_model_factory(graph, args.speech_backend, device),
+    tagger, graph = load_model_files(
+        args.checkpoint, args.speech_model,
+        load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories)))
+    evaluator = Evaluator(tagger, speech_model_factory(graph, args.speech_backend, device),
                           category_map, device=device, precision=args.precision,
                           details=args.details, deform=deform)
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS

@@ -113,9 +113,14 @@ class ASTModel(nn.Module):
         self.mlp_head = nn.Sequential(nn.LayerNorm(config.embed_dim, eps=config.head_norm_eps),
                                       nn.Linear(config.embed_dim, config.num_classes))
 
-    def forward(self, fbank):
+    def pooled(self, fbank):
+        """The token the head reads: the mean of the cls and distillation tokens after the
+        final norm (Hugging Face's ``pooler_output``); the stem's embedding."""
         x = self.v(fbank.unsqueeze(1).transpose(2, 3))
-        return self.mlp_head((x[:, 0] + x[:, 1]) / 2)
+        return (x[:, 0] + x[:, 1]) / 2
+
+    def forward(self, fbank):
+        return self.mlp_head(self.pooled(fbank))
 
 
 def _strides_from_patches(num_patches):

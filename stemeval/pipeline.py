@@ -1,8 +1,10 @@
-"""The per-stem pipeline and the loop that runs it over a dataset.
+"""The per-stem pipeline and the loop that runs it over a dataset, for any tagger.
 
-Each stem is *prepared* on the CPU (decode, speech gate, silence trim, resample, fbank),
-possibly in worker threads, then *classified* by the AST in batches. Rows are written in
-the stems' order, one flushed row per stem; a stem that raises gets an ``error`` row.
+Each stem is *prepared* on the CPU (decode, speech gate, silence trim, then the tagger's own
+features), possibly in worker threads, then *classified* by the tagger in batches. Rows are
+written in the stems' order, one flushed row per stem; a stem that raises gets an ``error``
+row. AudioSet taggers' scores go through the 91-label filter, the Speech rule and the
+dataset map by label name; a zero-shot tagger's best category is the row's answer directly.
 """
 
 import os
@@ -11,12 +13,12 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from AST.labels import map_prediction
 from stemeval.audio import decode, resample_16k
-from stemeval.features import fbank_features
-from stemeval.precision import sigmoid_scores
+from stemeval.precision import autocast
 from stemeval.prediction import choose_label, top_labels
 from stemeval.results import ERROR
 from stemeval.silence import trim_silence
@@ -24,12 +26,12 @@ from stemeval.speech import GATE_SCORE, SPEECH_LABEL_MIN_SCORE
 
 SPEECH = "speech"
 CPU_BATCH_SIZE = 4  # larger batches are no faster on a CPU
-GPU_BYTES_PER_STEM = 256 * 2 ** 20  # AST activations per stem in a batch, generously
+GPU_BYTES_PER_STEM = 256 * 2 ** 20  # a tagger's activations per stem in a batch, generously
 MAX_GPU_BATCH_SIZE = 64
 
 
 def default_batch_size(device):
-    """Stems per AST forward pass: 4 on a CPU; on CUDA, as many as free memory allows."""
+    """Stems per tagger forward pass: 4 on a CPU; on CUDA, as many as free memory allows."""
     device = torch.device(device)
     if device.type != "cuda":
         return CPU_BATCH_SIZE
@@ -46,12 +48,14 @@ def default_workers(device):
 
 @dataclass
 class Prepared:
-    """A stem after the CPU steps: a finished row, or fbank features awaiting the AST."""
+    """A stem after the CPU steps: a finished row, features awaiting the tagger, or both
+    (a speech-gated stem whose embedding is wanted)."""
 
     stem: object
     speech: object = None  # SpeechEvidence
     features: torch.Tensor = None
     row: dict = None
+    embedding: object = None  # numpy float32 [D], once the tagger has run
 
 
 def _error_row(stem, error):
@@ -67,14 +71,16 @@ class Evaluator:
     one is built per thread, because Essentia's algorithms are not thread-safe.
     ``deform`` (a ``stemeval.deform.Deformer``) deforms each decoded stem before the gate;
     ``decode`` replaces ``stemeval.audio.decode`` (a sweep passes its per-process cache).
+    With ``embeddings``, speech-gated stems are trimmed and run through the tagger too, so
+    that every stem with audio gets an embedding; their rows stay ``speech``.
     """
 
-    def __init__(self, model, speech_model_factory, dataset, device="cpu", precision="fp32",
-                 details=False, deform=None, decode=decode):
+    def __init__(self, tagger, speech_model_factory, dataset, device="cpu", precision="fp32",
+                 details=False, deform=None, decode=decode, embeddings=False):
         self.device = torch.device(device)
         self.details = details
-        self.model = model.to(self.device).eval()
-        self.frames = model.config.input_tdim
+        self.embeddings = embeddings
+        self.tagger = tagger.to(self.device)
         self.dataset = dataset
         self.precision = precision
         self.deform = deform
@@ -88,7 +94,7 @@ class Evaluator:
         return self._per_thread.speech_model
 
     def prepare(self, stem):
-        """Decode, gate, trim, resample and featurise one stem; never raises."""
+        """Decode, gate, trim and featurise one stem; never raises."""
         try:
             decoded = self._decode(stem.path)
             if self.deform is not None:
@@ -96,55 +102,83 @@ class Evaluator:
             audio_16k = resample_16k(decoded.essentia_mono, decoded.rate)
             speech = self._speech_model().evidence(audio_16k)
             if speech.at_least(GATE_SCORE):
-                return Prepared(stem, row={
-                    "label": stem.label, "path": stem.path, "prediction": SPEECH,
-                    "proposed_label": SPEECH, **self._speech_details(speech)})
-            excerpt = trim_silence(decoded.pcm_mono)
-            wave = resample_16k(excerpt.to_float(), excerpt.rate)
-            return Prepared(stem, speech, features=fbank_features(wave, self.frames))
+                row = {"label": stem.label, "path": stem.path, "prediction": SPEECH,
+                       "proposed_label": SPEECH, **self._speech_details(speech)}
+                if not self.embeddings:
+                    return Prepared(stem, row=row)
+                return Prepared(stem, row=row, features=self._excerpt_features(decoded, row))
+            return Prepared(stem, speech, features=self._excerpt_features(decoded))
         except Exception as error:  # one bad stem must not stop the run
             return Prepared(stem, row=_error_row(stem, error))
+
+    def _excerpt_features(self, decoded, speech_row=None):
+        """The tagger's features of the trimmed excerpt; a speech row keeps its row (and gets
+        no embedding) when the excerpt cannot be made."""
+        try:
+            return self.tagger.features(trim_silence(decoded.pcm_mono))
+        except Exception:
+            if speech_row is None:
+                raise
+            return None
 
     def _speech_details(self, speech):
         """The exact speech score, computed only when --details asks for it."""
         return {"speech_score": repr(speech.score())} if self.details else {}
 
-    def scores(self, features):
-        """AST sigmoid scores ``[B, classes]`` (numpy) for a list of fbank tensors."""
-        return sigmoid_scores(self.model, torch.stack(features).to(self.device), self.precision)
+    def run_tagger(self, features):
+        """``TaggerOutput`` for a list of feature tensors, under the run's precision."""
+        with autocast(self.device, self.precision):
+            return self.tagger.forward(features, self.device)
 
-    def _scored(self, items):
-        """``(item, scores or the exception)`` per item; a batch that runs out of GPU memory
-        is split in half and retried, down to one stem."""
+    def _run(self, items):
+        """``(item, scores, embedding)`` per item, or ``(item, exception, None)``; a batch
+        that runs out of GPU memory is split in half and retried, down to one stem."""
         try:
-            return list(zip(items, self.scores([item.features for item in items])))
+            output = self.run_tagger([item.features for item in items])
+            return list(zip(items, output.scores.numpy(), output.embeddings.numpy()))
         except torch.cuda.OutOfMemoryError as error:
             if len(items) == 1:
-                return [(items[0], error)]
+                return [(items[0], error, None)]
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             half = len(items) // 2
-            return self._scored(items[:half]) + self._scored(items[half:])
+            return self._run(items[:half]) + self._run(items[half:])
         except Exception as error:
-            return [(item, error) for item in items]
+            return [(item, error, None) for item in items]
 
     def classify(self, prepared):
-        """Fill in the rows of prepared stems that await the AST, as one batch."""
-        for item, scores in self._scored([item for item in prepared if item.row is None]):
-            try:  # the lazy speech evidence runs here, per stem
-                item.row = (_error_row(item.stem, scores) if isinstance(scores, Exception)
-                            else self._row(item, scores))
-            except Exception as error:
-                item.row = _error_row(item.stem, error)
+        """Fill in the rows (and embeddings) of prepared stems that await the tagger."""
+        waiting = [item for item in prepared if item.features is not None]
+        if not waiting:
+            return
+        for item, scores, embedding in self._run(waiting):
+            if self.embeddings and embedding is not None:
+                item.embedding = embedding
+            if item.row is None:
+                try:  # the lazy speech evidence runs here, per stem
+                    item.row = (_error_row(item.stem, scores) if isinstance(scores, Exception)
+                                else self._row(item, scores))
+                except Exception as error:
+                    item.row = _error_row(item.stem, error)
             item.features = item.speech = None
 
     def _row(self, item, scores):
-        label, score = choose_label(
-            scores, lambda: item.speech.at_least(SPEECH_LABEL_MIN_SCORE))
+        tagger = self.tagger
+        if tagger.labels is None:  # zero-shot: the best category is the answer
+            best = int(np.argmax(scores))
+            label, score = tagger.categories[best], float(scores[best])
+            proposed = label
+            top = top_labels(scores, labels=tagger.categories)
+        else:
+            label, score = choose_label(
+                scores, lambda: item.speech.at_least(SPEECH_LABEL_MIN_SCORE),
+                labels=tagger.labels)
+            proposed = map_prediction(label, self.dataset)
+            top = top_labels(scores, labels=tagger.labels)
         return {
             "label": item.stem.label, "path": item.stem.path, "prediction": label,
-            "proposed_label": map_prediction(label, self.dataset), "score": repr(score),
-            "top5": "; ".join(f"{name} ({value!r})" for name, value in top_labels(scores)),
+            "proposed_label": proposed, "score": repr(score),
+            "top5": "; ".join(f"{name} ({value!r})" for name, value in top),
             **self._speech_details(item.speech),
         }
 
@@ -169,19 +203,25 @@ def _prepared_in_order(evaluator, stems, workers, lookahead):
                 pending.append(pool.submit(evaluator.prepare, next_stem))
 
 
-def run(evaluator, stems, write, batch_size=1, workers=0):
-    """Evaluate ``stems`` and pass each finished row to ``write``, in the stems' order."""
+def run(evaluator, stems, write, batch_size=1, workers=0, embed=None):
+    """Evaluate ``stems`` and pass each finished row to ``write``, in the stems' order.
+
+    With ``embed``, ``embed(stem, embedding)`` is called before ``write`` for each stem the
+    tagger ran on (so a row on disk always has its embedding saved).
+    """
     queue = []
 
     def flush():
         evaluator.classify(queue)
         for item in queue:
+            if embed is not None and item.embedding is not None:
+                embed(item.stem, item.embedding)
             write(item.row)
         queue.clear()
 
     for prepared in _prepared_in_order(evaluator, stems, workers, lookahead=workers + batch_size):
         queue.append(prepared)
-        waiting = sum(item.row is None for item in queue)
+        waiting = sum(item.features is not None for item in queue)
         if waiting == 0 or waiting >= batch_size:
             flush()
     flush()

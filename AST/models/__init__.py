@@ -21,8 +21,8 @@ PROJECT_DIR = _AST_FOLDER.parent
 DEFAULT_CHECKPOINT = _AST_FOLDER / "pretrained_models" / CHECKPOINT_NAME
 DEFAULT_SPEECH_MODEL = _AST_FOLDER / "models" / SPEECH_MODEL_NAME
 
-__all__ = ["DEFAULT_CHECKPOINT", "DEFAULT_SPEECH_MODEL", "load_ast", "ensure_speech_model",
-           "load_model_files"]
+__all__ = ["DEFAULT_CHECKPOINT", "DEFAULT_SPEECH_MODEL", "load_ast", "load_ast_file",
+           "ensure_speech_model", "load_model_files"]
 
 
 def load_ast(spec=None):
@@ -31,6 +31,11 @@ def load_ast(spec=None):
     ``spec``: a path to an authors' ``.pth`` or a Hugging Face model folder, ``hf:<repo id>``,
     or an ``http(s)://`` URL of an authors' ``.pth`` (saved into the default file's folder).
     """
+    return load_ast_file(spec)[0]
+
+
+def load_ast_file(spec=None):
+    """``(model, local path of its weights)``: ``load_ast`` plus the file it read, for provenance."""
     return checkpoint.load_ast(spec, DEFAULT_CHECKPOINT)
 
 
@@ -42,11 +47,12 @@ def ensure_speech_model(spec=None):
     return speech_model.ensure_speech_model(spec, DEFAULT_SPEECH_MODEL)
 
 
-def load_model_files(checkpoint=None, speech_model=None):
-    """``(load_ast(checkpoint), ensure_speech_model(speech_model))``; when both files are
-    unusable, one UserError names both, so a user placing them by hand learns of both at once."""
+def load_model_files(checkpoint=None, speech_model=None, load_weights=load_ast):
+    """``(load_weights(checkpoint), ensure_speech_model(speech_model))``; when both files are
+    unusable, one UserError names both, so a user placing them by hand learns of both at once.
+    ``load_weights``: the loader of the tagger's weights (the AST's by default)."""
     found, problems = [], []
-    for prepare, spec in ((load_ast, checkpoint), (ensure_speech_model, speech_model)):
+    for prepare, spec in ((load_weights, checkpoint), (ensure_speech_model, speech_model)):
         try:
             found.append(prepare(spec))
         except UserError as error:

@@ -23,11 +23,11 @@ URL_PREFIXES = ("http://", "https://")
 
 
 def load_ast(spec, default):
-    """The checked ASTModel named by ``spec`` (None: the ``default`` file), eval mode, CPU."""
+    """``(checked ASTModel, its local path)`` for ``spec`` (None: the ``default`` file)."""
     path = resolve_checkpoint(spec, default)
     hint = (f"; delete it and run \"{FETCH_COMMAND} checkpoint\""
             if spec is None and path.parent == default.parent else "")
-    return load_local(path, hint)
+    return load_local(path, hint), path
 
 
 def resolve_checkpoint(spec, default):
@@ -36,7 +36,7 @@ def resolve_checkpoint(spec, default):
         return present_default(default) or _fetch_default(default)
     spec = str(spec)
     if spec.startswith(HUB_PREFIX):
-        return _hub_folder(spec[len(HUB_PREFIX):].strip())
+        return hub_folder(spec[len(HUB_PREFIX):].strip())
     if spec.lower().startswith(URL_PREFIXES):
         return _url_file(spec, default.parent)
     return Path(spec)
@@ -76,7 +76,8 @@ def _fetch_default(default):
                         f"{error}; nothing was saved") from None
 
 
-def _hub_folder(repo_id):
+def hub_folder(repo_id):
+    """The cached snapshot of hub model ``repo_id`` (fetched if online), else a UserError."""
     if not repo_id:
         raise UserError(f"--checkpoint {HUB_PREFIX} needs a Hugging Face model id, "
                         f"e.g. {HUB_PREFIX}{AST_HUB_ID}")
