@@ -74,7 +74,11 @@ def build_parser(dataset=None, default_output=None):
                              "reverb:rt60=S[,wet=W], or a chain joined by + (see README.md)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --output and analyse only the stems "
-                             "not there yet")
+                             "not there yet (refused if its sidecar names another tagger or "
+                             "weights)")
+    parser.add_argument("--embeddings", metavar="PATH",
+                        help="also save one embedding per stem (from the same forward pass) "
+                             "in this .npz; speech-gated stems get one too")
     parser.add_argument("--details", action="store_true",
                         help="append the columns score, speech_score, top5, error and group "
                              "(the stem's track or song)")
@@ -173,40 +177,60 @@ def main(dataset=None, default_output=None, argv=None):
         args.output = f"results_{dataset.name}.csv"
     stems, category_map = find_stems(dataset, args)
     check_output_path(args.output)
+    if args.embeddings is not None:
+        check_output_path(args.embeddings, "embeddings")
     device = pick_device(args.device)
 
     from AST.models import load_model_files
     from stemeval import taggers
+    from stemeval.embeddings import EmbeddingStore
     from stemeval.pipeline import Evaluator, default_batch_size, default_workers, run
     from stemeval.precision import use_exact_fp32
     from stemeval.progress import Progress
-    from stemeval.results import COLUMNS, DETAIL_COLUMNS, ResultWriter, stems_to_do
+    from stemeval.results import (COLUMNS, DETAIL_COLUMNS, ERROR, ResultWriter, read_results,
+                                  stems_to_do)
+    from stemeval.sidecar import Sidecar
     from stemeval.speech import speech_model_factory
 
     use_exact_fp32(device)
     tagger, graph = load_model_files(
         args.checkpoint, args.speech_model,
         load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories)))
+    sidecar = Sidecar(args.output, tagger, graph, vars(args), device, args.precision)
+    if args.resume:
+        sidecar.check_resume(args.output)
+    store = (EmbeddingStore(args.embeddings, tagger.name, resume=args.resume)
+             if args.embeddings else None)
     evaluator = Evaluator(tagger, speech_model_factory(graph, args.speech_backend, device),
                           category_map, device=device, precision=args.precision,
-                          details=args.details, deform=deform)
+                          details=args.details, deform=deform, embeddings=store is not None)
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
     groups = {stem.path: stem.group for stem in stems}
     with ResultWriter(args.output, columns, resume=args.resume) as writer:
         todo = stems_to_do(writer.kept, stems, args.folder, args.output)
-        with Progress(len(todo), quiet=args.quiet, verbose=args.verbose) as progress:
-            def write(row):
-                writer.write({**row, "group": groups[row["path"]]})
-                progress.done(row)
+        sidecar.start()
+        complete = False
+        try:
+            with Progress(len(todo), quiet=args.quiet, verbose=args.verbose) as progress:
+                def write(row):
+                    writer.write({**row, "group": groups[row["path"]]})
+                    progress.done(row)
 
-            try:
                 run(evaluator, todo, write,
                     batch_size=args.batch_size or default_batch_size(device),
-                    workers=default_workers(device) if args.workers is None else args.workers)
-            except KeyboardInterrupt:
-                raise KeyboardInterrupt(
-                    f"interrupted: the rows so far are in {args.output}; the same command with "
-                    f"--resume continues the run") from None
+                    workers=default_workers(device) if args.workers is None else args.workers,
+                    embed=store.add if store else None)
+            complete = True
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"interrupted: the rows so far are in {args.output}; the same command with "
+                f"--resume continues the run") from None
+        finally:
+            if store is not None:
+                store.close(complete)
+    rows = read_results(args.output)
+    sidecar.finish(stems=len(rows), errors=sum(row["prediction"] == ERROR for row in rows),
+                   stems_this_run=len(todo))
     print(f"wrote {len(todo)} rows to {args.output} ({len(writer.kept)} kept from before, "
           f"{progress.errors} errors)", file=sys.stderr)
     print_published_ending(args.output)

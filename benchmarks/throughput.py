@@ -45,6 +45,7 @@ from stemeval.results import ResultWriter  # noqa: E402
 from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
                              speech_model_factory)
 from stemeval.speech_graph import GraphRunner  # noqa: E402
+from stemeval.taggers.ast import AstTagger  # noqa: E402
 from tests import published  # noqa: E402
 from tests.ast_weights import random_model  # noqa: E402
 from tests.speech_patches import speech_activations  # noqa: E402
@@ -198,7 +199,8 @@ def main():
 
         def fast(precision):
             def rows(dataset, stems, writer):
-                evaluator = Evaluator(model, speech_model_factory(graph, "torch"), dataset,
+                evaluator = Evaluator(AstTagger(model, "random"),
+                                      speech_model_factory(graph, "torch"), dataset,
                                       precision=precision)
                 run(evaluator, stems, writer.write, batch_size=args.batch_size,
                     workers=args.workers)
