@@ -11,7 +11,7 @@ if not __package__:  # run as a path: import from the project root, not from thi
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 from AST import models  # noqa: E402
-from AST.models import checkpoint, speech_model, status  # noqa: E402
+from AST.models import checkpoint, registry, speech_model, status  # noqa: E402
 from AST.models.sources import (AST_HUB_ID, FETCH_COMMAND, SPEECH_MODEL_URL_ENV,  # noqa: E402
                                 speech_model_url)
 from stemeval.errors import ArgumentParser, UserError, run_main  # noqa: E402
@@ -19,13 +19,16 @@ from stemeval.errors import ArgumentParser, UserError, run_main  # noqa: E402
 WHICH = ("checkpoint", "speech-model")
 
 DESCRIPTION = """\
-Prepare or inspect the two model files a run needs.
+Prepare or inspect the model files runs need.
 
   AST weights   AST/pretrained_models/audio_mdl.pth (the authors' format); when missing,
                 fetched from the Hugging Face hub (%(hub)s)
                 and converted.
   speech model  AST/models/genre_rosamerica-vggish-audioset-1.pb; when missing, downloaded
                 from %(url)s
+
+  other taggers' weights (panns-cnn14, passt, clap): fetched by name into torch hub's
+                checkpoint folder (URL downloads) or the Hugging Face cache (hub models)
 
 A run fetches a missing file by itself; "fetch" does it ahead of time (e.g. before going
 offline), "status" reports each file: present or missing, size, origin, checks passed or why not.
@@ -53,7 +56,8 @@ def build_parser():
         description="Download (where missing) and check the model files; a file already "
                     "present is checked, not downloaded again.")
     fetch.add_argument("which", nargs="*", metavar="WHICH",
-                       help="checkpoint and/or speech-model (default: both)")
+                       help="checkpoint, speech-model and/or a tagger's name (default: "
+                            "checkpoint and speech-model, the files a default run needs)")
     fetch.add_argument("--checkpoint", metavar="SPEC",
                        help="AST weights to prepare instead of the default: a path to an "
                             "authors' .pth or a Hugging Face folder, hf:<repo id>, or an "
@@ -65,6 +69,11 @@ def build_parser():
         description="For each model file: present or missing, size, where it comes from, and "
                     "whether it passes the checks a run applies. Exit status 1 if any is "
                     "missing or fails.")
+    report.add_argument("which", nargs="*", metavar="WHICH",
+                        help="checkpoint, speech-model and/or a tagger's name (default: "
+                             "checkpoint and speech-model)")
+    report.add_argument("--all", action="store_true",
+                        help="report on every tagger's weights too")
     report.add_argument("--checkpoint", metavar="PATH",
                         help="report on this .pth or Hugging Face folder instead of the default")
     report.add_argument("--speech-model", metavar="PATH",
@@ -77,19 +86,24 @@ def main(argv=None):
     return fetch_files(args) if args.command == "fetch" else report_files(args)
 
 
+def _chosen(which, command, files):
+    """The names asked for (default: the two published files), or a UserError."""
+    names = WHICH + tuple(files)
+    unknown = [name for name in which if name not in names]
+    if unknown:
+        raise UserError(f"{command}: unknown file {unknown[0]!r} (choose from "
+                        f"{', '.join(names)})")
+    return [name for name in names if name in (which or WHICH)]
+
+
 def fetch_files(args):
     """Prepare each chosen file; each failure is one line, and the others are still tried."""
-    which = args.which or WHICH
-    unknown = [name for name in which if name not in WHICH]
-    if unknown:
-        raise UserError(f"fetch: unknown file {unknown[0]!r} "
-                        f"(choose checkpoint and/or speech-model)")
+    files = registry.tagger_files()
     steps = {"checkpoint": lambda: _fetch_checkpoint(args.checkpoint),
-             "speech-model": lambda: _fetch_speech_model(args.speech_model)}
+             "speech-model": lambda: _fetch_speech_model(args.speech_model),
+             **{name: (lambda file=file: registry.fetch(file)) for name, file in files.items()}}
     failed = False
-    for name in WHICH:
-        if name not in which:
-            continue
+    for name in _chosen(args.which, "fetch", files):
         try:
             print(steps[name](), flush=True)
         except UserError as error:
@@ -110,24 +124,28 @@ def _fetch_speech_model(spec):
 
 
 def report_files(args):
-    """Print the status of both files; 1 if any is missing or fails its check."""
+    """Print the status of the chosen files; 1 if any is missing or fails its check."""
     if args.checkpoint and args.checkpoint.startswith(("hf:", "http://", "https://")):
         raise UserError("status takes a local path for --checkpoint; use fetch for hf: or URLs")
-    reports = [
-        status.checkpoint_status(
+    files = registry.tagger_files()
+    chosen = _chosen(args.which or (WHICH + tuple(files) if args.all else ()), "status", files)
+    reports = {
+        "checkpoint": lambda: status.checkpoint_status(
             Path(args.checkpoint) if args.checkpoint else
             checkpoint.present_default(models.DEFAULT_CHECKPOINT) or models.DEFAULT_CHECKPOINT,
             "given with --checkpoint" if args.checkpoint else
             f"Hugging Face hub {AST_HUB_ID}, converted to the authors' format",
             "" if args.checkpoint else f"{FETCH_COMMAND} checkpoint"),
-        status.speech_model_status(
+        "speech-model": lambda: status.speech_model_status(
             Path(args.speech_model) if args.speech_model else models.DEFAULT_SPEECH_MODEL,
             "given with --speech-model" if args.speech_model else speech_model_url(),
             "" if args.speech_model else f"{FETCH_COMMAND} speech-model"),
-    ]
-    for report in reports:
+        **{name: (lambda file=file: registry.status(file)) for name, file in files.items()},
+    }
+    results = [reports[name]() for name in chosen]
+    for report in results:
         print("\n".join(status.format_status(report)))
-    return 0 if all(report.ok for report in reports) else 1
+    return 0 if all(report.ok for report in results) else 1
 
 
 if __name__ == "__main__":
