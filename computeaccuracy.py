@@ -1,4 +1,4 @@
-"""Score a results CSV of the AST instrument-recognition evaluation.
+"""Score a results CSV of the instrument-recognition evaluation, or rank several.
 
 Reads a file written by analyze_dsd100.py or analyze_moisesdb.py (columns label, path,
 prediction, proposed_label) and prints what the published computeaccuracy.py printed: a
@@ -12,14 +12,16 @@ image (matplotlib), a JSON report, and a comparison with the published rows or w
 results of another run; they print after the published part. As published, a missing file
 prints "Error: File '...' does not exist." on stdout with exit status 1; other bad input
 gives one "error: ..." line on stderr and exit status 2.
+
+Several files give a leaderboard instead (see stemeval/leaderboard.py).
 """
 
 import argparse
 import os
 import sys
 
-from stemeval import report, reference
-from stemeval.errors import ArgumentParser, run_main
+from stemeval import leaderboard, reference, report
+from stemeval.errors import ArgumentParser, UserError, run_main
 from stemeval.results import check_output_path, read_results
 
 SCRIPT = "computeaccuracy.py"
@@ -36,9 +38,13 @@ def build_parser():
                "  python computeaccuracy.py new.csv --compare old.csv --json report.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "file", metavar="FILE",
+        "files", metavar="FILE", nargs="+",
         help="results CSV with the columns label,path,prediction,proposed_label "
-             "(extra --details columns are allowed and ignored)")
+             "(extra --details columns are allowed and ignored); several files give a "
+             "leaderboard: one row per run (named by its sidecar's tagger, else its file "
+             "name) with accuracy, balanced accuracy, macro-F1 and recall per category, "
+             "the best value per column marked; --plot then draws the recall per category "
+             "of each run and --json writes the leaderboard")
     parser.add_argument(
         "--per-class", action="store_true",
         help="also print precision, recall, F1 and support per category (the union of "
@@ -80,6 +86,12 @@ def main(argv=None):
         print(report.published_usage(SCRIPT))
         return 1
     args = build_parser().parse_args(argv)
+    if len(args.files) > 1:
+        for path, what in ((args.plot, "plot"), (args.json, "JSON file")):
+            if path is not None:
+                check_output_path(path, what, inputs=args.files)
+        return print_leaderboard(args)
+    args.file = args.files[0]
     if not os.path.exists(args.file):
         print(report.published_missing_file(args.file))
         return 1
@@ -117,6 +129,23 @@ def main(argv=None):
     if args.json:
         report.write_json(report.json_report(args.file, rows, metrics, comparison), args.json)
         print(f"JSON report written to {args.json}")
+    return 0
+
+
+def print_leaderboard(args):
+    """Several files: the leaderboard (with --plot and --json as asked)."""
+    for option in ("per_class", "compare"):
+        if getattr(args, option):
+            raise UserError(f"--{option.replace('_', '-')} takes one FILE; several files "
+                            f"give a leaderboard")
+    board = leaderboard.leaderboard(args.files)
+    print("\n".join(leaderboard.format_leaderboard(board)))
+    if args.plot:
+        leaderboard.plot_leaderboard(board, args.plot)
+        print(f"Leaderboard plot written to {args.plot}")
+    if args.json:
+        report.write_json(leaderboard.json_leaderboard(board), args.json)
+        print(f"JSON leaderboard written to {args.json}")
     return 0
 
 

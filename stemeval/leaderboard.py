@@ -1,0 +1,127 @@
+"""Several results CSVs side by side: one row per run, the best value per column marked.
+
+A run is named by its provenance sidecar's tagger (``<file>.json``), else by its file name
+(the file name is added when two runs would share a name). Per run: accuracy (matching rows
+/ rows), balanced accuracy (mean recall over its ground-truth categories), macro-F1 over its
+ground-truth categories (a category never proposed has F1 0), and the recall of each
+ground-truth category; the definitions are those of ``report.per_class_metrics``, so the
+numbers equal ``computeaccuracy.py FILE --per-class`` for each file.
+"""
+
+import os
+
+from stemeval import report
+from stemeval.errors import UserError
+from stemeval.results import read_results
+from stemeval.sidecar import read_sidecar, sidecar_path
+
+COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1")
+HEADINGS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc.",
+            "macro_f1": "macro-F1"}
+BEST = "*"
+
+
+def _names(paths):
+    """One distinct name per file: its sidecar's tagger, else its file name."""
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+    names = [(read_sidecar(sidecar_path(path)) or {}).get("tagger") or stem
+             for path, stem in zip(paths, stems)]
+    return [f"{name} ({stem})" if names.count(name) > 1 and name != stem else name
+            for name, stem in zip(names, stems)]
+
+
+def score_run(name, path, rows):
+    """The leaderboard row of one results file (fractions; None where undefined)."""
+    report.check_rows(rows, path)
+    matches, total = report.accuracy(rows)
+    metrics = report.per_class_metrics(*report.category_lists(rows))
+    truth = set(report.value_counts(rows))
+    return {
+        "name": name, "file": path, "matches": matches, "total": total,
+        "accuracy": matches / total,
+        "balanced_accuracy": metrics["balanced_accuracy"],
+        "macro_f1": metrics["macro_f1_true"],
+        "recall": {label: recall for label, recall in zip(metrics["labels"], metrics["recall"])
+                   if label in truth},
+    }
+
+
+def leaderboard(paths):
+    """``{"categories": [...], "runs": [...], "best": {column: [names]}}`` for ``paths``."""
+    runs = [score_run(name, path, read_results(path))
+            for name, path in zip(_names(paths), paths)]
+    categories = sorted({label for run in runs for label in run["recall"]})
+    best = {}
+    for column in COLUMNS + tuple(categories):
+        values = {run["name"]: _value(run, column) for run in runs}
+        top = max((value for value in values.values() if value is not None), default=None)
+        best[column] = [name for name, value in values.items()
+                        if top is not None and value == top]
+    return {"categories": categories, "runs": runs, "best": best}
+
+
+def _value(run, column):
+    return run[column] if column in COLUMNS else run["recall"].get(column)
+
+
+def format_leaderboard(board):
+    """The table as text lines: percentages, ``*`` after the best value of each column."""
+    columns = list(COLUMNS) + board["categories"]
+    header = ["run"] + [HEADINGS.get(column, column) for column in columns]
+    table = [header]
+    for run in board["runs"]:
+        cells = [run["name"]]
+        for column in columns:
+            value = _value(run, column)
+            mark = BEST if run["name"] in board["best"][column] else " "
+            cells.append("-" if value is None else f"{100 * value:.2f}{mark}")
+        table.append(cells)
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["Leaderboard (percent; recall per ground-truth category; "
+             f"{BEST} best in its column):"]
+    for row in table:
+        lines.append("  " + "  ".join([row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]).rstrip())
+    totals = {run["total"] for run in board["runs"]}
+    if len(totals) > 1:
+        lines.append("note: the runs scored different numbers of stems ("
+                     + ", ".join(f"{run['name']}: {run['total']}" for run in board["runs"])
+                     + ")")
+    return lines
+
+
+def json_leaderboard(board):
+    """The leaderboard as a JSON-ready dict (fractions; every value is defined: each recall
+    is over a category with ground-truth rows)."""
+    return {"leaderboard": board["runs"], "categories": board["categories"],
+            "best": board["best"]}
+
+
+def plot_leaderboard(board, path):
+    """Per-category recall per run as grouped bars, saved to ``path``."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    image_format = report.plot_format(path)
+    categories, runs = board["categories"], board["runs"]
+    width = 0.8 / len(runs)
+    figure = Figure(figsize=(max(6.0, 1.0 + 0.6 * len(categories) * max(1, len(runs) / 2)), 5.0),
+                    dpi=report.PLOT_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    positions = np.arange(len(categories))
+    for index, run in enumerate(runs):
+        values = [run["recall"].get(category) for category in categories]
+        axes.bar(positions + (index - (len(runs) - 1) / 2) * width,
+                 [np.nan if value is None else value for value in values], width,
+                 label=f"{run['name']} ({100 * run['accuracy']:.1f}%)")
+    axes.set_xticks(positions, categories, rotation=45, ha="right", rotation_mode="anchor")
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("recall")
+    axes.set_title("Recall per category (accuracy in the legend)")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    try:
+        figure.savefig(path, format=image_format, dpi=report.PLOT_DPI)
+    except OSError as error:
+        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
