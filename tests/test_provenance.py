@@ -63,15 +63,16 @@ def test_sidecar_embeddings_and_unchanged_scores(setup):
     assert record["speech_model"]["sha256"] == sha256(music)
     assert record["packages"]["torch"] == torch.__version__.split("+")[0]
     assert record["options"]["embeddings"] == "emb.npz" and record["device"] == "cpu"
-    assert record["precision"] == "fp32" and record["stems"] == 3 == record["stems_this_run"]
+    assert record["precision"] == "fp32" and record["stems"] == 4 == record["stems_this_run"]
     assert record["errors"] == 0 and record["stems_per_second"] > 0
     assert record["started"] <= record["finished"]
 
     saved = read_embeddings(base / "emb.npz")
-    paths = sorted(f"tree/{relative}" for relative in STEMS if "vocals" not in relative)
+    paths = sorted(f"tree/{relative}" for relative in STEMS)
     assert list(saved["paths"]) == paths and str(saved["tagger"]) == "ast"
-    assert list(saved["labels"]) == ["bass", "drums", "bass"] and list(saved["groups"]) == [""] * 3
-    assert saved["embeddings"].dtype == np.float32 and saved["embeddings"].shape == (3, 64)
+    assert list(saved["labels"]) == ["bass", "drums", "bass", "vocals"]
+    assert list(saved["groups"]) == [""] * 4
+    assert saved["embeddings"].dtype == np.float32 and saved["embeddings"].shape == (4, 64)
     assert not (base / "emb.npz.part").exists()
     tagger = ast.load(str(weights))
     features = tagger.features(trim_silence(decode(str(base / paths[1])).pcm_mono))
@@ -87,7 +88,7 @@ def test_speech_gated_stems_get_embeddings(setup):
     assert result.returncode == 0, result.stderr
     with open(base / "gated.csv", newline="") as handle:
         assert {row["prediction"] for row in csv.DictReader(handle)} == {"speech"}
-    assert len(read_embeddings(base / "gated.npz")["paths"]) == 3
+    assert len(read_embeddings(base / "gated.npz")["paths"]) == 4
 
 
 def test_resume_refuses_other_weights_and_keeps_embeddings(setup):
@@ -106,8 +107,8 @@ def test_resume_refuses_other_weights_and_keeps_embeddings(setup):
     again = analyze(base, "--checkpoint", weights, "--speech-model", music,
                     "--output", "r.csv", "--embeddings", "r.npz", "--resume")
     assert again.returncode == 0, again.stderr
-    assert json.loads((base / "r.csv.json").read_text())["stems_this_run"] == 2
-    assert len(read_embeddings(base / "r.npz")["paths"]) == 3
+    assert json.loads((base / "r.csv.json").read_text())["stems_this_run"] == 3
+    assert len(read_embeddings(base / "r.npz")["paths"]) == 4
 
 
 def stem(path):
