@@ -76,14 +76,14 @@ def _fetch_default(default):
                         f"{error}; nothing was saved") from None
 
 
-def hub_folder(repo_id, extra_files=()):
+def hub_folder(repo_id, also=()):
     """The cached snapshot of hub model ``repo_id`` (fetched if online), else a UserError;
-    ``extra_files``: patterns of files it needs beyond the config and weights."""
+    ``also``: patterns of files it needs beyond the config and weights."""
     if not repo_id:
         raise UserError(f"--checkpoint {HUB_PREFIX} needs a Hugging Face model id, "
                         f"e.g. {HUB_PREFIX}{AST_HUB_ID}")
     try:
-        return hub_snapshot(repo_id, extra_files)
+        return hub_snapshot(repo_id, also)
     except Unreachable as error:
         raise UserError(f"Hugging Face model {repo_id} is not in the cache {hub_cache_dir()} "
                         f"and cannot be downloaded ({error})") from None

@@ -96,9 +96,9 @@ class UrlWeights:
 class HubWeights:
     """A Hugging Face hub model ``repo_id``, kept in the Hugging Face cache."""
 
-    def __init__(self, name, title, repo_id, build, extra_files=()):
+    def __init__(self, name, title, repo_id, build, also=()):
         self.name, self.title, self.repo_id, self.build = name, title, repo_id, build
-        self.extra_files = tuple(extra_files)  # patterns beyond config and weights (tokenizer)
+        self.also = tuple(also)  # patterns of files beyond config and weights (a processor's)
 
     @property
     def path(self):
@@ -113,7 +113,7 @@ class HubWeights:
         if checkpoint is not None and not str(checkpoint).startswith(HUB_PREFIX):
             return Path(checkpoint)
         repo_id = str(checkpoint)[len(HUB_PREFIX):].strip() if checkpoint else self.repo_id
-        return hub_folder(repo_id, self.extra_files)
+        return hub_folder(repo_id, self.also)
 
     def load(self, checkpoint=None):
         """``(model, folder)``: the checked model ``checkpoint`` names (None: the default)."""

@@ -20,6 +20,7 @@ from stemeval.taggers.base import Tagger, TaggerOutput
 
 PREFIX = "hf:"
 AST_MODEL_TYPE = "audio-spectrogram-transformer"
+EXTRACTOR_FILES = ("preprocessor_config.json",)  # the feature extractor's settings
 
 
 class HfTagger(Tagger):
@@ -88,7 +89,7 @@ def load(repo_id, checkpoint=None, categories=None):
     from stemeval.taggers import ast
 
     name = PREFIX + repo_id
-    folder = Path(checkpoint) if checkpoint else hub_folder(repo_id)
+    folder = Path(checkpoint) if checkpoint else hub_folder(repo_id, also=EXTRACTOR_FILES)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
