@@ -2,29 +2,25 @@
 it is checked, and the fetch/status of ``python -m AST.models`` for all of them.
 
 The two published files (the AST checkpoint, the speech model) keep their homes and code
-(``checkpoint``, ``speech_model``). A tagger module adds its weights by exposing
-``MODEL_FILE``, one of:
+(``checkpoint``, ``speech_model``). The other taggers' weights are found from their modules:
 
-- ``UrlWeights``: a file downloaded from a URL into torch hub's checkpoint folder
-  (``torch.hub.get_dir()/checkpoints``, so ``TORCH_HOME`` and an existing cache apply);
-- ``HubWeights``: a Hugging Face model id, kept in the Hugging Face cache.
-
-``build(path)`` is the tagger's strict loader: it returns the model and raises a
-``ValueError`` (e.g. ``CheckpointError``) saying why a file is refused (missing or left-over
-tensors, class count, label order). It checks a download before it is kept, and every file
-before use.
+- a released file at a URL: the module has ``SOURCE`` (a ``stemeval.taggers.released.Source``:
+  title, URL, file name in torch hub's ``checkpoints`` folder) and ``check(path)``, the strict
+  loader that raises ``CheckpointError`` (missing or left-over tensors, class count);
+- a Hugging Face hub model: the module has ``DEFAULT_MODEL`` (a repo id), optionally
+  ``HUB_FILES`` (patterns of files it needs beyond config and weights), and its ``load``
+  checks a model folder (weights strictly, labels or processor).
 """
 
 import importlib
 from pathlib import Path
 
-from AST.models.checkpoint import HUB_PREFIX, hub_folder
-from AST.models.download import DownloadError, Unreachable, download
+from AST.models.checkpoint import hub_folder
 from AST.models.sources import FETCH_COMMAND, hub_cache_dir
 from AST.models.status import FileStatus
 from stemeval.errors import UserError, one_line
 
-# --tagger name -> module exposing MODEL_FILE (the AST's weights are the published checkpoint)
+# --tagger name -> its module (the AST's weights are the published checkpoint)
 TAGGER_MODULES = {
     "panns-cnn14": "stemeval.taggers.panns",
     "passt": "stemeval.taggers.passt",
@@ -32,102 +28,64 @@ TAGGER_MODULES = {
 }
 
 
-def torch_hub_checkpoints():
-    """torch hub's checkpoint folder, read now (``TORCH_HOME`` may change between calls)."""
-    import torch
+class ReleasedFile:
+    """A tagger's released weights file, cached in torch hub's checkpoint folder."""
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-class UrlWeights:
-    """A weights file at ``url``, cached as ``torch_hub_checkpoints()/filename``."""
-
-    def __init__(self, name, title, url, filename, build, size=""):
-        self.name, self.title, self.url, self.filename = name, title, url, filename
-        self.build = build
-        self.size = size  # e.g. "about 330 MB", for people deciding whether to fetch it
+    def __init__(self, name, source, check):
+        self.name, self.source, self.check = name, source, check
+        self.title = source.title
 
     @property
     def path(self):
-        return torch_hub_checkpoints() / self.filename
+        return self.source.default_path()
 
-    @property
-    def source(self):
-        return self.url
+    def fetch(self):
+        from stemeval.taggers.released import load_checked
 
-    def resolve(self, checkpoint=None):
-        """The local file: ``checkpoint`` if given (never downloaded), else the cached file,
-        downloaded and checked first where missing."""
-        if checkpoint is not None:
-            return Path(checkpoint)
-        if self.path.exists():
-            return self.path
+        _, path = load_checked(self.source, None, self.check)
+        return path
+
+    def problem(self):
         try:
-            return download(self.url, self.path, self.build)
-        except Unreachable as error:
-            raise UserError(self.offline_message(error)) from None
-        except DownloadError as error:
-            raise UserError(f"{self.title} download failed: {error}; nothing was saved, "
-                            f"run again to retry") from None
+            self.check(self.path)
         except ValueError as error:
-            raise UserError(f"the file downloaded from {self.url} is not usable "
-                            f"{self.title} ({error}); it was removed") from None
+            return str(error)
+        return None
 
-    def offline_message(self, why):
-        return (f"{self.title} missing: {self.filename} is not in {self.path.parent} and "
-                f"cannot be downloaded ({why}); on a machine that is online run "
-                f"\"{FETCH_COMMAND} {self.name}\" or download {self.url}"
-                f"{f' ({self.size})' if self.size else ''}, and copy the file there, or pass "
-                f"--checkpoint PATH")
-
-    def load(self, checkpoint=None):
-        """``(model, path)``: the checked weights ``checkpoint`` names (None: the default)."""
-        path = self.resolve(checkpoint)
-        if not path.exists():
-            raise UserError(f"{self.title} {path} do not exist")
-        hint = (f"; delete it and run \"{FETCH_COMMAND} {self.name}\""
-                if checkpoint is None else "")
-        try:
-            return self.build(path), path
-        except ValueError as error:
-            raise UserError(f"{self.title} {path} are not usable: {error}{hint}") from None
+    def origin(self):
+        return self.source.url
 
 
-class HubWeights:
-    """A Hugging Face hub model ``repo_id``, kept in the Hugging Face cache."""
+class HubModel:
+    """A tagger's default Hugging Face hub model, kept in the Hugging Face cache."""
 
-    def __init__(self, name, title, repo_id, build, also=()):
-        self.name, self.title, self.repo_id, self.build = name, title, repo_id, build
-        self.also = tuple(also)  # patterns of files beyond config and weights (a processor's)
+    def __init__(self, name, module):
+        self.name, self.module = name, module
+        self.repo_id = module.DEFAULT_MODEL
+        self.title = f"{name} model {self.repo_id}"
 
     @property
     def path(self):
         return Path(hub_cache_dir()) / ("models--" + self.repo_id.replace("/", "--"))
 
-    @property
-    def source(self):
-        return f"Hugging Face hub {self.repo_id}"
+    def fetch(self):
+        folder = hub_folder(self.repo_id, getattr(self.module, "HUB_FILES", ()))
+        self.module.load(str(folder), categories=["check"])
+        return folder
 
-    def resolve(self, checkpoint=None):
-        """The local model folder: ``checkpoint`` (a folder or ``hf:<id>``) or the default id."""
-        if checkpoint is not None and not str(checkpoint).startswith(HUB_PREFIX):
-            return Path(checkpoint)
-        repo_id = str(checkpoint)[len(HUB_PREFIX):].strip() if checkpoint else self.repo_id
-        return hub_folder(repo_id, self.also)
-
-    def load(self, checkpoint=None):
-        """``(model, folder)``: the checked model ``checkpoint`` names (None: the default)."""
-        path = self.resolve(checkpoint)
-        if not path.exists():
-            raise UserError(f"{self.title} {path} do not exist")
+    def problem(self):
         try:
-            return self.build(path), path
-        except ValueError as error:
-            raise UserError(f"{self.title} {path} are not usable: {error}") from None
+            self.fetch()
+        except UserError as error:
+            return one_line(error)
+        return None
+
+    def origin(self):
+        return f"Hugging Face hub {self.repo_id}"
 
 
 def tagger_files():
-    """``{name: MODEL_FILE}`` of the tagger modules present in this checkout."""
+    """``{name: entry}`` for the taggers with their own weights present in this checkout."""
     found = {}
     for name, module_name in TAGGER_MODULES.items():
         try:
@@ -136,24 +94,20 @@ def tagger_files():
             if error.name == module_name:
                 continue
             raise
-        found[name] = module.MODEL_FILE
+        if hasattr(module, "SOURCE"):
+            found[name] = ReleasedFile(name, module.SOURCE, module.check)
+        elif hasattr(module, "DEFAULT_MODEL"):
+            found[name] = HubModel(name, module)
     return found
 
 
-def fetch(model_file):
+def fetch(entry):
     """Download (where missing) and check one tagger's weights; a line saying where they are."""
-    _, path = model_file.load()
-    return f"{model_file.title} ready: {path}"
+    return f"{entry.title} ready: {entry.fetch()}"
 
 
-def status(model_file):
+def status(entry):
     """``FileStatus`` of one tagger's default weights (checked when present)."""
-    path = model_file.path
-    problem = None
-    if path.exists():
-        try:
-            model_file.build(model_file.resolve() if isinstance(model_file, HubWeights) else path)
-        except (ValueError, UserError) as error:
-            problem = one_line(error)
-    return FileStatus(model_file.title, path, model_file.source,
-                      f"{FETCH_COMMAND} {model_file.name}", problem)
+    problem = entry.problem() if entry.path.exists() else None
+    return FileStatus(entry.title, entry.path, entry.origin(), f"{FETCH_COMMAND} {entry.name}",
+                      problem)
