@@ -60,7 +60,7 @@ class EmbeddingStore:
                 handle.truncate(_records(handle)[1])
 
     def add(self, stem, embedding):
-        _append(self._handle, (stem.path, stem.label, getattr(stem, "group", "")), embedding)
+        _append(self._handle, (stem.path, stem.label, stem.group), embedding)
         self._handle.flush()
 
     def close(self, complete):

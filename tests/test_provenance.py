@@ -71,7 +71,7 @@ def test_sidecar_embeddings_and_unchanged_scores(setup):
     paths = sorted(f"tree/{relative}" for relative in STEMS)
     assert list(saved["paths"]) == paths and str(saved["tagger"]) == "ast"
     assert list(saved["labels"]) == ["bass", "drums", "bass", "vocals"]
-    assert list(saved["groups"]) == [""] * 4
+    assert list(saved["groups"]) == ["a", "a", "b", "b"]  # the track folder
     assert saved["embeddings"].dtype == np.float32 and saved["embeddings"].shape == (4, 64)
     assert not (base / "emb.npz.part").exists()
     tagger = ast.load(str(weights))
