@@ -26,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from AST.ast_model import ASTConfig  # noqa: E402
-from AST.labels import dataset_categories  # noqa: E402
 from stemeval import taggers  # noqa: E402
-from stemeval.datasets import LAYOUTS  # noqa: E402
+from stemeval.datasets import LAYOUTS, category_map  # noqa: E402
 from stemeval.errors import UserError  # noqa: E402
 from stemeval.pipeline import Evaluator, run  # noqa: E402
 from stemeval.speech import speech_model_factory  # noqa: E402
@@ -120,7 +119,8 @@ def main():
         for name in args.taggers.split(","):
             try:
                 weights = WEIGHTS[name](root)
-                loaded = {dataset: taggers.load(name, str(weights), dataset_categories(dataset))
+                loaded = {dataset: taggers.load(name, str(weights),
+                                             list(category_map(dataset).categories))
                           for dataset in stems_of}
             except (ImportError, UserError) as error:
                 print(f"{name:>12}: skipped ({error})", flush=True)
