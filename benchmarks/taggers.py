@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from AST.ast_model import ASTConfig  # noqa: E402
 from stemeval import taggers  # noqa: E402
-from stemeval.datasets import LAYOUTS, category_map  # noqa: E402
+from stemeval.datasets import DATASETS, category_map  # noqa: E402
 from stemeval.errors import UserError  # noqa: E402
 from stemeval.pipeline import Evaluator, run  # noqa: E402
 from stemeval.speech import speech_model_factory  # noqa: E402
@@ -107,7 +107,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="taggers-bench-") as tmp:
         root = Path(tmp)
         folders, speech_paths = build_stem_set(root / "data", args.stems, args.speech_like)
-        stems_of = {dataset: LAYOUTS[dataset](str(folder)) for dataset, folder in folders.items()}
+        stems_of = {dataset: sorted(DATASETS[dataset].walk(str(folder)).stems,
+                                    key=lambda stem: stem.path)
+                    for dataset, folder in folders.items()}
         every_stem = [stem for stems in stems_of.values() for stem in stems]
         audio_seconds = sum(soundfile.info(stem.path).duration for stem in every_stem)
         graph = root / "speech.pb"
