@@ -57,12 +57,14 @@ def _device(options):
     return _once(("device", options.device), lambda: pick_device(options.device))
 
 
-def load_tagger(name, options):
-    """The tagger ``name`` with its configured checkpoint (only the AST for now)."""
-    from AST.models import load_ast
+def load_tagger(name, options, categories=None):
+    """The tagger ``name`` with its configured checkpoint; ``categories``: a zero-shot
+    tagger's dataset categories."""
+    from stemeval import taggers
 
     checkpoint = options.checkpoints.get(name)
-    return _once(("tagger", name, checkpoint), lambda: load_ast(checkpoint))
+    key = ("tagger", name, checkpoint, tuple(categories or ()))
+    return _once(key, lambda: taggers.load(name, checkpoint, categories))
 
 
 def speech_factory(options):
@@ -108,7 +110,8 @@ def evaluate_shard(options, dataset, category_map, stems, cells):
     for tagger, condition, todo in cells:
         deform = _once(("deform", condition.spec, dataset.folder),
                        lambda: Deformer(condition.spec, dataset.folder))
-        evaluator = Evaluator(load_tagger(tagger, options), speech_factory(options),
+        evaluator = Evaluator(load_tagger(tagger, options, list(category_map.categories)),
+                              speech_factory(options),
                               category_map, device=device, precision=options.precision,
                               deform=deform if condition.steps else None, decode=cache)
         rows = []
