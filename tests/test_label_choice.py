@@ -6,13 +6,17 @@ many with Speech ranked first and speech scores close to 8, go through this proj
 speech evidence, label choice and mapping (the pipeline's ``classify``).
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
 
 from AST.labels import AUDIOSET_LABELS
 from stemeval.datasets import Stem
 from stemeval.pipeline import Evaluator, Prepared
 from stemeval.speech import GATE_SCORE, ComputedActivations, SpeechEvidence
+from stemeval.taggers.base import TaggerOutput
 from tests import published
 
 SPEECH = AUDIOSET_LABELS.index("Speech")
@@ -44,10 +48,12 @@ class _ScoredEvaluator(Evaluator):
     """The pipeline's classify step on given score vectors instead of an AST's."""
 
     def __init__(self, dataset, vectors):
-        self.dataset, self.details, self._vectors = dataset, False, vectors
+        self.dataset, self.details, self.embeddings, self._vectors = dataset, False, False, vectors
+        self.tagger = SimpleNamespace(labels=AUDIOSET_LABELS)
 
-    def scores(self, features):
-        return np.stack([self._vectors[int(f)] for f in features])
+    def run_tagger(self, features):
+        scores = torch.from_numpy(np.stack([self._vectors[int(f)] for f in features]))
+        return TaggerOutput(scores, torch.zeros(len(features), 1))
 
 
 @pytest.mark.parametrize("dataset", ["dsd100", "moisesdb"])

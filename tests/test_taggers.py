@@ -11,10 +11,10 @@ import torch
 
 from AST.labels import AUDIOSET_LABELS
 from stemeval import taggers
+from stemeval.audio import decode, resample_16k
 from stemeval.datasets import category_map
-from stemeval.audio import decode
 from stemeval.errors import UserError
-from stemeval.features import fbank_features, resample_16k
+from stemeval.features import fbank_features
 from stemeval.pipeline import Evaluator, run
 from stemeval.silence import trim_silence
 from stemeval.speech import speech_model_factory
