@@ -24,6 +24,7 @@ import torch
 from stemeval.audio import Pcm
 from stemeval.errors import UserError
 from stemeval.taggers import panns
+from tests.tagger_cli import STEMS, analyze_tree, expected_row
 from tests.test_model_files import Server, closed_port
 from tests.torch_hub import hub  # noqa: F401 (a fixture)
 
@@ -204,3 +205,17 @@ def test_offline_message(hub, monkeypatch):
 
 def test_release_address():
     assert panns.SOURCE.url == "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth"
+
+
+# --- through the command line -----------------------------------------------------------------
+
+def test_rows_through_the_cli_equal_panns_inference(reference, weights, tmp_path):
+    rows, excerpts = analyze_tree(tmp_path, "--tagger", "panns-cnn14", "--checkpoint", weights,
+                                  stems=STEMS[:2])
+    for row, excerpt in zip(rows, excerpts):
+        with torch.no_grad():
+            wave = panns.resample_32k(excerpt.to_float(), excerpt.rate)
+            scores = reference(wave[None])["clipwise_output"][0]
+        prediction, proposed, score = expected_row(scores.numpy())
+        assert (row["prediction"], row["proposed_label"]) == (prediction, proposed)
+        assert abs(float(row["score"]) - score) < TOLERANCE

@@ -15,6 +15,8 @@ import torch
 from stemeval.audio import Pcm
 from stemeval.errors import UserError
 from stemeval.taggers import passt
+from stemeval.taggers.panns import resample_32k
+from tests.tagger_cli import analyze_tree, expected_row
 from tests.test_model_files import Server, closed_port
 from tests.torch_hub import hub  # noqa: F401 (a fixture)
 
@@ -206,3 +208,15 @@ def test_release_address():
     assert passt.SOURCE.url == ("https://github.com/kkoutini/PaSST/releases/download/"
                                 "v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt")
     assert passt.SOURCE.url.endswith("/" + passt.SOURCE.file_name)
+
+
+# --- through the command line -----------------------------------------------------------------
+
+def test_rows_through_the_cli_equal_hear21passt(reference, weights, tmp_path):
+    rows, excerpts = analyze_tree(tmp_path, "--tagger", "passt", "--checkpoint", weights)
+    for row, excerpt in zip(rows, excerpts):
+        wave = resample_32k(excerpt.to_float(), excerpt.rate)  # under 10 s: one window
+        scores, _ = reference_output(reference, wave)
+        prediction, proposed, score = expected_row(scores[0].numpy())
+        assert (row["prediction"], row["proposed_label"]) == (prediction, proposed)
+        assert abs(float(row["score"]) - score) < TOLERANCE

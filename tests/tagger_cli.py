@@ -1,0 +1,50 @@
+"""A tagger's rows through the analyze script on generated stems, and the rows its scores imply.
+
+The tree holds DSD100-named stems (tones with a silent gap); the speech graph says "music"
+for every stem, so each row comes from the tagger's scores alone. The expected row is
+derived from reference scores with the published rules (the 91-label filter, the DSD100 map).
+"""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from AST.labels import map_prediction
+from stemeval.audio import decode
+from stemeval.prediction import choose_label
+from stemeval.silence import trim_silence
+from tests.signals import concat, silence, tone, write_wav
+from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 22050
+STEMS = ("a/bass.wav", "a/drums.wav", "b/vocals.wav")
+
+
+def analyze_tree(base, *args, stems=STEMS):
+    """``(rows, excerpts)``: the CSV rows of analyze_dsd100.py with ``args`` and each row's
+    trimmed excerpt (a ``Pcm``), for stems written below ``base / "tree"``."""
+    for index, relative in enumerate(stems):
+        path = base / "tree" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(path, concat(tone(1.6 + index / 2, RATE, 180 + 130 * index, seed=index),
+                               silence(0.7, RATE), tone(0.5, RATE, 700, seed=index)), RATE)
+    music = write_constant_speech_graph(base / "music.pb", logit_for_score(3.0))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "analyze_dsd100.py"), "tree", "--quiet", "--workers", "0",
+         "--speech-model", str(music), "--details", "--output", "rows.csv", *map(str, args)],
+        cwd=base, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    with open(base / "rows.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(stems)
+    return rows, [trim_silence(decode(str(base / row["path"])).pcm_mono) for row in rows]
+
+
+def expected_row(scores):
+    """``(prediction, proposed_label, score)`` of AudioSet ``scores`` when speech is gated off."""
+    label, score = choose_label(np.asarray(scores), lambda: False)
+    return label, map_prediction(label, "dsd100"), score
