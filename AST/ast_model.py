@@ -161,20 +161,24 @@ def config_from_state_dict(state):
                      input_tdim=frames, num_classes=num_classes)
 
 
-def build_model(state, config):
-    """An eval-mode ASTModel holding exactly the tensors of ``state`` (else CheckpointError)."""
-    model = ASTModel(config)
-    expected = model.state_dict()
+def check_shapes(state, expected):
+    """CheckpointError unless ``state`` has exactly the tensors ``expected`` (name -> shape)."""
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:
         parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + \
                 ([f"unexpected {', '.join(extra[:5])}"] if extra else [])
         raise CheckpointError("; ".join(parts))
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise CheckpointError(f"{key} has shape {tuple(tensor.shape)}, "
-                                  f"expected {tuple(expected[key].shape)}")
+    for name, shape in expected.items():
+        if tuple(state[name].shape) != tuple(shape):
+            raise CheckpointError(f"{name} has shape {tuple(state[name].shape)}, "
+                                  f"expected {tuple(shape)}")
+
+
+def build_model(state, config):
+    """An eval-mode ASTModel holding exactly the tensors of ``state`` (else CheckpointError)."""
+    model = ASTModel(config)
+    check_shapes(state, {name: tensor.shape for name, tensor in model.state_dict().items()})
     model.load_state_dict(state)
     return model.eval()
 

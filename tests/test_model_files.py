@@ -100,14 +100,6 @@ class Server:
 
 
 @pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-@pytest.fixture
 def graph_bytes(tmp_path):
     return write_constant_speech_graph(tmp_path / "made.pb", 0.0).read_bytes()
 

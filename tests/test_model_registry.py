@@ -11,7 +11,7 @@ from AST.models import registry
 from AST.models.__main__ import main as models_main
 from stemeval.errors import UserError
 from stemeval.taggers.released import Source
-from tests.test_model_files import Server
+
 
 CLASSES = 527
 
@@ -35,14 +35,6 @@ def caches(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-
-
-@pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 def toy(server, tmp_path, classes=CLASSES, cut=False):

@@ -25,7 +25,7 @@ from stemeval.audio import Pcm
 from stemeval.errors import UserError
 from stemeval.taggers import panns
 from tests.tagger_cli import STEMS, analyze_tree, expected_row
-from tests.test_model_files import Server, closed_port
+from tests.test_model_files import closed_port
 from tests.torch_hub import hub  # noqa: F401 (a fixture)
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -165,14 +165,6 @@ def test_truncated_file_is_refused(tmp_path, weights):
     with pytest.raises(UserError, match="are not usable: not a complete PyTorch weights file, "
                                         "truncated or of another kind"):
         panns.load(path)
-
-
-@pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 def test_missing_default_is_downloaded_checked_and_used(hub, server, reference, monkeypatch):

@@ -17,7 +17,7 @@ from stemeval.errors import UserError
 from stemeval.taggers import passt
 from stemeval.taggers.panns import resample_32k
 from tests.tagger_cli import analyze_tree, expected_row
-from tests.test_model_files import Server, closed_port
+from tests.test_model_files import closed_port
 from tests.torch_hub import hub  # noqa: F401 (a fixture)
 
 RATE = passt.SAMPLE_RATE
@@ -159,14 +159,6 @@ def test_truncated_and_foreign_files_are_refused(tmp_path, weights):
 
 
 # --- the default file: torch hub's checkpoint folder, fetched when missing --------------------
-
-@pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
 
 def point_source_at(monkeypatch, url):
     monkeypatch.setattr(passt, "SOURCE", dataclasses.replace(passt.SOURCE, url=url))

@@ -151,7 +151,7 @@ def test_ray_writes_the_files_of_a_local_sweep(uninterrupted, tmp_path):
 
 @pytest.mark.parametrize("edit, message", [
     (('taggers = ["ast"]', 'taggers = ["ast", "beats"]'),
-     "unknown tagger 'beats' (valid: ast)"),
+     "unknown tagger 'beats' (valid: ast, panns-cnn14, passt, clap, or hf:<repo id>)"),
     (('"noise:snr=5"', '"echo:delay=3"'), "condition echo:delay=3: unknown deformation 'echo'"),
     (('"noise:snr=5"', '"noise:level=5"'), "unknown parameter 'level' of noise (valid: snr)"),
     (('folder = "tree"', 'folder = "nowhere"'), "datasets.toy: nowhere: no such folder"),
@@ -185,3 +185,19 @@ def test_bad_config_on_the_command_line(tmp_path):
     assert result.stderr.strip() == ("error: sweep.toml: condition noise:snr=5,colour=pink: "
                                      "unknown parameter 'colour' of noise (valid: snr)")
     assert not (folder / "out").exists()
+
+
+def test_config_takes_every_registered_tagger(tmp_path):
+    from stemeval.sweep.config import load_config
+
+    folder = _project(tmp_path)
+    config = folder / "sweep.toml"
+    config.write_text(config.read_text().replace(
+        'taggers = ["ast"]', 'taggers = ["ast", "panns-cnn14", "passt", "clap", "hf:org/model"]'))
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        taggers = load_config("sweep.toml").taggers
+    finally:
+        os.chdir(cwd)
+    assert taggers == ("ast", "panns-cnn14", "passt", "clap", "hf:org/model")

@@ -11,18 +11,14 @@ from dataclasses import dataclass, field
 
 from stemeval.deform import CLEAN, canonical, parse_spec
 from stemeval.errors import UserError
+from stemeval.taggers import HF_PREFIX, TAGGERS, is_tagger
 
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
 DATASET_KEYS = {"layout", "folder", "map", "split", "limit", "follow_links"}
 OPTION_DEFAULTS = {"speech_model": None, "device": "auto", "precision": "fp32",
                    "batch_size": None, "workers": 1, "speech_backend": "torch", "chunk": 8}
-OPTION_CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "bf16"),
+OPTION_CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "fp16", "bf16"),
                   "speech_backend": ("torch", "essentia")}
-
-
-def tagger_names():
-    """The --tagger names a sweep may use (the AST until the tagger registry lands)."""
-    return ("ast",)
 
 
 def layouts():
@@ -193,8 +189,9 @@ def load_config(path, output=None):
     _check_keys(path, data, TOP_KEYS, "the config")
     taggers = _string_list(path, data, "taggers")
     for name in taggers:
-        if name not in tagger_names():
-            _fail(path, f"unknown tagger {name!r} (valid: {', '.join(tagger_names())})")
+        if not is_tagger(name):
+            _fail(path, f"unknown tagger {name!r} (valid: {', '.join(TAGGERS)}, "
+                        f"or {HF_PREFIX}<repo id>)")
     if len(set(taggers)) != len(taggers):
         _fail(path, "a tagger is listed twice")
     conditions = _conditions(path, data)

@@ -21,9 +21,14 @@ TAGGERS = {
 }
 
 
+def is_tagger(name):
+    """Whether ``name`` names a tagger: a registered name or ``hf:<repo id>``."""
+    return name in TAGGERS or (name.startswith(HF_PREFIX) and bool(name[len(HF_PREFIX):].strip()))
+
+
 def check_name(name):
-    """``name`` if it names a tagger (a registered name or ``hf:<repo id>``), else a UserError."""
-    if name in TAGGERS or (name.startswith(HF_PREFIX) and name[len(HF_PREFIX):].strip()):
+    """``name`` if it names a tagger, else a UserError."""
+    if is_tagger(name):
         return name
     raise UserError(f"--tagger {name!r}: unknown tagger (choose {', '.join(TAGGERS)}, "
                     f"or {HF_PREFIX}<repo id> for a Hugging Face model with AudioSet labels)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from AST.ast_model import CheckpointError
+from AST.ast_model import CheckpointError, check_shapes
 from AST.models.download import DownloadError, Unreachable, download
 from stemeval.errors import UserError, one_line
 
@@ -60,20 +60,6 @@ def read_tensors(path, key=None):
             for name, value in loaded.items()):
         raise CheckpointError("not a state dict of tensors")
     return loaded
-
-
-def check_shapes(state, expected):
-    """CheckpointError unless ``state`` has exactly the tensors ``expected`` (name -> shape)."""
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + \
-                ([f"unexpected {', '.join(extra[:5])}"] if extra else [])
-        raise CheckpointError("; ".join(parts))
-    for name, shape in expected.items():
-        if tuple(state[name].shape) != tuple(shape):
-            raise CheckpointError(f"{name} has shape {tuple(state[name].shape)}, "
-                                  f"expected {tuple(shape)}")
 
 
 def build(make, state, ignored=None):
