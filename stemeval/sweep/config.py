@@ -16,7 +16,7 @@ from stemeval.taggers import HF_PREFIX, TAGGERS, is_tagger
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
 DATASET_KEYS = {"layout", "folder", "map", "split", "limit", "follow_links"}
 OPTION_DEFAULTS = {"speech_model": None, "device": "auto", "precision": "fp32",
-                   "batch_size": None, "workers": 1, "speech_backend": "torch", "chunk": 8}
+                   "batch_size": None, "workers": None, "speech_backend": "torch", "chunk": 8}
 OPTION_CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "fp16", "bf16"),
                   "speech_backend": ("torch", "essentia")}
 
@@ -71,7 +71,7 @@ class Options:
     device: str = "auto"
     precision: str = "fp32"
     batch_size: int = None
-    workers: int = 1
+    workers: int = None  # None: as an evaluation run (1 on a CPU, the core count on CUDA)
     speech_backend: str = "torch"
     chunk: int = 8  # stems decoded and held at once; also the stems of one Ray task
 

@@ -100,7 +100,7 @@ def evaluate_shard(options, dataset, category_map, stems, cells):
     cell, in the same order, each in the stems' order.
     """
     from stemeval.deform import Deformer
-    from stemeval.pipeline import Evaluator, default_batch_size, run
+    from stemeval.pipeline import Evaluator, default_batch_size, default_workers, run
     from stemeval.precision import use_exact_fp32
 
     device = _device(options)
@@ -116,6 +116,7 @@ def evaluate_shard(options, dataset, category_map, stems, cells):
                               deform=deform if condition.steps else None, decode=cache)
         rows = []
         run(evaluator, [stem for stem in stems if stem.path in todo], rows.append,
-            batch_size=options.batch_size or default_batch_size(device), workers=options.workers)
+            batch_size=options.batch_size or default_batch_size(device),
+            workers=default_workers(device) if options.workers is None else options.workers)
         results.append(rows)
     return results
