@@ -99,29 +99,8 @@ def json_leaderboard(board):
 
 def plot_leaderboard(board, path):
     """Per-category recall per run as grouped bars, saved to ``path``."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    image_format = report.plot_format(path)
-    categories, runs = board["categories"], board["runs"]
-    width = 0.8 / len(runs)
-    figure = Figure(figsize=(max(6.0, 1.0 + 0.6 * len(categories) * max(1, len(runs) / 2)), 5.0),
-                    dpi=report.PLOT_DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    positions = np.arange(len(categories))
-    for index, run in enumerate(runs):
-        values = [run["recall"].get(category) for category in categories]
-        axes.bar(positions + (index - (len(runs) - 1) / 2) * width,
-                 [np.nan if value is None else value for value in values], width,
-                 label=f"{run['name']} ({100 * run['accuracy']:.1f}%)")
-    axes.set_xticks(positions, categories, rotation=45, ha="right", rotation_mode="anchor")
-    axes.set_ylim(0, 1)
-    axes.set_ylabel("recall")
-    axes.set_title("Recall per category (accuracy in the legend)")
-    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    try:
-        figure.savefig(path, format=image_format, dpi=report.PLOT_DPI)
-    except OSError as error:
-        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+    series = [(f"{run['name']} ({100 * run['accuracy']:.1f}%)",
+               [run["recall"].get(category) for category in board["categories"]])
+              for run in board["runs"]]
+    report.plot_recall_bars(board["categories"], series, path,
+                            "Recall per category (accuracy in the legend)")

@@ -358,33 +358,17 @@ def format_many(results):
 
 def plot_recall(results, path):
     """Bars of the pooled recall per category, one bar per (tagger, method)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    image_format = report.plot_format(path)
     categories = sorted({label for result in results for label in result["categories"]})
-    series = [(f"{name} {method}", result["pooled"][method])
-              for name, result in _named(results) for method in result["summary"]]
-    width = 0.8 / len(series)
-    figure = Figure(figsize=(max(6.0, 1.0 + 0.3 * len(categories) * len(series)), 4.5),
-                    dpi=report.PLOT_DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for number, (name, pooled) in enumerate(series):
-        recall = [pooled["recall"][pooled["labels"].index(category)]
-                  if category in pooled["labels"] else float("nan") for category in categories]
-        axes.bar([i + (number - (len(series) - 1) / 2) * width for i in range(len(categories))],
-                 recall, width, label=name)
-    axes.set_xticks(range(len(categories)), categories, rotation=45, ha="right",
-                    rotation_mode="anchor")
-    axes.set_ylim(0, 1.05)
-    axes.set_ylabel("recall")
-    axes.set_title("Recall per category, all test stems (folds grouped by track)")
-    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    try:
-        figure.savefig(path, format=image_format, dpi=report.PLOT_DPI)
-    except OSError as error:
-        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+    series = []
+    for name, result in _named(results):
+        for method in result["summary"]:
+            pooled = result["pooled"][method]
+            series.append((f"{name} {method}",
+                           [pooled["recall"][pooled["labels"].index(category)]
+                            if category in pooled["labels"] else None
+                            for category in categories]))
+    report.plot_recall_bars(categories, series, path,
+                            "Recall per category, all test stems (folds grouped by track)")
 
 
 def json_data(results):

@@ -340,6 +340,34 @@ def plot_confusion(labels, matrix, path, title):
         raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
 
 
+
+def plot_recall_bars(categories, series, path, title):
+    """Save grouped bars of recall per category, one bar per ``(name, recalls)`` of ``series``
+    (recalls in ``categories`` order, None where a series has no such category)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    image_format = plot_format(path)
+    width = 0.8 / len(series)
+    figure = Figure(figsize=(max(6.0, 1.0 + 0.3 * len(categories) * max(2, len(series))), 5.0),
+                    dpi=PLOT_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for number, (name, recalls) in enumerate(series):
+        axes.bar([i + (number - (len(series) - 1) / 2) * width for i in range(len(categories))],
+                 [float("nan") if value is None else value for value in recalls], width,
+                 label=name)
+    axes.set_xticks(range(len(categories)), categories, rotation=45, ha="right",
+                    rotation_mode="anchor")
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("recall")
+    axes.set_title(title)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    try:
+        figure.savefig(path, format=image_format, dpi=PLOT_DPI)
+    except OSError as error:
+        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+
 # --- Comparing two runs --------------------------------------------------------------------
 
 LISTED_UNMATCHED = 10  # stems only in one file printed by name; --json lists them all

@@ -22,25 +22,11 @@ from stemeval.taggers.ast import AstTagger
 from stemeval.taggers.base import Tagger, TaggerOutput
 from tests.ast_weights import random_model, save_original_checkpoint
 from tests.signals import concat, silence, tone, write_wav
+from tests.test_model_files import hf_model
 from tests.tf_graphs import logit_for_score, write_constant_speech_graph
 
 RATE = 22050
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def hf_ast(labels=AUDIOSET_LABELS, seed=0):
-    """A small random transformers ASTForAudioClassification, every parameter perturbed."""
-    from transformers import ASTConfig, ASTForAudioClassification
-
-    config = ASTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=1,
-                       intermediate_size=128, id2label=dict(enumerate(labels)),
-                       label2id={label: index for index, label in enumerate(labels)})
-    torch.manual_seed(seed)
-    model = ASTForAudioClassification(config).eval()
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.05)
-    return model
 
 
 def hf_wav2vec2(folder, labels=AUDIOSET_LABELS):
@@ -106,7 +92,7 @@ def test_ast_tagger_scores_and_features_are_the_published_path(tmp_path, stem_wa
 
 def test_ast_embedding_is_transformers_pooled_token(tmp_path):
     """The saved AST embedding is the pooled token of transformers' AST, same weights."""
-    reference = hf_ast(seed=4)
+    reference = hf_model(seed=4)
     reference.save_pretrained(tmp_path / "hf")
     tagger = taggers.load("ast", str(tmp_path / "hf"))
     fbank = torch.randn(2, 1024, 128)
@@ -120,7 +106,7 @@ def test_ast_embedding_is_transformers_pooled_token(tmp_path):
 
 def test_hf_ast_runs_as_the_ast_tagger(tmp_path, monkeypatch):
     """--tagger hf:<an AST> is the ast tagger on the same folder: one path, not two."""
-    hf_ast(seed=5).save_pretrained(tmp_path / "hf")
+    hf_model(seed=5).save_pretrained(tmp_path / "hf")
     via_hf = taggers.load("hf:someone/ast-small", str(tmp_path / "hf"))
     via_ast = taggers.load("ast", str(tmp_path / "hf"))
     assert isinstance(via_hf, AstTagger) and via_hf.name == "hf:someone/ast-small"
