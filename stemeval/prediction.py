@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from AST.labels import AUDIOSET_LABELS, INSTRUMENT_LABELS, SPEECH_LABEL
+from stemeval.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS, SPEECH_LABEL
 
 
 def choose_label(scores, speech_allowed, labels=AUDIOSET_LABELS):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from stemeval.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS
 from stemeval.errors import UserError
 
 MAPS = Path(__file__).with_name("maps")
@@ -45,8 +46,6 @@ def read_map(path):
 
 
 def _check(table, source):
-    from AST.labels import AUDIOSET_LABELS, INSTRUMENT_LABELS
-
     if not table:
         raise UserError(f"map {source}: no category in it (expected lines such as "
                         f'bass = ["Bass guitar", "Double bass"])')
@@ -75,7 +74,7 @@ def _did_you_mean(name, instruments):
     close = difflib.get_close_matches(name.lower(), instruments, n=1)
     if close:
         return f" (did you mean {instruments[close[0]]!r}?)"
-    return " (see the instrument list in AST/labels.py)"
+    return " (see the instrument list in stemeval/audioset.py)"
 
 
 @lru_cache(maxsize=None)
@@ -83,8 +82,6 @@ def dataset_map(map_name):
     """The map shipped as ``maps/<map_name>.toml``; None: every instrument label is its own
     category (lower-cased), so the proposed label is the chosen AudioSet label itself."""
     if map_name is None:
-        from AST.labels import INSTRUMENT_LABELS
-
         names = sorted(name.lower() for name in INSTRUMENT_LABELS)
         return CategoryMap("AudioSet instrument labels", tuple(names),
                            {name: name for name in names})
