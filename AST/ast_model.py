@@ -12,9 +12,6 @@ Loading is strict: a missing, left-over or misshapen tensor is an error that nam
 """
 
 import json
-import pickle
-import pickletools
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +20,9 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from stemeval.weights.checks import CheckpointError, check_shapes, hf_labels
+from stemeval.weights.safe_load import NotWeights, PickledObjects, load_tensors, state_dict_of
+
 PATCH = 16
 MEL_BINS = 128
 INPUT_FRAMES = 1024
@@ -30,10 +30,6 @@ HEAD_DIM = 64  # every DeiT size (tiny 192/3, small 384/6, base 768/12) has 64-w
 
 # The authors' checkpoint keeps the ImageNet heads of the timm DeiT it started from; unused.
 IMAGENET_HEAD_KEYS = ("v.head.weight", "v.head.bias", "v.head_dist.weight", "v.head_dist.bias")
-
-
-class CheckpointError(ValueError):
-    """A weights file that is not an AST checkpoint in a known format, or of the wrong shape."""
 
 
 @dataclass(frozen=True)
@@ -161,20 +157,6 @@ def config_from_state_dict(state):
                      input_tdim=frames, num_classes=num_classes)
 
 
-def check_shapes(state, expected):
-    """CheckpointError unless ``state`` has exactly the tensors ``expected`` (name -> shape)."""
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing[:5])}"] if missing else []) + \
-                ([f"unexpected {', '.join(extra[:5])}"] if extra else [])
-        raise CheckpointError("; ".join(parts))
-    for name, shape in expected.items():
-        if tuple(state[name].shape) != tuple(shape):
-            raise CheckpointError(f"{name} has shape {tuple(state[name].shape)}, "
-                                  f"expected {tuple(shape)}")
-
-
 def build_model(state, config):
     """An eval-mode ASTModel holding exactly the tensors of ``state`` (else CheckpointError)."""
     model = ASTModel(config)
@@ -187,39 +169,17 @@ PICKLED_OBJECTS = ("the file holds more than tensors (pickled Python objects) an
                    "because loading it could run code")
 
 
-def _refusal_reason(path, message):
-    """Why torch's weights-only loader refused a file: Python objects in it, or not a pickle."""
-    if "global" in message.lower() or _pickle_names_objects(path):
-        return PICKLED_OBJECTS
-    return "not a PyTorch weights file (not a pickle of tensors)"
-
-
-def _pickle_names_objects(path):
-    """Whether the file is a pickle that names Python callables (read without running it)."""
-    try:
-        with open(path, "rb") as handle:
-            return any(opcode.name in ("GLOBAL", "STACK_GLOBAL", "INST")
-                       for opcode, _, _ in pickletools.genops(handle))
-    except Exception:  # not a pickle: pickletools raises what its byte reader meets
-        return False
-
-
 def _read_state_dict(path):
+    """The tensors of an authors' ``.pth`` or a Hugging Face ``.bin``, read safely."""
     try:
-        with warnings.catch_warnings():  # torch warns about the pickle protocol of such files
-            warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a file that is not a checkpoint
-        if isinstance(error, pickle.UnpicklingError) and \
-                str(error).startswith("Weights only load failed"):
-            # Not torch's message: it advises weights_only=False, which a tool must never
-            # pass on about a file it did not make.
-            raise CheckpointError(_refusal_reason(path, str(error))) from None
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return state_dict_of(load_tensors(path))
+    except PickledObjects:
+        raise CheckpointError(PICKLED_OBJECTS) from None
+    except NotWeights as error:
+        reason = ("not a pickle of tensors" if error.refused
+                  else str(error.error).strip().splitlines()[0] if str(error.error).strip()
+                  else type(error.error).__name__)
         raise CheckpointError(f"not a PyTorch weights file ({reason})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError("not a state dict of tensors")
-    return state
 
 
 def load_original_checkpoint(path):
@@ -291,12 +251,6 @@ def config_from_hf(hf_config):
             norm_eps=hf_config["layer_norm_eps"], head_norm_eps=hf_config["layer_norm_eps"])
     except KeyError as error:
         raise CheckpointError(f"config.json lacks {error}: not an AST audio classifier") from None
-
-
-def hf_labels(hf_config):
-    """The class names of a Hugging Face config, in output order."""
-    id2label = hf_config["id2label"]
-    return [id2label[str(index)] for index in range(len(id2label))]
 
 
 def read_hf_folder(folder):

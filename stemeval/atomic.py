@@ -1,4 +1,5 @@
-"""Write a file beside its target and rename it into place only when it is complete and checked.
+"""Write a file beside its target and rename it into place only when it is complete (and
+checked): model files, sidecars, embeddings, reports.
 
 Readers (and the next run) therefore see either no file or a whole one; an error or an
 interruption removes the temporary ``.part`` file.
@@ -31,3 +32,19 @@ def publish(part, target):
     os.chmod(part, MODE)
     os.replace(part, target)
     return Path(target)
+
+
+def write_atomically(target, write, binary=False):
+    """Write ``target`` whole or not at all: ``write(handle)`` fills a part file beside it,
+    which then replaces ``target`` in one step. A target that exists and is not a regular
+    file (a device, a pipe) is written in place: replacing it would destroy it. OSError when
+    it cannot be written."""
+    mode, encoding = ("wb", {}) if binary else ("w", {"encoding": "utf-8"})
+    if os.path.exists(target) and not os.path.isfile(target):
+        with open(target, mode, **encoding) as handle:
+            write(handle)
+        return Path(target)
+    with part_file(target) as part:
+        with open(part, mode, **encoding) as handle:
+            write(handle)
+        return publish(part, target)

@@ -7,8 +7,11 @@ the speech activation (0 when the stem is shorter than one patch).
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
+
+from stemeval.errors import one_line
 
 from stemeval.essentia_setup import essentia_standard
 
@@ -21,6 +24,7 @@ SPEECH_LABEL_MIN_SCORE = 8.0
 # A decision taken before every patch is seen must clear its threshold by this much (in
 # score points): far more than float32 rounding can move the mean of the activations.
 DECISION_MARGIN = 1e-3
+CHECK_SAMPLES = 16000  # one second at 16 kHz: one patch
 
 
 def speech_score(activations):
@@ -149,3 +153,32 @@ def speech_model_factory(graph_path, backend="torch", device="cpu"):
         else:
             return lambda: TorchSpeechModel(runner)
     return lambda: EssentiaSpeechModel(graph_path)
+
+
+_ESSENTIA_PREFIXES = ("Error while configuring TensorflowPredictVGGish: ", "TensorflowPredict: ")
+
+
+class SpeechModelError(ValueError):
+    """The file is not a speech model the gate can run; the message says why."""
+
+
+def check_speech_graph(path):
+    """Raise SpeechModelError unless Essentia runs ``path`` and gives (1, 8) for one patch."""
+    predict = essentia_standard().TensorflowPredictVGGish
+    try:
+        model = predict(graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
+        output = model(np.zeros(CHECK_SAMPLES, dtype=np.float32))
+    except RuntimeError as error:
+        raise SpeechModelError(f"Essentia cannot run it: {_essentia_reason(error)}") from None
+    shape = tuple(np.shape(output))
+    if shape != (1, NUM_CLASSES):
+        raise SpeechModelError(f"it gives an output of shape {shape} for one patch, "
+                               f"expected (1, {NUM_CLASSES})")
+    return Path(path)
+
+
+def _essentia_reason(error):
+    text = one_line(error)
+    for prefix in _ESSENTIA_PREFIXES:
+        text = text.removeprefix(prefix)
+    return text

@@ -1,62 +1,6 @@
-"""The two model files a run needs: found, fetched where the machine is online, and checked.
+"""The published home of the speech model file, and the published import path of the model
+files' functions (``from AST.models import load_ast``); the code is ``stemeval.weights``."""
 
-- AST weights: ``AST/pretrained_models/audio_mdl.pth`` (the authors' format). When missing,
-  the published AudioSet AST is fetched from the Hugging Face hub and saved there.
-- Speech model: ``AST/models/genre_rosamerica-vggish-audioset-1.pb``, downloaded from
-  Essentia's model site when missing.
-
-Offline, a missing file is a one-line UserError that says where to put it and how to get it;
-``load_model_files`` names every unusable file in that one line.
-This folder is also where the speech model file lives.
-"""
-
-from pathlib import Path
-
-from AST.models import checkpoint, speech_model
-from AST.models.sources import CHECKPOINT_NAME, SPEECH_MODEL_NAME
-from stemeval.errors import UserError
-
-_AST_FOLDER = Path(__file__).resolve().parent.parent
-PROJECT_DIR = _AST_FOLDER.parent
-DEFAULT_CHECKPOINT = _AST_FOLDER / "pretrained_models" / CHECKPOINT_NAME
-DEFAULT_SPEECH_MODEL = _AST_FOLDER / "models" / SPEECH_MODEL_NAME
-
-__all__ = ["DEFAULT_CHECKPOINT", "DEFAULT_SPEECH_MODEL", "load_ast", "load_ast_file",
-           "ensure_speech_model", "load_model_files"]
-
-
-def load_ast(spec=None):
-    """The checked AudioSet AST (eval mode, CPU) named by ``spec``; None: the default file.
-
-    ``spec``: a path to an authors' ``.pth`` or a Hugging Face model folder, ``hf:<repo id>``,
-    or an ``http(s)://`` URL of an authors' ``.pth`` (saved into the default file's folder).
-    """
-    return load_ast_file(spec)[0]
-
-
-def load_ast_file(spec=None):
-    """``(model, local path of its weights)``: ``load_ast`` plus the file it read, for provenance."""
-    return checkpoint.load_ast(spec, DEFAULT_CHECKPOINT)
-
-
-def ensure_speech_model(spec=None):
-    """Path of the checked speech model: ``spec`` if given, else the default (fetched if missing).
-
-    An explicit ``spec`` is never downloaded: a missing or invalid file is a UserError.
-    """
-    return speech_model.ensure_speech_model(spec, DEFAULT_SPEECH_MODEL)
-
-
-def load_model_files(checkpoint=None, speech_model=None, load_weights=load_ast):
-    """``(load_weights(checkpoint), ensure_speech_model(speech_model))``; when both files are
-    unusable, one UserError names both, so a user placing them by hand learns of both at once.
-    ``load_weights``: the loader of the tagger's weights (the AST's by default)."""
-    found, problems = [], []
-    for prepare, spec in ((load_weights, checkpoint), (ensure_speech_model, speech_model)):
-        try:
-            found.append(prepare(spec))
-        except UserError as error:
-            problems.append(str(error))
-    if problems:
-        raise UserError("; and ".join(problems))
-    return tuple(found)
+from stemeval.weights.published import (DEFAULT_CHECKPOINT, DEFAULT_SPEECH_MODEL,  # noqa: F401
+                                        ensure_speech_model, load_ast, load_ast_file,
+                                        load_model_files)

@@ -8,9 +8,9 @@ reads (``ASTModel.pooled``), taken from the same forward pass as the scores.
 
 import torch
 
-from AST.labels import AUDIOSET_LABELS
-from stemeval.audio import SAMPLE_RATE, resample_16k
+from stemeval.audioset import AUDIOSET_LABELS
 from stemeval.features import fbank_features
+from stemeval.resample import SAMPLE_RATE, resample_16k
 from stemeval.taggers.base import Tagger, TaggerOutput
 
 
@@ -23,10 +23,6 @@ class AstTagger(Tagger):
         self.weights = str(weights)
         self.name = name
         self.frames = model.config.input_tdim
-
-    def to(self, device):
-        self.model.to(device)
-        return self
 
     def features(self, excerpt):
         wave = resample_16k(excerpt.to_float(), excerpt.rate)
@@ -43,8 +39,8 @@ class AstTagger(Tagger):
 
 
 def load(checkpoint=None, categories=None, name="ast"):
-    """The checked AudioSet AST named by ``checkpoint`` (see ``AST.models.load_ast``)."""
-    from AST.models import load_ast_file
+    """The checked AudioSet AST named by ``checkpoint`` (see ``stemeval.weights.published``)."""
+    from stemeval.weights.published import load_ast_file
 
     model, path = load_ast_file(checkpoint)
     return AstTagger(model, path, name=name)

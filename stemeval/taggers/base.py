@@ -28,17 +28,19 @@ class TaggerOutput:
 
 
 class Tagger:
-    """Base class: subclasses set the attributes and implement the two methods."""
+    """Base class: subclasses set the attributes and implement ``features`` and ``forward``."""
 
     name = None  # the --tagger name
     sample_rate = None  # the rate its features are computed at
     labels = None  # AudioSet display names in score order, or None (zero-shot)
     categories = None  # zero-shot taggers: the dataset's categories, in score order
     weights = None  # path or hub id of the weights file, for the provenance sidecar
+    model = None  # the network (a torch Module)
 
     def to(self, device):
         """Move the network to ``device`` once, where it is built; returns self."""
-        raise NotImplementedError
+        self.model.to(device)
+        return self
 
     def features(self, excerpt):
         """The network's input for one trimmed excerpt (a ``Pcm``); CPU, thread-safe."""

@@ -32,13 +32,16 @@ import numpy as np
 import torch
 
 from stemeval.errors import UserError, one_line
+from stemeval.resample import resample
+from stemeval.taggers import TAGGERS
 from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.weights.hub import hub_folder, hub_repo_id
+from stemeval.weights.sources import HF_PREFIX
 
-DEFAULT_MODEL = "laion/larger_clap_music"
-HUB_PREFIX = "hf:"
-PROMPT = "the sound of {category}"
+DEFAULT_MODEL = TAGGERS["clap"].weights.repo_id
 # Besides the weights: the model's config, the processor's (feature extractor and tokenizer).
-HUB_FILES = ["*.json", "merges.txt"]
+HUB_FILES = TAGGERS["clap"].weights.files
+PROMPT = "the sound of {category}"
 
 
 def prompt(category):
@@ -63,34 +66,21 @@ def _resolve(checkpoint):
     if checkpoint is None:
         return _hub_folder(DEFAULT_MODEL), DEFAULT_MODEL
     spec = str(checkpoint)
-    if spec.startswith(HUB_PREFIX):
-        repo_id = spec[len(HUB_PREFIX):].strip()
-        if not repo_id:
-            raise UserError(f"--checkpoint {HUB_PREFIX} needs a Hugging Face model id, "
-                            f"e.g. {HUB_PREFIX}{DEFAULT_MODEL}")
+    repo_id = hub_repo_id(spec, example=DEFAULT_MODEL)
+    if repo_id is not None:
         return _hub_folder(repo_id), repo_id
     folder = Path(spec)
     if not folder.is_dir():
         raise UserError(f"CLAP model {spec}: no such folder (give a Hugging Face CLAP model "
-                        f"folder or {HUB_PREFIX}<repo id>)")
+                        f"folder or {HF_PREFIX}<repo id>)")
     return folder, spec
 
 
 def _hub_folder(repo_id):
     """The hub model's folder in huggingface_hub's cache, fetched where online."""
-    from AST.models.download import DownloadError, Unreachable
-    from AST.models.hub import hub_snapshot
-    from AST.models.sources import hub_cache_dir
-
-    try:
-        return hub_snapshot(repo_id, HUB_FILES)
-    except Unreachable as error:
-        raise UserError(f"CLAP model {repo_id} is not in the Hugging Face cache "
-                        f"{hub_cache_dir()} and cannot be downloaded ({error}); on a machine "
-                        f"that is online run \"hf download {repo_id}\" and copy the cache, or "
-                        f"pass --checkpoint a local CLAP model folder") from None
-    except DownloadError as error:
-        raise UserError(f"CLAP model {repo_id} could not be downloaded: {error}") from None
+    return hub_folder(repo_id, HUB_FILES, what="CLAP model", cache="the Hugging Face cache",
+                      advice=f"; on a machine that is online run \"hf download {repo_id}\" and "
+                             f"copy the cache, or pass --checkpoint a local CLAP model folder")
 
 
 def _load_checked(folder, name):
@@ -156,10 +146,9 @@ class ClapTagger(Tagger):
             self.logit_scale = model.logit_scale_a.exp().float()
 
     def to(self, device):
-        self.model.to(device)
         self.text_embeds = self.text_embeds.to(device)
         self.logit_scale = self.logit_scale.to(device)
-        return self
+        return super().to(device)
 
     def windows(self, wave):
         """The 48 kHz ``wave`` as windows of the model's length, spread evenly over it."""
@@ -171,11 +160,7 @@ class ClapTagger(Tagger):
 
     def features(self, excerpt):
         """Log-mel input of each window, ``[windows, channels, frames, mels]`` float32."""
-        import torchaudio
-
-        wave = torch.from_numpy(excerpt.to_float())
-        if excerpt.rate != self.sample_rate:
-            wave = torchaudio.functional.resample(wave, excerpt.rate, self.sample_rate)
+        wave = resample(excerpt.to_float(), excerpt.rate, self.sample_rate)
         inputs = self.feature_extractor(
             [window.numpy() for window in self.windows(wave)], sampling_rate=self.sample_rate,
             return_tensors="pt")

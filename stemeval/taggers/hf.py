@@ -13,12 +13,14 @@ from pathlib import Path
 
 import torch
 
-from AST.labels import AUDIOSET_LABELS
+from stemeval.audioset import AUDIOSET_LABELS
 from stemeval.errors import UserError, one_line
-from stemeval.features import resample
+from stemeval.resample import resample
 from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.weights.checks import check_audioset_labels, hf_labels
+from stemeval.weights.hub import hub_folder
+from stemeval.weights.sources import HF_PREFIX
 
-PREFIX = "hf:"
 AST_MODEL_TYPE = "audio-spectrogram-transformer"
 EXTRACTOR_FILES = ("preprocessor_config.json",)  # the feature extractor's settings
 
@@ -31,14 +33,12 @@ class HfTagger(Tagger):
     def __init__(self, folder, config, name):
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-        from AST.models.checks import check_labels, labels_of
-
         self.name = name
         self.weights = str(folder)
         try:
             model, info = AutoModelForAudioClassification.from_pretrained(
                 folder, output_loading_info=True)
-            check_labels(labels_of(config))
+            check_audioset_labels(hf_labels(config))
             self.extractor = AutoFeatureExtractor.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as error:  # CheckpointError is a ValueError
             raise UserError(f"Hugging Face model {folder} is not usable: {one_line(error)}") from None
@@ -55,12 +55,8 @@ class HfTagger(Tagger):
         self.sample_rate = self.extractor.sampling_rate
         self.input_name = self.extractor.model_input_names[0]
 
-    def to(self, device):
-        self.model.to(device)
-        return self
-
     def features(self, excerpt):
-        wave = resample(excerpt.to_float(), excerpt.rate, self.sample_rate)
+        wave = resample(excerpt.to_float(), excerpt.rate, self.sample_rate).numpy()
         inputs = self.extractor(wave, sampling_rate=self.sample_rate, return_tensors="pt")
         return inputs[self.input_name][0]
 
@@ -85,10 +81,9 @@ class HfTagger(Tagger):
 
 def load(repo_id, checkpoint=None, categories=None):
     """The tagger for hub model ``repo_id``; ``checkpoint``: a local copy of its folder."""
-    from AST.models.checkpoint import hub_folder
     from stemeval.taggers import ast
 
-    name = PREFIX + repo_id
+    name = HF_PREFIX + repo_id
     folder = Path(checkpoint) if checkpoint else hub_folder(repo_id, also=EXTRACTOR_FILES)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))

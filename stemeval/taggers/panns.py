@@ -5,8 +5,8 @@ inference read a clip of any length: CNN14 ends in global pooling (mean + max ov
 it has no window to split the excerpt into. Excerpts under ``MIN_SECONDS`` are zero-padded
 to it (five 2x poolings need 32 frames).
 
-Resampling: torchaudio's windowed-sinc with a Kaiser window, in the parameters of resampy's
-``kaiser_best``, which ``librosa.load`` used when the authors resampled AudioSet to 32 kHz.
+Resampling: ``stemeval.resample.resample`` with resampy's ``kaiser_best`` filter, which
+``librosa.load`` used when the authors resampled AudioSet to 32 kHz.
 
 Front end: the log-mel spectrogram of the authors' torchlibrosa layers (1024-point periodic
 Hann STFT, hop 320, reflect padding; 64 slaney mel bands 50 Hz - 14 kHz; 10 log10 of the
@@ -22,9 +22,12 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from AST.labels import AUDIOSET_LABELS
+from stemeval.audioset import AUDIOSET_LABELS
+from stemeval.resample import resample
+from stemeval.taggers import TAGGERS
 from stemeval.taggers.base import Tagger, TaggerOutput
-from stemeval.taggers.released import Source, build, check_classes, load_checked, read_tensors
+from stemeval.weights.checks import check_classes
+from stemeval.weights.released import build, load_checked, read_tensors
 
 SAMPLE_RATE = 32000
 N_FFT = 1024
@@ -35,13 +38,7 @@ MIN_SECONDS = 1.0
 CHANNELS = (64, 128, 256, 512, 1024, 2048)
 EMBEDDING = 2048
 
-SOURCE = Source(
-    title="PANNs CNN14 weights",
-    url="https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth",
-    file_name="Cnn14_mAP=0.431.pth",
-    size="about 327 MB",
-    licence="CC BY 4.0 (Zenodo record 3987831)",
-)
+SOURCE = TAGGERS["panns-cnn14"].weights  # its released file, from its registry entry
 CHECKPOINT_KEY = "model"  # the released file is a dict; the state dict is under 'model'
 # the torchlibrosa front end's fixed tensors, in the file but recomputed here
 FRONT_END = {
@@ -49,19 +46,6 @@ FRONT_END = {
     "spectrogram_extractor.stft.conv_imag.weight": (N_FFT // 2 + 1, 1, N_FFT),
     "logmel_extractor.melW": (N_FFT // 2 + 1, MEL_BANDS),
 }
-
-# resampy's kaiser_best filter, as torchaudio names it
-_KAISER_BEST = dict(lowpass_filter_width=64, rolloff=0.9475937167399596,
-                    resampling_method="sinc_interp_kaiser", beta=14.769656459379492)
-
-
-def resample_32k(samples, rate):
-    """Mono float32 samples at ``rate`` -> 32 kHz with the ``kaiser_best`` windowed sinc."""
-    wave = torch.as_tensor(samples, dtype=torch.float32)
-    if rate == SAMPLE_RATE:
-        return wave
-    return torchaudio.functional.resample(wave, rate, SAMPLE_RATE, **_KAISER_BEST)
-
 
 class LogMel(nn.Module):
     """torchlibrosa's Spectrogram + LogmelFilterBank with CNN14's settings: [T, 64] per wave."""
@@ -131,12 +115,8 @@ class PannsTagger(Tagger):
         self.logmel = LogMel()
         self.weights = str(weights)
 
-    def to(self, device):
-        self.model.to(device)
-        return self
-
     def features(self, excerpt):
-        wave = resample_32k(excerpt.to_float(), excerpt.rate)
+        wave = resample(excerpt.to_float(), excerpt.rate, SAMPLE_RATE, kaiser_best=True)
         wave = F.pad(wave, (0, max(0, int(MIN_SECONDS * SAMPLE_RATE) - len(wave))))
         return self.logmel(wave)
 

@@ -14,7 +14,7 @@ while a max lets one window's spurious class (a pluck read as percussion, a brea
 speech) decide the whole stem. It is also how ``hear21passt`` summarises a clip longer than
 its window (the mean of its windows' embeddings). Excerpts shorter than 10 s are one window.
 
-Resampling: the same ``kaiser_best`` windowed sinc as the PANNs tagger (``panns.resample_32k``).
+Resampling: the same ``kaiser_best`` windowed sinc as the PANNs tagger (``stemeval.resample``).
 Front end: the authors' ``AugmentMelSTFT`` in evaluation mode (pre-emphasis 0.97; 1024-point
 STFT of an 800-sample symmetric Hann window, hop 320; 128 kaldi mel bands 0 - 15 kHz;
 ``(log(mel + 1e-5) + 4.5) / 5``).
@@ -33,11 +33,12 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torchaudio.compliance.kaldi import get_mel_banks
 
-from AST.ast_model import CheckpointError
-from AST.labels import AUDIOSET_LABELS
+from stemeval.audioset import AUDIOSET_LABELS
+from stemeval.resample import resample
+from stemeval.taggers import TAGGERS
 from stemeval.taggers.base import Tagger, TaggerOutput
-from stemeval.taggers.panns import resample_32k
-from stemeval.taggers.released import Source, build, check_classes, load_checked, read_tensors
+from stemeval.weights.checks import CheckpointError, check_classes
+from stemeval.weights.released import build, load_checked, read_tensors
 
 SAMPLE_RATE = 32000
 WINDOW_SECONDS = 10
@@ -50,14 +51,7 @@ FREQ_PATCHES = (MEL_BANDS - PATCH) // STRIDE + 1  # 12
 TIME_PATCHES = 99  # the release's grid for 10 s (its img_size 998 frames // stride)
 HEAD_DIM = 64
 
-SOURCE = Source(
-    title="PaSST-S weights",
-    url="https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/"
-        "passt-s-f128-p16-s10-ap.476-swa.pt",
-    file_name="passt-s-f128-p16-s10-ap.476-swa.pt",
-    size="about 345 MB",
-    licence="Apache-2.0 (kkoutini/PaSST)",
-)
+SOURCE = TAGGERS["passt"].weights  # its released file, from its registry entry
 
 
 class MelSpectrogram(nn.Module):
@@ -141,13 +135,10 @@ class PasstTagger(Tagger):
         self.mel = MelSpectrogram()
         self.weights = str(weights)
 
-    def to(self, device):
-        self.model.to(device)
-        return self
-
     def features(self, excerpt):
         """The mel spectrograms of the excerpt's windows, [windows, 128, frames]."""
-        return self.mel(windows(resample_32k(excerpt.to_float(), excerpt.rate)))
+        return self.mel(windows(resample(excerpt.to_float(), excerpt.rate, SAMPLE_RATE,
+                                         kaiser_best=True)))
 
     def forward(self, features, device):
         """All stems' windows of one length in one pass; each stem gets its windows' mean."""

@@ -1,20 +1,14 @@
-"""``python -m AST.models``: fetch the model files ahead of a run, or report on them.
-
-From another folder, run this folder as a script: ``python /path/to/project/AST/models status``.
-"""
+"""The command ``python -m AST.models``: fetch the model files ahead of a run, or report on
+them, for the two published files and every tagger's weights (``registry``)."""
 
 import argparse
 import sys
 from pathlib import Path
 
-if not __package__:  # run as a path: import from the project root, not from this folder
-    sys.path[0] = str(Path(__file__).resolve().parents[2])
-
-from AST import models  # noqa: E402
-from AST.models import checkpoint, registry, speech_model, status  # noqa: E402
-from AST.models.sources import (AST_HUB_ID, FETCH_COMMAND, SPEECH_MODEL_URL_ENV,  # noqa: E402
-                                speech_model_url)
-from stemeval.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from stemeval.errors import ArgumentParser, UserError
+from stemeval.weights import ast_checkpoint, published, registry, speech_model, status
+from stemeval.weights.sources import (AST_HUB_ID, FETCH_COMMAND, HF_PREFIX,
+                                      SPEECH_MODEL_URL_ENV, URL_PREFIXES, speech_model_url)
 
 WHICH = ("checkpoint", "speech-model")
 
@@ -27,7 +21,7 @@ Prepare or inspect the model files runs need.
   speech model  AST/models/genre_rosamerica-vggish-audioset-1.pb; when missing, downloaded
                 from %(url)s
 
-  other taggers' weights (panns-cnn14, passt, clap): fetched by name into torch hub's
+  other taggers' weights (%(taggers)s): fetched by name into torch hub's
                 checkpoint folder (URL downloads) or the Hugging Face cache (hub models)
 
 A run fetches a missing file by itself; "fetch" does it ahead of time (e.g. before going
@@ -46,9 +40,10 @@ licences: the AST weights are BSD-3-Clause; the speech model is CC BY-NC-ND 4.0
 
 
 def build_parser():
-    formatted = dict(hub=AST_HUB_ID, url=speech_model_url(), env=SPEECH_MODEL_URL_ENV)
+    formatted = dict(hub=AST_HUB_ID, url=speech_model_url(), env=SPEECH_MODEL_URL_ENV,
+                     taggers=", ".join(registry.tagger_files()))
     parser = ArgumentParser(prog="python -m AST.models", description=DESCRIPTION % formatted,
-                     epilog=EPILOG % formatted,
+                            epilog=EPILOG % formatted,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     fetch = commands.add_parser(
@@ -113,31 +108,32 @@ def fetch_files(args):
 
 
 def _fetch_checkpoint(spec):
-    path = checkpoint.resolve_checkpoint(spec, models.DEFAULT_CHECKPOINT)
-    checkpoint.load_local(path)
+    path = ast_checkpoint.resolve_checkpoint(spec, published.DEFAULT_CHECKPOINT)
+    ast_checkpoint.load_local(path)
     return f"AST weights ready: {path}"
 
 
 def _fetch_speech_model(spec):
-    path = speech_model.ensure_speech_model(spec, models.DEFAULT_SPEECH_MODEL)
+    path = speech_model.ensure_speech_model(spec, published.DEFAULT_SPEECH_MODEL)
     return f"speech model ready: {path}"
 
 
 def report_files(args):
     """Print the status of the chosen files; 1 if any is missing or fails its check."""
-    if args.checkpoint and args.checkpoint.startswith(("hf:", "http://", "https://")):
+    if args.checkpoint and args.checkpoint.startswith((HF_PREFIX, *URL_PREFIXES)):
         raise UserError("status takes a local path for --checkpoint; use fetch for hf: or URLs")
     files = registry.tagger_files()
     chosen = _chosen(args.which or (WHICH + tuple(files) if args.all else ()), "status", files)
     reports = {
         "checkpoint": lambda: status.checkpoint_status(
             Path(args.checkpoint) if args.checkpoint else
-            checkpoint.present_default(models.DEFAULT_CHECKPOINT) or models.DEFAULT_CHECKPOINT,
+            ast_checkpoint.present_default(published.DEFAULT_CHECKPOINT)
+            or published.DEFAULT_CHECKPOINT,
             "given with --checkpoint" if args.checkpoint else
             f"Hugging Face hub {AST_HUB_ID}, converted to the authors' format",
             "" if args.checkpoint else f"{FETCH_COMMAND} checkpoint"),
         "speech-model": lambda: status.speech_model_status(
-            Path(args.speech_model) if args.speech_model else models.DEFAULT_SPEECH_MODEL,
+            Path(args.speech_model) if args.speech_model else published.DEFAULT_SPEECH_MODEL,
             "given with --speech-model" if args.speech_model else speech_model_url(),
             "" if args.speech_model else f"{FETCH_COMMAND} speech-model"),
         **{name: (lambda file=file: registry.status(file)) for name, file in files.items()},
@@ -146,7 +142,3 @@ def report_files(args):
     for report in results:
         print("\n".join(status.format_status(report)))
     return 0 if all(report.ok for report in results) else 1
-
-
-if __name__ == "__main__":
-    run_main(main)

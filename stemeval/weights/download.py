@@ -12,9 +12,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from AST.models.atomic import part_file, publish
-from AST.models.sources import host_of
+from stemeval.atomic import part_file, publish
 from stemeval.errors import one_line
+from stemeval.weights.sources import host_of
 
 CHUNK = 1 << 20
 TIMEOUT = 30  # seconds to connect, or without data, before giving up

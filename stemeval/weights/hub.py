@@ -8,16 +8,30 @@ effect even when set after huggingface_hub was imported.
 
 from pathlib import Path
 
-from AST.models.download import DownloadError, Unreachable
-from AST.models.sources import host_of, hub_cache_dir, hub_endpoint, hub_offline
-from stemeval.errors import one_line
+from stemeval.errors import UserError, one_line
+from stemeval.weights.download import DownloadError, Unreachable
+from stemeval.weights.sources import (HF_PREFIX, host_of, hub_cache_dir, hub_endpoint,
+                                      hub_offline)
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+def hub_folder(repo_id, also=(), what="Hugging Face model", cache="the cache", advice=""):
+    """The cached snapshot of hub model ``repo_id`` (fetched if online), else one UserError
+    naming it as ``what``, the ``cache`` folder it is looked for in, and ``advice``; ``also``:
+    patterns of files it needs beyond the config and weights."""
+    try:
+        return hub_snapshot(repo_id, also)
+    except Unreachable as error:
+        raise UserError(f"{what} {repo_id} is not in {cache} {hub_cache_dir()} and cannot be "
+                        f"downloaded ({error}){advice}") from None
+    except DownloadError as error:
+        raise UserError(f"{what} {repo_id} could not be downloaded: {error}") from None
+
+
 def hub_snapshot(repo_id, also=()):
     """Local folder holding ``config.json``, the weights of hub model ``repo_id`` and the
-    files matching the patterns ``also``."""
+    files matching the patterns ``also``; Unreachable or DownloadError."""
     folder = _snapshot(repo_id, WEIGHT_FILES[0], also)
     if not (folder / WEIGHT_FILES[0]).is_file():  # older repos only have the .bin
         folder = _snapshot(repo_id, WEIGHT_FILES[1], also)
@@ -43,3 +57,15 @@ def _snapshot(repo_id, weights, also):
         raise Unreachable(f"no connection to {host_of(hub_endpoint())}{reason}") from None
     except (HfHubHTTPError, OSError, ValueError) as error:
         raise DownloadError(f"{repo_id}: {one_line(error)}") from None
+
+
+def hub_repo_id(spec, example):
+    """The repo id that ``--checkpoint hf:<repo id>`` names, None for a spec of another kind;
+    ``hf:`` alone is a UserError showing ``example``."""
+    if not str(spec).startswith(HF_PREFIX):
+        return None
+    repo_id = str(spec)[len(HF_PREFIX):].strip()
+    if not repo_id:
+        raise UserError(f"--checkpoint {HF_PREFIX} needs a Hugging Face model id, "
+                        f"e.g. {HF_PREFIX}{example}")
+    return repo_id

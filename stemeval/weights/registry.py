@@ -1,31 +1,23 @@
-"""One registry for every tagger's weights: where each comes from, where it is cached, how
-it is checked, and the fetch/status of ``python -m AST.models`` for all of them.
+"""Fetch and status of every tagger's weights for ``python -m AST.models``, derived from the
+tagger registry (``stemeval.taggers.TAGGERS``).
 
 The two published files (the AST checkpoint, the speech model) keep their homes and code
-(``checkpoint``, ``speech_model``). The other taggers' weights are found from their modules:
+(``published``). The other taggers' default weights are what their registry entry declares:
 
-- a released file at a URL: the module has ``SOURCE`` (a ``stemeval.taggers.released.Source``:
-  title, URL, file name in torch hub's ``checkpoints`` folder) and ``check(path)``, the strict
-  loader that raises ``CheckpointError`` (missing or left-over tensors, class count);
-- a Hugging Face hub model: the module has ``DEFAULT_MODEL`` (a repo id), optionally
-  ``HUB_FILES`` (patterns of files it needs beyond config and weights), and its ``load``
-  checks a model folder (weights strictly, labels or processor).
+- a released file at a URL (``sources.Released``), checked by the tagger module's
+  ``check(path)``, the strict loader that raises ``CheckpointError`` (missing or left-over
+  tensors, class count);
+- a Hugging Face hub model (``sources.HubRepo``), checked by the tagger module's ``load``
+  (weights strictly, labels or processor).
 """
 
 import importlib
 from pathlib import Path
 
-from AST.models.checkpoint import hub_folder
-from AST.models.sources import FETCH_COMMAND, hub_cache_dir
-from AST.models.status import FileStatus
 from stemeval.errors import UserError, one_line
-
-# --tagger name -> its module (the AST's weights are the published checkpoint)
-TAGGER_MODULES = {
-    "panns-cnn14": "stemeval.taggers.panns",
-    "passt": "stemeval.taggers.passt",
-    "clap": "stemeval.taggers.clap",
-}
+from stemeval.weights.hub import hub_folder
+from stemeval.weights.sources import FETCH_COMMAND, HubRepo, Released, hub_cache_dir
+from stemeval.weights.status import FileStatus
 
 
 class ReleasedFile:
@@ -40,7 +32,7 @@ class ReleasedFile:
         return self.source.default_path()
 
     def fetch(self):
-        from stemeval.taggers.released import load_checked
+        from stemeval.weights.released import load_checked
 
         _, path = load_checked(self.source, None, self.check)
         return path
@@ -57,11 +49,12 @@ class ReleasedFile:
 
 
 class HubModel:
-    """A tagger's default Hugging Face hub model, kept in the Hugging Face cache."""
+    """A tagger's default Hugging Face hub model (a ``HubRepo``), kept in the Hugging Face
+    cache; ``load(folder, categories)`` is the tagger's loader, which checks it."""
 
-    def __init__(self, name, module):
-        self.name, self.module = name, module
-        self.repo_id = module.DEFAULT_MODEL
+    def __init__(self, name, repo, load):
+        self.name, self.repo, self.load = name, repo, load
+        self.repo_id = repo.repo_id
         self.title = f"{name} model {self.repo_id}"
 
     @property
@@ -69,8 +62,8 @@ class HubModel:
         return Path(hub_cache_dir()) / ("models--" + self.repo_id.replace("/", "--"))
 
     def fetch(self):
-        folder = hub_folder(self.repo_id, getattr(self.module, "HUB_FILES", ()))
-        self.module.load(str(folder), categories=["check"])
+        folder = hub_folder(self.repo_id, self.repo.files)
+        self.load(str(folder), categories=["check"])
         return folder
 
     def problem(self):
@@ -85,19 +78,21 @@ class HubModel:
 
 
 def tagger_files():
-    """``{name: entry}`` for the taggers with their own weights present in this checkout."""
+    """``{name: entry}`` of the taggers whose default weights are their own (not the AST's);
+    each tagger's module (its checks) is imported only when a file is checked."""
+    from stemeval.taggers import TAGGERS
+
     found = {}
-    for name, module_name in TAGGER_MODULES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                continue
-            raise
-        if hasattr(module, "SOURCE"):
-            found[name] = ReleasedFile(name, module.SOURCE, module.check)
-        elif hasattr(module, "DEFAULT_MODEL"):
-            found[name] = HubModel(name, module)
+    for name, tagger in TAGGERS.items():
+        if isinstance(tagger.weights, Released):
+            found[name] = ReleasedFile(
+                name, tagger.weights,
+                lambda path, module=tagger.module: importlib.import_module(module).check(path))
+        elif isinstance(tagger.weights, HubRepo):
+            found[name] = HubModel(
+                name, tagger.weights,
+                lambda folder, categories, module=tagger.module:
+                    importlib.import_module(module).load(folder, categories=categories))
     return found
 
 

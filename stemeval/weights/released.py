@@ -4,35 +4,19 @@ The default file is ``torch.hub.get_dir()/checkpoints/<released name>``, where t
 own downloads put it, so a researcher's existing cache is reused. A missing default is
 downloaded there and checked before it is kept; an explicit path is never downloaded.
 
-Reading is strict and safe: ``torch.load(weights_only=True)`` refuses a pickle that holds
-Python objects (unpickling them could run code), and every tensor the network has must be
-in the file with its shape, and nothing else.
+Reading is strict and safe: through ``safe_load`` (no pickled Python objects), and every
+tensor the network has must be in the file with its shape, and nothing else.
 """
 
 import pickle
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from AST.ast_model import CheckpointError, check_shapes
-from AST.models.download import DownloadError, Unreachable, download
 from stemeval.errors import UserError, one_line
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a released weights file comes from, for messages and the model-file registry."""
-
-    title: str  # what the file is, e.g. "PANNs CNN14 weights"
-    url: str
-    file_name: str  # the released name, also the default file's name
-    size: str  # approximate, for people deciding whether to fetch it
-    licence: str
-
-    def default_path(self):
-        return Path(torch.hub.get_dir()) / "checkpoints" / self.file_name
+from stemeval.weights.checks import CheckpointError, check_shapes
+from stemeval.weights.download import DownloadError, Unreachable, download
+from stemeval.weights.safe_load import NotWeights, PickledObjects, load_tensors, state_dict_of
 
 
 def read_tensors(path, key=None):
@@ -41,25 +25,16 @@ def read_tensors(path, key=None):
     Raises CheckpointError with a one-line reason.
     """
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a cut or foreign file
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        if found:
-            raise CheckpointError(f"it holds pickled Python objects ({found.group(1)}), which "
-                                  f"are refused because loading them could run code") from None
-        reason = ("an unreadable pickle" if isinstance(error, pickle.UnpicklingError)
-                  else one_line(error))
+        loaded = load_tensors(path)
+    except PickledObjects as error:
+        raise CheckpointError(f"it holds pickled Python objects ({error.name or 'unnamed'}), "
+                              f"which are refused because loading them could run code") from None
+    except NotWeights as error:
+        reason = ("an unreadable pickle" if isinstance(error.error, pickle.UnpicklingError)
+                  else one_line(error.error))
         raise CheckpointError(f"not a complete PyTorch weights file, truncated or of another "
                               f"kind ({reason})") from None
-    if key is not None:
-        if not isinstance(loaded, dict) or key not in loaded:
-            raise CheckpointError(f"no {key!r} entry holding the state dict")
-        loaded = loaded[key]
-    if not isinstance(loaded, dict) or not all(
-            isinstance(name, str) and isinstance(value, torch.Tensor)
-            for name, value in loaded.items()):
-        raise CheckpointError("not a state dict of tensors")
-    return loaded
+    return state_dict_of(loaded, key)
 
 
 def build(make, state, ignored=None):
@@ -77,20 +52,15 @@ def build(make, state, ignored=None):
     return model.eval()
 
 
-def check_classes(count, expected=527):
-    """CheckpointError unless the head scores AudioSet's ``expected`` classes."""
-    if count != expected:
-        raise CheckpointError(f"it scores {count} classes where AudioSet has {expected}")
-
-
 def load_checked(source, checkpoint, check):
-    """``(check(path), path)`` for ``checkpoint`` (None: the default file, fetched if missing).
+    """``(check(path), path)`` for ``checkpoint`` (None: the default file of the ``Released``
+    ``source``, fetched if missing).
 
     ``check(path)`` builds the network or raises CheckpointError; any problem is a UserError.
     """
     path = source.default_path() if checkpoint is None else Path(checkpoint)
     if checkpoint is None and not path.exists():
-        _fetch(source, path, check)
+        fetch(source, path, check)
     if not path.exists():
         raise UserError(f"{source.title} {path} do not exist")
     try:
@@ -108,9 +78,10 @@ def missing_message(source, path, why):
             f"({source.size}) and copy it there, or pass --checkpoint PATH")
 
 
-def _fetch(source, path, check):
+def fetch(source, path, check):
+    """Download the released file to ``path``, kept only once ``check`` accepts it."""
     try:
-        download(source.url, path, check)
+        return download(source.url, path, check)
     except Unreachable as error:
         raise UserError(missing_message(source, path, error)) from None
     except DownloadError as error:

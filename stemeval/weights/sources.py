@@ -1,14 +1,27 @@
-"""Where the two model files come from, and the environment variables that redirect that.
+"""Where model files come from, where they live, and the environment variables that redirect
+them.
 
 The addresses are read when used, not at import, so a test (or a mirror) can point them
-elsewhere with the environment alone.
+elsewhere with the environment alone. ``Released``, ``HubRepo`` and ``PublishedCheckpoint`` describe a tagger's
+default weights in the tagger registry (``stemeval.taggers``); neither imports torch or
+huggingface_hub until a path is asked for.
 """
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
+PROJECT = Path(__file__).resolve().parents[2]
+HF_PREFIX = "hf:"  # --tagger hf:<repo id>, --checkpoint hf:<repo id>
+URL_PREFIXES = ("http://", "https://")
+FETCH_COMMAND = "python -m AST.models fetch"
+
+# The published files keep their published homes in AST/.
 CHECKPOINT_NAME = "audio_mdl.pth"
 SPEECH_MODEL_NAME = "genre_rosamerica-vggish-audioset-1.pb"
+CHECKPOINT_HOME = PROJECT / "AST" / "pretrained_models"
+SPEECH_MODEL_HOME = PROJECT / "AST" / "models"
 
 # The published AudioSet AST (0.4593 mAP) in Hugging Face format; the same weights as the
 # authors' audioset_10_10_0.4593.pth.
@@ -19,7 +32,53 @@ SPEECH_MODEL_URL = ("https://essentia.upf.edu/models/legacy/classifiers/genre_ro
                     + SPEECH_MODEL_NAME)
 SPEECH_MODEL_URL_ENV = "STEMEVAL_SPEECH_MODEL_URL"
 
-FETCH_COMMAND = "python -m AST.models fetch"
+
+@dataclass(frozen=True)
+class Released:
+    """A weights file its authors release at a URL, cached in torch hub's checkpoint folder
+    (``torch.hub.get_dir()/checkpoints``, so ``TORCH_HOME`` and an existing cache apply)."""
+
+    title: str  # what the file is, e.g. "PANNs CNN14 weights"
+    url: str
+    file_name: str  # the released name, also the default file's name
+    size: str  # approximate, for people deciding whether to fetch it
+    licence: str
+
+    def default_path(self):
+        import torch
+
+        return Path(torch.hub.get_dir()) / "checkpoints" / self.file_name
+
+    @property
+    def home(self):
+        return "torch hub's `checkpoints/` folder"
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    """A model on the Hugging Face hub, kept in the Hugging Face cache; ``files``: patterns of
+    files it needs besides its config and weights (a processor's, say)."""
+
+    repo_id: str
+    licence: str
+    files: tuple = ()
+
+    @property
+    def home(self):
+        return "the Hugging Face cache"
+
+
+@dataclass(frozen=True)
+class PublishedCheckpoint:
+    """The published AST's weights: ``AST/pretrained_models/audio_mdl.pth`` in the authors'
+    format, fetched from the hub model ``repo_id`` and converted when missing."""
+
+    repo_id: str = AST_HUB_ID
+    licence: str = "BSD-3-Clause"
+
+    @property
+    def home(self):
+        return f"`AST/pretrained_models/{CHECKPOINT_NAME}`"
 
 
 def speech_model_url():

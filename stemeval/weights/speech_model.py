@@ -1,41 +1,12 @@
-"""The speech model file: accepted only if Essentia can run it as the speech gate will.
-
-A file is checked by running ``TensorflowPredictVGGish`` with the gate's node names on one
-second of 16 kHz silence (one patch); it must give 8 class activations.
-"""
+"""The speech model file: the given one, or the default fetched from Essentia's site when
+missing, checked (``stemeval.speech.check_speech_graph``) before a run uses it."""
 
 from pathlib import Path
 
-import numpy as np
-
-from AST.models import messages
-from AST.models.download import DownloadError, Unreachable, download
-from AST.models.sources import FETCH_COMMAND, speech_model_url
-from stemeval.errors import UserError, one_line
-from stemeval.essentia_setup import essentia_standard
-from stemeval.audio import SAMPLE_RATE
-from stemeval.speech import INPUT_NODE, NUM_CLASSES, OUTPUT_NODE
-
-_ESSENTIA_PREFIXES = ("Error while configuring TensorflowPredictVGGish: ", "TensorflowPredict: ")
-
-
-class SpeechModelError(ValueError):
-    """The file is not a speech model the gate can run; the message says why."""
-
-
-def check_speech_graph(path):
-    """Raise SpeechModelError unless Essentia runs ``path`` and gives (1, 8) for one patch."""
-    predict = essentia_standard().TensorflowPredictVGGish
-    try:
-        model = predict(graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
-        output = model(np.zeros(SAMPLE_RATE, dtype=np.float32))
-    except RuntimeError as error:
-        raise SpeechModelError(f"Essentia cannot run it: {_essentia_reason(error)}") from None
-    shape = tuple(np.shape(output))
-    if shape != (1, NUM_CLASSES):
-        raise SpeechModelError(f"it gives an output of shape {shape} for one patch, "
-                               f"expected (1, {NUM_CLASSES})")
-    return Path(path)
+from stemeval.errors import UserError
+from stemeval.speech import SpeechModelError, check_speech_graph
+from stemeval.weights.download import DownloadError, Unreachable, download
+from stemeval.weights.sources import FETCH_COMMAND, speech_model_url
 
 
 def ensure_speech_model(spec, default):
@@ -62,7 +33,7 @@ def _download(target):
     try:
         return download(url, target, check_speech_graph)
     except Unreachable as error:
-        raise UserError(messages.missing_speech_model(target, url, error)) from None
+        raise UserError(missing_message(target, url, error)) from None
     except DownloadError as error:
         raise UserError(f"speech model download failed: {error}; nothing was saved, "
                         f"run again to retry") from None
@@ -71,8 +42,9 @@ def _download(target):
                         f"({error}); it was removed") from None
 
 
-def _essentia_reason(error):
-    text = one_line(error)
-    for prefix in _ESSENTIA_PREFIXES:
-        text = text.removeprefix(prefix)
-    return text
+def missing_message(path, url, why):
+    """The default speech model is missing and its download address could not be reached."""
+    return (f"speech model missing: {path.name} is not in {path.parent} and cannot be "
+            f"downloaded ({why}); on a machine that is online run \"{FETCH_COMMAND} "
+            f"speech-model\" or download {url}, and copy the file there, or pass "
+            f"--speech-model PATH")

@@ -1,4 +1,4 @@
-"""What ``python -m AST.models status`` reports for one model file.
+"""What ``python -m AST.models status`` reports for one model file, of any tagger.
 
 Present or missing, size, where it comes from, and whether it passes the same checks a run
 applies before use (or why not).
@@ -7,9 +7,8 @@ applies before use (or why not).
 from dataclasses import dataclass
 from pathlib import Path
 
-from AST.ast_model import CheckpointError
-from AST.models.checks import load_checked
-from AST.models.speech_model import SpeechModelError, check_speech_graph
+from stemeval.speech import SpeechModelError, check_speech_graph
+from stemeval.weights.checks import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,8 @@ class FileStatus:
 
 def checkpoint_status(path, source, fetch):
     """Status of AST weights (an authors' ``.pth`` or a Hugging Face folder)."""
+    from stemeval.weights.ast_checkpoint import load_checked
+
     return FileStatus("AST weights", path, source, fetch,
                       _problem(path, load_checked, CheckpointError))
 
