@@ -12,27 +12,17 @@ holds it, stereo mixed by ``set_channels(1)``). Both views are derived here from
   and the Essentia view is taken from those integers. For mp3, Essentia's own decoder can
   differ from ffmpeg's 16-bit output by a few least significant bits and by encoder-delay
   trimming, so the speech score of an mp3 stem may differ slightly from the published one.
-
-Both networks read 16 kHz: ``resample_16k`` gives the samples of Essentia's
-``MonoLoader(sampleRate=16000, resampleQuality=4)``, which the published code used for the
-speech gate and (on the excerpt written to a PCM wav and read back) for the features.
 """
 
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 import soundfile
 
-from stemeval.essentia_setup import essentia_standard
-
-SAMPLE_RATE = 16000  # what both networks read
-RESAMPLE_QUALITY = 4  # libsamplerate's linear interpolator, as MonoLoader(resampleQuality=4)
-
 _PCM_FORMATS = ("WAV", "WAVEX", "FLAC")
 _PCM_WIDTHS = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
-_INT_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
+INT_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
 
 
 @dataclass
@@ -84,7 +74,7 @@ def _pydub_mix(pcm_channels, sample_width):
         mono = (wide[:, 0] + wide[:, 1]) >> 1
     else:  # pydub adds each channel's sample floor-divided by the channel count
         mono = (wide // channels).sum(axis=1)
-    return mono.astype(_INT_TYPES[sample_width])
+    return mono.astype(INT_TYPES[sample_width])
 
 
 def _read_pcm_wav(path, width):
@@ -109,7 +99,7 @@ def _read_with_pydub(path):
     except CouldntDecodeError as error:
         raise ValueError(undecodable_reason(path, str(error))) from None
     width = segment.sample_width
-    pcm = np.frombuffer(segment.raw_data, dtype=_INT_TYPES[width]).reshape(-1, segment.channels)
+    pcm = np.frombuffer(segment.raw_data, dtype=INT_TYPES[width]).reshape(-1, segment.channels)
     return pcm, width, segment.frame_rate, pcm, 1.0 / (2 ** (8 * width) / 2)
 
 
@@ -140,23 +130,3 @@ def decode(path):
         raise ValueError("the file holds no audio samples")
     return DecodedStem(essentia_mono=_essentia_mix(samples, scale),
                        pcm_mono=Pcm(_pydub_mix(pcm, width), width, rate))
-
-
-_per_thread = threading.local()
-
-
-def _resampler(rate):
-    """One Essentia Resample per input rate and thread: Essentia algorithms are not thread-safe."""
-    cache = _per_thread.__dict__.setdefault("resamplers", {})
-    if rate not in cache:
-        cache[rate] = essentia_standard().Resample(
-            inputSampleRate=rate, outputSampleRate=SAMPLE_RATE, quality=RESAMPLE_QUALITY)
-    return cache[rate]
-
-
-def resample_16k(samples, rate):
-    """Mono float32 samples at ``rate`` -> 16 kHz, as MonoLoader(resampleQuality=4) does."""
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
-    if rate == SAMPLE_RATE:
-        return samples
-    return _resampler(rate)(samples)

@@ -30,11 +30,10 @@ from audiomentations import (AddGaussianSNR, ClippingDistortion, Gain, LowPassFi
 from audiomentations.core.transforms_interface import BaseWaveformTransform
 from scipy.signal import convolve
 
-from stemeval.audio import DecodedStem, Pcm
+from stemeval.audio import INT_TYPES, DecodedStem, Pcm
 from stemeval.errors import UserError
 
 CLEAN = "clean"
-_INT_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
 
 
 class SyntheticReverb(BaseWaveformTransform):
@@ -251,7 +250,7 @@ def requantise(samples, width, rate):
     """Float samples as integer PCM of ``width`` bytes (rounded, clipped to full scale)."""
     full_scale = 2.0 ** (8 * width - 1)
     ints = np.clip(np.round(samples.astype(np.float64) * full_scale), -full_scale, full_scale - 1)
-    return Pcm(ints.astype(_INT_TYPES[width]), width, rate)
+    return Pcm(ints.astype(INT_TYPES[width]), width, rate)
 
 
 class Deformer:

@@ -1,26 +1,13 @@
 """The AST's input: the trimmed excerpt at 16 kHz, as a normalised 128-bin kaldi fbank."""
 
-import numpy as np
 import torch
 import torchaudio
 
-from stemeval.audio import SAMPLE_RATE
+from stemeval.resample import SAMPLE_RATE
 
 MEL_BINS = 128
 FBANK_MEAN = -4.2677393
 FBANK_STD = 4.5689974
-
-
-def resample(samples, rate, target_rate):
-    """Mono float32 samples at ``rate`` -> ``target_rate`` for the taggers other than the AST.
-
-    torchaudio's band-limited (windowed sinc) resampler: no aliasing, unlike the linear
-    interpolator the published AST path keeps for its rows' sake.
-    """
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
-    if rate == target_rate:
-        return samples
-    return torchaudio.functional.resample(torch.from_numpy(samples), rate, target_rate).numpy()
 
 
 def fbank_features(wave_16k, frames):
