@@ -20,9 +20,10 @@ import argparse
 import os
 import sys
 
-from stemeval import leaderboard, reference, report
+from stemeval import leaderboard, metrics, reference
 from stemeval.errors import ArgumentParser, UserError, run_main
-from stemeval.results import check_output_path, read_results
+from stemeval.report import json_report, plots, published, text
+from stemeval.results import check_output_path, check_rows, read_results, warn_repeated_paths
 
 SCRIPT = "computeaccuracy.py"
 
@@ -83,7 +84,7 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
-        print(report.published_usage(SCRIPT))
+        print(published.published_usage(SCRIPT))
         return 1
     args = build_parser().parse_args(argv)
     if len(args.files) > 1:
@@ -93,7 +94,7 @@ def main(argv=None):
         return print_leaderboard(args)
     args.file = args.files[0]
     if not os.path.exists(args.file):
-        print(report.published_missing_file(args.file))
+        print(published.published_missing_file(args.file))
         return 1
     inputs = [args.file]
     if args.compare == reference.PUBLISHED:
@@ -104,30 +105,32 @@ def main(argv=None):
         if path is not None:
             check_output_path(path, what, inputs=inputs)
     if args.plot is not None:
-        report.plot_format(args.plot)
+        plots.plot_format(args.plot)
 
     rows = read_results(args.file, allow_empty=True)
-    report.warn_repeated_paths(rows, args.file)
-    metrics = None
+    warn_repeated_paths(rows, args.file)
+    scores = None
     if args.per_class or args.plot or args.json:
-        report.check_rows(rows, args.file)
-        metrics = report.per_class_metrics(*report.category_lists(rows))
+        check_rows(rows, args.file)
+        scores = metrics.per_class_metrics(*metrics.category_lists(rows))
     comparison = reference.compare(rows, args.file, args.compare) if args.compare else None
 
-    sections = [report.format_published(rows) if args.format == "published"
-                else report.format_compact(rows)]
+    sections = [published.format_published(rows) if args.format == "published"
+                else text.format_compact(rows)]
     if args.per_class:
-        sections += [report.format_per_class(metrics),
-                     report.format_confusion(metrics["labels"], metrics["confusion_matrix"])]
+        sections += [text.format_per_class(scores),
+                     text.format_confusion(scores["labels"], scores["confusion_matrix"])]
     if comparison is not None:
-        sections.append(report.format_compare(comparison))
-    print("\n".join(report.join_sections(*sections)))
+        sections.append(text.format_compare(comparison))
+    print("\n".join(text.join_sections(*sections)))
     if args.plot:
-        title = f"{os.path.basename(args.file)}\n{report.format_accuracy(*report.accuracy(rows))}"
-        report.plot_confusion(metrics["labels"], metrics["confusion_matrix"], args.plot, title)
+        title = (f"{os.path.basename(args.file)}\n"
+                 f"{published.format_accuracy(*metrics.accuracy(rows))}")
+        plots.plot_confusion(scores["labels"], scores["confusion_matrix"], args.plot, title)
         print(f"Confusion-matrix plot written to {args.plot}")
     if args.json:
-        report.write_json(report.json_report(args.file, rows, metrics, comparison), args.json)
+        json_report.write_json(json_report.json_report(args.file, rows, scores, comparison),
+                               args.json)
         print(f"JSON report written to {args.json}")
     return 0
 
@@ -144,7 +147,7 @@ def print_leaderboard(args):
         leaderboard.plot_leaderboard(board, args.plot)
         print(f"Leaderboard plot written to {args.plot}")
     if args.json:
-        report.write_json(leaderboard.json_leaderboard(board), args.json)
+        json_report.write_json(leaderboard.json_leaderboard(board), args.json)
         print(f"JSON leaderboard written to {args.json}")
     return 0
 

@@ -12,8 +12,11 @@ line on stderr and exit status 2.
 
 import argparse
 
-from stemeval import probe, report
+from stemeval import probe
+from stemeval.embeddings import read_embeddings
 from stemeval.errors import ArgumentParser, UserError, run_main
+from stemeval.report.json_report import write_json
+from stemeval.report.plots import plot_format
 from stemeval.results import check_output_path
 
 
@@ -61,11 +64,11 @@ def main(argv=None):
         if path is not None:
             check_output_path(path, what, inputs=args.files + zero_shot)
     if args.plot is not None:
-        report.plot_format(args.plot)
+        plot_format(args.plot)
 
     results = []
     for number, path in enumerate(args.files):
-        data = probe.read_embeddings(path)
+        data = read_embeddings(path)
         labels = probe.zero_shot_labels(data, zero_shot[number]) if zero_shot else None
         results.append(probe.evaluate(data, args.folds, args.seed, args.mlp, labels))
 
@@ -75,7 +78,7 @@ def main(argv=None):
         probe.plot_recall(results, args.plot)
         print(f"Recall plot written to {args.plot}")
     if args.json:
-        report.write_json(probe.json_data(results), args.json)
+        write_json(probe.json_data(results), args.json)
         print(f"JSON report written to {args.json}")
     return 0
 

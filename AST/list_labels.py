@@ -19,7 +19,10 @@ from pathlib import Path
 # Run as a script, this file's folder (AST/) is on sys.path, not the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stemeval import report  # noqa: E402
+from stemeval.metrics import value_counts  # noqa: E402
+from stemeval.report.published import (format_published_values, published_missing_file,  # noqa: E402
+                                       published_usage)
+from stemeval.report.text import format_counts, join_sections  # noqa: E402
 from stemeval.errors import ArgumentParser, run_main  # noqa: E402
 from stemeval.results import read_results  # noqa: E402
 
@@ -45,22 +48,22 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
-        print(report.published_usage(SCRIPT))
+        print(published_usage(SCRIPT))
         return 1
     args = build_parser().parse_args(argv)
     if not os.path.exists(args.file):
-        print(report.published_missing_file(args.file))
+        print(published_missing_file(args.file))
         return 1
     rows = read_results(args.file, required=[args.column], allow_empty=True)
-    counts = report.value_counts(rows, args.column)
+    counts = value_counts(rows, args.column)
     sections = []
     if args.format == "published":
-        sections.append(report.format_published_values(counts, args.column))
+        sections.append(format_published_values(counts, args.column))
     if args.counts:
-        sections.append(report.format_counts(counts))
+        sections.append(format_counts(counts))
     elif args.format == "compact":
         sections.append(list(counts))
-    lines = report.join_sections(*sections)
+    lines = join_sections(*sections)
     if lines:
         print("\n".join(lines))
     return 0

@@ -10,22 +10,72 @@ A stem analysed twice keeps its latest embedding.
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from stemeval.errors import UserError
+from stemeval.atomic import write_atomically
+from stemeval.errors import UserError, one_line
+from stemeval.metrics import normalise
 
-COLUMNS = ("paths", "labels", "groups")
+ARRAYS = ("embeddings", "paths", "labels", "groups", "tagger")
+STEM_COLUMNS = ("paths", "labels", "groups")  # one string per stem
 
 
-def read_embeddings(path):
-    """The npz's arrays as a dict, or UserError."""
+def load_arrays(path):
+    """The npz's arrays as a dict, or a one-line UserError."""
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: not an embeddings file ({error})") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise UserError(f"{path}: not a readable embeddings .npz file ({one_line(error)})") from None
+
+
+@dataclass
+class Embeddings:
+    """One embeddings file: a row of ``embeddings`` per stem, with its path, label and track."""
+
+    file: str
+    tagger: str
+    embeddings: object  # float array [stems, dim]
+    paths: list
+    labels: list  # normalised as metrics.normalise does
+    groups: list
+
+
+def read_embeddings(path):
+    """The embeddings file at ``path``, checked, for the analyses on embeddings (probes,
+    set distances); any problem is a one-line UserError."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file")
+    arrays = load_arrays(path)
+    if "groups" not in arrays:
+        raise UserError(f"{path}: no groups (the track of each stem), so the folds cannot be "
+                        f"grouped by track; save the embeddings of a dataset that has tracks")
+    missing = [key for key in ARRAYS if key not in arrays]
+    if missing:
+        raise UserError(f"{path}: missing array(s) {', '.join(missing)} (an embeddings file "
+                        f"holds {', '.join(ARRAYS)})")
+    embeddings = arrays["embeddings"]
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.dtype.kind != "f":
+        raise UserError(f"{path}: embeddings must be floats [stems, dim], not "
+                        f"{embeddings.dtype} of shape {list(embeddings.shape)}")
+    if not np.isfinite(embeddings).all():
+        raise UserError(f"{path}: the embeddings hold NaN or infinite values")
+    columns = {}
+    for key in STEM_COLUMNS:
+        values = arrays[key]
+        if values.ndim != 1 or len(values) != len(embeddings):
+            raise UserError(f"{path}: {key} must hold one value per stem "
+                            f"({len(embeddings)}), not shape {list(values.shape)}")
+        columns[key] = [str(value) for value in values]
+    if len(set(columns["paths"])) != len(columns["paths"]):
+        raise UserError(f"{path}: a stem path appears more than once")
+    return Embeddings(file=path, tagger=str(arrays["tagger"]), embeddings=embeddings,
+                      paths=columns["paths"],
+                      labels=[normalise(label) for label in columns["labels"]],
+                      groups=[group.strip() for group in columns["groups"]])
 
 
 class EmbeddingStore:
@@ -38,7 +88,7 @@ class EmbeddingStore:
         if not resume:
             self.log.unlink(missing_ok=True)
         elif not self.log.exists() and self.path.exists():
-            self._seed_from(read_embeddings(self.path))
+            self._seed_from(load_arrays(self.path))
         self._repair()
         try:
             self._handle = open(self.log, "ab")
@@ -50,7 +100,7 @@ class EmbeddingStore:
             raise UserError(f"cannot resume the embeddings {self.path}: they are of tagger "
                             f"{saved.get('tagger')}, this run uses {self.tagger}")
         with open(self.log, "wb") as handle:
-            for vector, *names in zip(saved["embeddings"], *(saved[c] for c in COLUMNS)):
+            for vector, *names in zip(saved["embeddings"], *(saved[c] for c in STEM_COLUMNS)):
                 _append(handle, names, vector)
 
     def _repair(self):
@@ -73,17 +123,14 @@ class EmbeddingStore:
             latest[names[0]] = (names, vector)
         ordered = [latest[key] for key in sorted(latest)]
         arrays = {name: np.array([names[index] for names, _ in ordered], dtype=str)
-                  for index, name in enumerate(COLUMNS)}
+                  for index, name in enumerate(STEM_COLUMNS)}
         vectors = [vector for _, vector in ordered]
         arrays["embeddings"] = (np.stack(vectors) if vectors
                                 else np.zeros((0, 0), np.float32)).astype(np.float32)
-        part = Path(f"{self.path}.npz.part")
         try:
-            with open(part, "wb") as handle:
-                np.savez(handle, tagger=np.array(self.tagger), **arrays)
-            os.replace(part, self.path)
+            write_atomically(self.path, lambda handle: np.savez(
+                handle, tagger=np.array(self.tagger), **arrays), binary=True)
         except OSError as error:
-            part.unlink(missing_ok=True)
             raise UserError(f"cannot write the embeddings {self.path}: {error.strerror}") from None
         if complete:
             self.log.unlink()

@@ -4,15 +4,16 @@ A run is named by its provenance sidecar's tagger (``<file>.json``), else by its
 (the file name is added when two runs would share a name). Per run: accuracy (matching rows
 / rows), balanced accuracy (mean recall over its ground-truth categories), macro-F1 over its
 ground-truth categories (a category never proposed has F1 0), and the recall of each
-ground-truth category; the definitions are those of ``report.per_class_metrics``, so the
+ground-truth category; the definitions are those of ``metrics.per_class_metrics``, so the
 numbers equal ``computeaccuracy.py FILE --per-class`` for each file.
 """
 
 import os
 
-from stemeval import report
-from stemeval.errors import UserError
-from stemeval.results import read_results
+from stemeval import metrics
+from stemeval.report.plots import plot_recall_bars
+from stemeval.report.text import align
+from stemeval.results import check_rows, read_results
 from stemeval.sidecar import read_sidecar, sidecar_path
 
 COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -32,16 +33,16 @@ def _names(paths):
 
 def score_run(name, path, rows):
     """The leaderboard row of one results file (fractions; None where undefined)."""
-    report.check_rows(rows, path)
-    matches, total = report.accuracy(rows)
-    metrics = report.per_class_metrics(*report.category_lists(rows))
-    truth = set(report.value_counts(rows))
+    check_rows(rows, path)
+    matches, total = metrics.accuracy(rows)
+    scores = metrics.per_class_metrics(*metrics.category_lists(rows))
+    truth = set(metrics.value_counts(rows))
     return {
         "name": name, "file": path, "matches": matches, "total": total,
         "accuracy": matches / total,
-        "balanced_accuracy": metrics["balanced_accuracy"],
-        "macro_f1": metrics["macro_f1_true"],
-        "recall": {label: recall for label, recall in zip(metrics["labels"], metrics["recall"])
+        "balanced_accuracy": scores["balanced_accuracy"],
+        "macro_f1": scores["macro_f1_true"],
+        "recall": {label: recall for label, recall in zip(scores["labels"], scores["recall"])
                    if label in truth},
     }
 
@@ -76,12 +77,8 @@ def format_leaderboard(board):
             mark = BEST if run["name"] in board["best"][column] else " "
             cells.append("-" if value is None else f"{100 * value:.2f}{mark}")
         table.append(cells)
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["Leaderboard (percent; recall per ground-truth category; "
-             f"{BEST} best in its column):"]
-    for row in table:
-        lines.append("  " + "  ".join([row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]).rstrip())
+             f"{BEST} best in its column):"] + align(table)
     totals = {run["total"] for run in board["runs"]}
     if len(totals) > 1:
         lines.append("note: the runs scored different numbers of stems ("
@@ -102,5 +99,5 @@ def plot_leaderboard(board, path):
     series = [(f"{run['name']} ({100 * run['accuracy']:.1f}%)",
                [run["recall"].get(category) for category in board["categories"]])
               for run in board["runs"]]
-    report.plot_recall_bars(board["categories"], series, path,
+    plot_recall_bars(board["categories"], series, path,
                             "Recall per category (accuracy in the legend)")

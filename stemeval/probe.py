@@ -12,7 +12,7 @@ categories; a probe trained on its embeddings measures the first alone. The prot
   balanced accuracy (the datasets are unbalanced), then refitted on all of them.
 - Metrics per fold, on its test stems: accuracy, balanced accuracy (mean recall over the
   fold's ground-truth categories) and macro-F1 (mean F1 over the same categories), as
-  ``stemeval.report`` computes them; shown as mean and (population) standard deviation over
+  ``stemeval.metrics`` computes them; shown as mean and (population) standard deviation over
   the folds. Recall per category and the confusion matrix are over all test stems pooled
   (every stem is tested once).
 - With the zero-shot results CSV of the same run, the zero-shot proposed labels of the same
@@ -24,13 +24,14 @@ Only the standard library is imported at module level; numpy and scikit-learn in
 import math
 import os
 import warnings
-from dataclasses import dataclass
 
-from stemeval import report
-from stemeval.errors import UserError, one_line
+from stemeval.errors import UserError
+from stemeval.metrics import normalise, per_class_metrics, value_counts
+from stemeval.report.json_report import json_safe
+from stemeval.report.plots import plot_recall_bars
+from stemeval.report.text import align, format_confusion
 from stemeval.results import read_results
 
-KEYS = ("embeddings", "paths", "labels", "groups", "tagger")
 INNER_FOLDS = 3
 LOGISTIC_C = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 MLP_ALPHA = [0.0001, 0.001, 0.01, 0.1, 1.0]
@@ -40,58 +41,7 @@ METRICS = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"),
 PROBE, ZERO_SHOT = "probe", "zero-shot"
 
 
-@dataclass
-class Embeddings:
-    """One embeddings file: a row of ``embeddings`` per stem, with its path, label and track."""
-
-    file: str
-    tagger: str
-    embeddings: object  # float array [stems, dim]
-    paths: list
-    labels: list  # normalised as report.normalise does
-    groups: list
-
-
-# --- Reading and checking ------------------------------------------------------------------
-
-def read_embeddings(path):
-    """The embeddings file at ``path``, checked; any problem is a one-line UserError."""
-    import numpy as np
-
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError) as error:
-        raise UserError(f"{path}: not a readable embeddings .npz file ({one_line(error)})") from None
-    if "groups" not in arrays:
-        raise UserError(f"{path}: no groups (the track of each stem), so the folds cannot be "
-                        f"grouped by track; save the embeddings of a dataset that has tracks")
-    missing = [key for key in KEYS if key not in arrays]
-    if missing:
-        raise UserError(f"{path}: missing array(s) {', '.join(missing)} (an embeddings file "
-                        f"holds {', '.join(KEYS)})")
-    embeddings = arrays["embeddings"]
-    if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.dtype.kind != "f":
-        raise UserError(f"{path}: embeddings must be floats [stems, dim], not "
-                        f"{embeddings.dtype} of shape {list(embeddings.shape)}")
-    if not np.isfinite(embeddings).all():
-        raise UserError(f"{path}: the embeddings hold NaN or infinite values")
-    columns = {}
-    for key in ("paths", "labels", "groups"):
-        values = arrays[key]
-        if values.ndim != 1 or len(values) != len(embeddings):
-            raise UserError(f"{path}: {key} must hold one value per stem "
-                            f"({len(embeddings)}), not shape {list(values.shape)}")
-        columns[key] = [str(value) for value in values]
-    if len(set(columns["paths"])) != len(columns["paths"]):
-        raise UserError(f"{path}: a stem path appears more than once")
-    return Embeddings(file=path, tagger=str(arrays["tagger"]), embeddings=embeddings,
-                      paths=columns["paths"],
-                      labels=[report.normalise(label) for label in columns["labels"]],
-                      groups=[group.strip() for group in columns["groups"]])
-
+# --- Checking ----------------------------------------------------------------------------
 
 def check_for_probe(data, folds):
     """Raise a UserError when the stems cannot be split into ``folds`` grouped folds."""
@@ -106,7 +56,7 @@ def check_for_probe(data, folds):
     if len(tracks) < folds:
         raise UserError(f"{data.file}: {len(tracks)} tracks are too few for {folds} folds "
                         f"grouped by track (use --folds {len(tracks)} or fewer)")
-    counts = report.value_counts([{"label": label} for label in data.labels])
+    counts = value_counts([{"label": label} for label in data.labels])
     alone = [label for label, count in counts.items() if count < 2]
     if alone:
         raise UserError(f"{data.file}: category {alone[0]!r} has only one stem; the probe needs "
@@ -125,11 +75,11 @@ def zero_shot_labels(data, results_path):
                         f"{data.file} are not in it (e.g. {absent[0]}); give the results CSV of "
                         f"the run that wrote the embeddings")
     for path, label in zip(data.paths, data.labels):
-        other = report.normalise(by_path[path].get("label"))
+        other = normalise(by_path[path].get("label"))
         if other != label:
             raise UserError(f"{results_path}: {path} is labelled {other!r} there and {label!r} "
                             f"in {data.file}")
-    return [report.normalise(by_path[path].get("proposed_label")) for path in data.paths]
+    return [normalise(by_path[path].get("proposed_label")) for path in data.paths]
 
 
 # --- The probe -------------------------------------------------------------------------------
@@ -181,7 +131,7 @@ def _fit(data, train, mlp, seed, fold):
 
 def _scores(y_true, y_pred):
     """Accuracy, balanced accuracy and macro-F1 (over the ground-truth categories)."""
-    metrics = report.per_class_metrics(y_true, y_pred)
+    metrics = per_class_metrics(y_true, y_pred)
     matches = sum(1 for truth, guess in zip(y_true, y_pred) if truth == guess)
     return {"accuracy": matches / len(y_true), "balanced_accuracy": metrics["balanced_accuracy"],
             "macro_f1": metrics["macro_f1_true"]}
@@ -235,7 +185,7 @@ def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None):
         "categories": sorted(set(data.labels)),
         "fold_results": fold_entries,
         "summary": summary,
-        "pooled": {method: report.per_class_metrics(list(data.labels), guesses)
+        "pooled": {method: per_class_metrics(list(data.labels), guesses)
                    for method, guesses in predicted.items()},
     }
 
@@ -248,14 +198,6 @@ def _percent(value):
 
 def _mean_std(entry):
     return f"{100.0 * entry['mean']:.2f}% ± {100.0 * entry['std']:.2f}"
-
-
-def _table(rows, right_from=1):
-    """Rows of cells as aligned lines (first ``right_from`` columns left-aligned)."""
-    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
-    return ["  " + "  ".join(cell.ljust(width) if col < right_from else cell.rjust(width)
-                             for col, (cell, width) in enumerate(zip(row, widths))).rstrip()
-            for row in rows]
 
 
 def describe(result):
@@ -283,7 +225,7 @@ def format_folds(result):
         for method in methods:
             row += [_percent(entry["scores"][method][key]) for key, _ in METRICS]
         rows.append(row)
-    return ["Per fold (the same test stems for every method):"] + _table(rows, right_from=1)
+    return ["Per fold (the same test stems for every method):"] + align(rows)
 
 
 def format_summary(result):
@@ -291,7 +233,7 @@ def format_summary(result):
     rows = [["method"] + [name for _, name in METRICS]]
     for method, scores in result["summary"].items():
         rows.append([method] + [_mean_std(scores[key]) for key, _ in METRICS])
-    return ["Mean ± std over the folds:"] + _table(rows)
+    return ["Mean ± std over the folds:"] + align(rows)
 
 
 def format_recall(results):
@@ -312,7 +254,7 @@ def format_recall(results):
             else:
                 row.append("-")
         rows.append(row)
-    return ["Recall per category (all test stems; correct/stems):"] + _table(rows)
+    return ["Recall per category (all test stems; correct/stems):"] + align(rows)
 
 
 def _named(results):
@@ -323,7 +265,7 @@ def _named(results):
             for result in results]
 
 
-def format_leaderboard(results):
+def format_methods_table(results):
     """One row per (tagger, method): mean ± std over the folds; the best of a column marked *."""
     entries = [(f"{name} {method}", result["summary"][method])
                for name, result in _named(results) for method in result["summary"]]
@@ -332,7 +274,7 @@ def format_leaderboard(results):
     for name, scores in entries:
         rows.append([name] + [_mean_std(scores[key]) + ("*" if scores[key]["mean"] == best[key]
                                                         else " ") for key, _ in METRICS])
-    return ["Leaderboard (mean ± std over the folds; * best in its column):"] + _table(rows)
+    return ["Leaderboard (mean ± std over the folds; * best in its column):"] + align(rows)
 
 
 def format_one(result):
@@ -340,7 +282,7 @@ def format_one(result):
     lines = describe(result) + [""] + format_folds(result) + [""] + format_summary(result)
     lines += [""] + format_recall([result])
     for method, pooled in result["pooled"].items():
-        table = report.format_confusion(pooled["labels"], pooled["confusion_matrix"])
+        table = format_confusion(pooled["labels"], pooled["confusion_matrix"])
         lines += ["", f"Confusion matrix, {method}, all test stems (rows: ground truth, "
                       f"columns: proposed label):"] + table[1:]
     return lines
@@ -351,7 +293,7 @@ def format_many(results):
     lines = []
     for result in results:
         lines += describe(result)
-    return lines + [""] + format_leaderboard(results) + [""] + format_recall(results)
+    return lines + [""] + format_methods_table(results) + [""] + format_recall(results)
 
 
 # --- Plot and JSON ---------------------------------------------------------------------------
@@ -367,10 +309,10 @@ def plot_recall(results, path):
                            [pooled["recall"][pooled["labels"].index(category)]
                             if category in pooled["labels"] else None
                             for category in categories]))
-    report.plot_recall_bars(categories, series, path,
+    plot_recall_bars(categories, series, path,
                             "Recall per category, all test stems (folds grouped by track)")
 
 
 def json_data(results):
     """Everything as JSON-ready data (fractions, NaN as null)."""
-    return report._json_safe({"inner_folds": INNER_FOLDS, "results": results})
+    return json_safe({"inner_folds": INNER_FOLDS, "results": results})

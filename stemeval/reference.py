@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from stemeval import report
+from stemeval.metrics import compare_runs, normalise
 from stemeval.errors import UserError
 from stemeval.results import read_results
 
@@ -58,7 +58,7 @@ def dataset_of(rows):
 
 def _fits(row, dataset, labels):
     parts = _parts(row.get("path") or "")
-    label = report.normalise(row.get("label"))
+    label = normalise(row.get("label"))
     return (len(parts) >= DEPTH and label in labels
             and _label_source(parts, dataset).lower() == label
             and (dataset != "dsd100" or parts[-DEPTH] in _DSD100_SPLITS))
@@ -74,7 +74,7 @@ def compare(rows, path, other):
     ``"published"`` (the published rows of the same dataset, then run A, ``path`` run B).
 
     Rows of two files of the same dataset are matched by ``below_root``, others by path.
-    Returns ``report.compare_runs``'s dict with the names ``a``/``b`` of both files, their
+    Returns ``metrics.compare_runs``'s dict with the names ``a``/``b`` of both files, their
     short names ``name_a``/``name_b`` and what rows were ``matched_by``.
     """
     dataset = dataset_of(rows)
@@ -85,7 +85,7 @@ def compare(rows, path, other):
                 f"(label = file name bass/drums/vocals, or the MoisesDB category folder "
                 f"holding the stem); this file's rows are neither")
         published = PUBLISHED_RESULTS[dataset]
-        comparison = report.compare_runs(read_results(str(published)), rows, key=below_root)
+        comparison = compare_runs(read_results(str(published)), rows, key=below_root)
         return {**comparison, "a": f"{FOLDER.name}/{published.name}", "b": path,
                 "name_a": "published", "name_b": "mine",
                 "matched_by": "the path below the dataset root"}
@@ -96,6 +96,6 @@ def compare(rows, path, other):
                         f"{DATASET_NAMES[dataset]} rows, the second "
                         f"{DATASET_NAMES[other_dataset]} rows")
     same = dataset is not None and dataset == other_dataset
-    comparison = report.compare_runs(rows, other_rows, key=below_root if same else None)
+    comparison = compare_runs(rows, other_rows, key=below_root if same else None)
     return {**comparison, "a": path, "b": other, "name_a": "A", "name_b": "B",
             "matched_by": "the path below the dataset root" if same else "path"}

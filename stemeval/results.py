@@ -190,3 +190,17 @@ class ResultWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def check_rows(rows, path):
+    """Raise a UserError when a results file has no rows (no metrics to compute)."""
+    if not rows:
+        raise UserError(f"{path}: the file has no rows, so there is nothing to score")
+
+
+def warn_repeated_paths(rows, path):
+    """Warn on stderr when paths repeat (each stem should have one row; every row is scored)."""
+    repeated = len(rows) - len({row.get("path") for row in rows})
+    if repeated:
+        print(f"warning: {path}: {repeated} row(s) repeat the path of an earlier row "
+              f"(each stem should have one row); every row is scored", file=sys.stderr)

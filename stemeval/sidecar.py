@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from stemeval.atomic import write_atomically
 from stemeval.errors import UserError
 
 PACKAGES = ("torch", "torchaudio", "transformers", "timm", "numpy", "essentia-tensorflow",
@@ -126,12 +127,12 @@ class Sidecar:
         self._write()
 
     def _write(self):
-        part = f"{self.path}.part"
+        def dump(handle):
+            json.dump(self.record, handle, indent=2)
+            handle.write("\n")
+
         try:
-            with open(part, "w", encoding="utf-8") as handle:
-                json.dump(self.record, handle, indent=2)
-                handle.write("\n")
-            os.replace(part, self.path)
+            write_atomically(self.path, dump)
         except OSError as error:
             raise UserError(f"cannot write the sidecar {self.path}: {error.strerror}") from None
 

@@ -14,7 +14,8 @@ import math
 import os
 
 from stemeval.deform import CLEAN
-from stemeval.report import accuracy, category_lists, per_class_metrics
+from stemeval.metrics import accuracy, category_lists, per_class_metrics
+from stemeval.report.text import align
 from stemeval.results import read_results
 
 FIELDS = ["dataset", "tagger", "condition", "deformation", "parameter", "strength", "stems",
@@ -57,10 +58,7 @@ def format_table(records):
              ["-" if r[key] is None else f"{r[key]:.2f}"
               for key in ("accuracy", "macro_f1", "accuracy_drop", "macro_f1_drop")]
              for r in records]
-    widths = [max(len(row[i]) for row in [header] + lines) for i in range(len(header))]
-    return ["  ".join(cell.ljust(width) if i < 3 else cell.rjust(width)
-                      for i, (cell, width) in enumerate(zip(row, widths))).rstrip()
-            for row in [header] + lines]
+    return align([header] + lines, left=3, indent="")
 
 
 def write_summary(records, folder):

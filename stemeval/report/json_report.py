@@ -1,0 +1,76 @@
+"""Reports as JSON: fractions rather than percents, NaN (an undefined 0/0) as null."""
+
+import json
+import math
+
+from stemeval.atomic import write_atomically
+from stemeval.errors import UserError
+from stemeval.metrics import accuracy, mismatches
+from stemeval.results import COLUMNS
+
+
+def json_safe(value):
+    """Replace NaN by None (JSON null), recursively."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def mismatch_records(rows):
+    """The mismatching rows as dicts of the published columns (raw cell values)."""
+    return [{name: row.get(name) or "" for name in COLUMNS} for row in mismatches(rows)]
+
+
+def json_report(path, rows, metrics, comparison=None):
+    """Everything about one results file as a JSON-ready dict (fractions, not percents)."""
+    matches, total = accuracy(rows)
+    per_class = {
+        label: {
+            "precision": metrics["precision"][i],
+            "recall": metrics["recall"][i],
+            "f1": metrics["f1"][i],
+            "support": metrics["support"][i],
+            "correct": metrics["correct"][i],
+            "predicted": metrics["predicted"][i],
+        }
+        for i, label in enumerate(metrics["labels"])
+    }
+    report = {
+        "file": path,
+        "accuracy": matches / total,
+        "matches": matches,
+        "total": total,
+        "mismatches": mismatch_records(rows),
+        "labels": metrics["labels"],
+        "per_class": per_class,
+        "macro_f1": metrics["macro_f1"],
+        "macro_f1_ground_truth_labels": metrics["macro_f1_true"],
+        "balanced_accuracy": metrics["balanced_accuracy"],
+        "confusion_matrix": {
+            "labels": metrics["labels"],
+            "rows": "ground truth",
+            "columns": "proposed label",
+            "matrix": metrics["confusion_matrix"],
+        },
+    }
+    if comparison is not None:
+        compared = dict(comparison)
+        for key in ("accuracy_a", "accuracy_b", "shared_accuracy_a", "shared_accuracy_b"):
+            hits, count = compared.pop(key)
+            compared[key] = {"matches": hits, "total": count,
+                             "accuracy": hits / count if count else None}
+        report["compare"] = compared
+    return json_safe(report)
+
+
+def write_json(data, path):
+    """Write ``data`` as indented UTF-8 JSON, whole or not at all; a failure is a UserError."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        write_atomically(path, lambda handle: handle.write(text))
+    except OSError as error:
+        raise UserError(f"cannot write the JSON file {path}: {error.strerror or error}") from None
