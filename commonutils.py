@@ -1,12 +1,11 @@
-"""The command line shared by ``evaluate.py``, ``analyze_dsd100.py`` and ``analyze_moisesdb.py``."""
+"""The command line shared by ``evaluate.py``, ``analyze_dsd100.py`` and ``analyze_moisesdb.py``
+(a thin layer over ``stemeval.run``, which runs the evaluation)."""
 
 import argparse
-import os
-import sys
 
-from stemeval.errors import ArgumentParser, UserError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from stemeval import taggers
+from stemeval.devices import DEVICES
+from stemeval.errors import ArgumentParser
 
 
 def _dataset_list():
@@ -34,10 +33,8 @@ def build_parser(dataset=None, default_output=None):
                             help=f"one of {', '.join(DATASETS)} (listed below)")
     parser.add_argument("folder", metavar="FOLDER",
                         help="the dataset folder to walk (for manifest: the CSV file)")
-    parser.add_argument("--tagger", metavar="NAME", default="ast",
-                        help="the tagger: ast (default, the published pipeline), panns-cnn14, "
-                             "passt, clap, or hf:<repo id> (a Hugging Face audio classifier "
-                             "with AudioSet's labels)")
+    parser.add_argument("--tagger", metavar="NAME", default=taggers.DEFAULT,
+                        help=f"the tagger: {taggers.help_text()}")
     parser.add_argument("--checkpoint", metavar="SPEC",
                         help="the tagger's weights in its released format; for ast: a .pth in "
                              "the authors' format, a Hugging Face model folder, hf:<repo id>, "
@@ -119,128 +116,13 @@ def _whole_number(text, minimum):
     return value
 
 
-def check_input(folder, is_file=False):
-    """FOLDER must be a folder (a file for the manifest)."""
-    if not os.path.exists(folder):
-        raise UserError(f"{folder}: no such {'file' if is_file else 'folder'}")
-    if is_file and not os.path.isfile(folder):
-        raise UserError(f"{folder}: not a file (the manifest is a CSV file)")
-    if not is_file and not os.path.isdir(folder):
-        raise UserError(f"{folder}: not a folder")
-
-
-def pick_device(name):
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise UserError("--device mps: no MPS device is available")
-    return name
-
-
-def find_stems(dataset, args):
-    """The stems to evaluate and the category map, or a UserError before any work."""
-    from stemeval.datasets.categories import dataset_map, read_map
-    from stemeval.datasets.selection import check_labels, no_stems_message, select
-
-    check_input(args.folder, dataset.input_is_file)
-    category_map = read_map(args.map) if args.map else dataset_map(dataset.map_name)
-    found = select(dataset, args.folder, category_map, args.split, args.follow_links)
-    for note in found.notes:
-        print(note, file=sys.stderr)
-    if not found.stems:
-        raise UserError(no_stems_message(dataset, args.folder, found, args.split))
-    if found.skipped_links:
-        print(f"warning: {found.skipped_links} symlinked folder(s) under {args.folder} were not "
-              f"followed (pass --follow-links to include them)", file=sys.stderr)
-    warning = check_labels(dataset, args.folder, found.stems, category_map, args.follow_links)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    return found.stems[:args.limit], category_map
-
-
 def main(dataset=None, default_output=None, argv=None):
     """Evaluate one dataset; returns the exit status. ``dataset`` None reads it from argv."""
     from stemeval.datasets import DATASETS
-    from stemeval.deform import Deformer
-    from stemeval.results import check_output_path
-    from stemeval.taggers import check_name
+    from stemeval.run import evaluate
 
     args = build_parser(dataset, default_output).parse_args(argv)
-    check_name(args.tagger)
-    deform = Deformer(args.deform, args.folder) if args.deform is not None else None
     dataset = DATASETS[dataset or args.dataset]
     if args.output is None:
         args.output = f"results_{dataset.name}.csv"
-    stems, category_map = find_stems(dataset, args)
-    check_output_path(args.output)
-    if args.embeddings is not None:
-        check_output_path(args.embeddings, "embeddings")
-    device = pick_device(args.device)
-
-    from AST.models import load_model_files
-    from stemeval import taggers
-    from stemeval.embeddings import EmbeddingStore
-    from stemeval.pipeline import Evaluator, default_batch_size, default_workers, run
-    from stemeval.precision import use_exact_fp32
-    from stemeval.progress import Progress
-    from stemeval.results import (COLUMNS, DETAIL_COLUMNS, ERROR, ResultWriter, read_results,
-                                  stems_to_do)
-    from stemeval.sidecar import Sidecar
-    from stemeval.speech import speech_model_factory
-
-    use_exact_fp32(device)
-    tagger, graph = load_model_files(
-        args.checkpoint, args.speech_model,
-        load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories)))
-    sidecar = Sidecar(args.output, tagger, graph, vars(args), device, args.precision)
-    if args.resume:
-        sidecar.check_resume(args.output)
-    store = (EmbeddingStore(args.embeddings, tagger.name, resume=args.resume)
-             if args.embeddings else None)
-    evaluator = Evaluator(tagger, speech_model_factory(graph, args.speech_backend, device),
-                          category_map, device=device, precision=args.precision,
-                          details=args.details, deform=deform, embeddings=store is not None)
-    columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
-    groups = {stem.path: stem.group for stem in stems}
-    with ResultWriter(args.output, columns, resume=args.resume) as writer:
-        todo = stems_to_do(writer.kept, stems, args.folder, args.output)
-        sidecar.start()
-        complete = False
-        try:
-            with Progress(len(todo), quiet=args.quiet, verbose=args.verbose) as progress:
-                def write(row):
-                    writer.write({**row, "group": groups[row["path"]]})
-                    progress.done(row)
-
-                run(evaluator, todo, write,
-                    batch_size=args.batch_size or default_batch_size(device),
-                    workers=default_workers(device) if args.workers is None else args.workers,
-                    embed=store.add if store else None)
-            complete = True
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(
-                f"interrupted: the rows so far are in {args.output}; the same command with "
-                f"--resume continues the run") from None
-        finally:
-            if store is not None:
-                store.close(complete)
-    rows = read_results(args.output)
-    sidecar.finish(stems=len(rows), errors=sum(row["prediction"] == ERROR for row in rows),
-                   stems_this_run=len(todo))
-    print(f"wrote {len(todo)} rows to {args.output} ({len(writer.kept)} kept from before, "
-          f"{progress.errors} errors)", file=sys.stderr)
-    print_published_ending(args.output)
-    return 0
-
-
-def print_published_ending(output):
-    """The published scripts' last words: where the results are, then their score."""
-    from stemeval.report import format_published
-    from stemeval.results import read_results
-
-    print(f"Analysis complete. Results written to '{output}'.")
-    print("\n".join(format_published(read_results(output))))
+    return evaluate(dataset, args)

@@ -1,49 +1,29 @@
-"""The per-stem pipeline and the loop that runs it over a dataset, for any tagger.
+"""The per-stem pipeline, for any tagger: from a stem to its row (``stemeval.run`` runs it
+over a dataset).
 
 Each stem is *prepared* on the CPU (decode, speech gate, silence trim, then the tagger's own
-features), possibly in worker threads, then *classified* by the tagger in batches. Rows are
-written in the stems' order, one flushed row per stem; a stem that raises gets an ``error``
+features), then *classified* by the tagger in batches; a stem that raises gets an ``error``
 row. AudioSet taggers' scores go through the 91-label filter, the Speech rule and the
-dataset map by label name; a zero-shot tagger's best category is the row's answer directly.
+dataset's category map by label name; a zero-shot tagger's best category is the row's
+answer directly.
 """
 
-import os
 import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from AST.labels import map_prediction
-from stemeval.audio import decode, resample_16k
+from stemeval import datasets
+from stemeval.audio import decode
 from stemeval.precision import autocast
 from stemeval.prediction import choose_label, top_labels
+from stemeval.resample import resample_16k
 from stemeval.results import ERROR
 from stemeval.silence import trim_silence
 from stemeval.speech import GATE_SCORE, SPEECH_LABEL_MIN_SCORE
 
 SPEECH = "speech"
-CPU_BATCH_SIZE = 4  # larger batches are no faster on a CPU
-GPU_BYTES_PER_STEM = 256 * 2 ** 20  # a tagger's activations per stem in a batch, generously
-MAX_GPU_BATCH_SIZE = 64
-
-
-def default_batch_size(device):
-    """Stems per tagger forward pass: 4 on a CPU; on CUDA, as many as free memory allows."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        return CPU_BATCH_SIZE
-    free, _ = torch.cuda.mem_get_info(device)
-    return max(1, min(MAX_GPU_BATCH_SIZE, free // GPU_BYTES_PER_STEM))
-
-
-def default_workers(device):
-    """Preparing threads: one beside a CPU's AST; on CUDA one per CPU core, to keep the GPU fed."""
-    if torch.device(device).type != "cuda":
-        return 1
-    return len(os.sched_getaffinity(0))
 
 
 @dataclass
@@ -67,21 +47,23 @@ def _error_row(stem, error):
 class Evaluator:
     """Everything needed to turn a stem into a row.
 
-    ``speech_model_factory`` builds a speech model (an object with ``evidence(audio)``);
-    one is built per thread, because Essentia's algorithms are not thread-safe.
+    ``category_map`` (a ``stemeval.datasets.categories.CategoryMap``, or a dataset's name for
+    its own map) maps an AudioSet tagger's chosen label to the dataset's category. ``speech_model_factory`` builds a
+    speech model (an object with ``evidence(audio)``); one is built per thread, because
+    Essentia's algorithms are not thread-safe.
     ``deform`` (a ``stemeval.deform.Deformer``) deforms each decoded stem before the gate;
     ``decode`` replaces ``stemeval.audio.decode`` (a sweep passes its per-process cache).
     With ``embeddings``, speech-gated stems are trimmed and run through the tagger too, so
     that every stem with audio gets an embedding; their rows stay ``speech``.
     """
 
-    def __init__(self, tagger, speech_model_factory, dataset, device="cpu", precision="fp32",
-                 details=False, deform=None, decode=decode, embeddings=False):
+    def __init__(self, tagger, speech_model_factory, category_map, device="cpu",
+                 precision="fp32", details=False, deform=None, decode=decode, embeddings=False):
         self.device = torch.device(device)
         self.details = details
         self.embeddings = embeddings
         self.tagger = tagger.to(self.device)
-        self.dataset = dataset
+        self.category_map = datasets.category_map(category_map)
         self.precision = precision
         self.deform = deform
         self._decode = decode
@@ -173,7 +155,7 @@ class Evaluator:
             label, score = choose_label(
                 scores, lambda: item.speech.at_least(SPEECH_LABEL_MIN_SCORE),
                 labels=tagger.labels)
-            proposed = map_prediction(label, self.dataset)
+            proposed = self.category_map.category(label)
             top = top_labels(scores, labels=tagger.labels)
         return {
             "label": item.stem.label, "path": item.stem.path, "prediction": label,
@@ -181,47 +163,3 @@ class Evaluator:
             "top5": "; ".join(f"{name} ({value!r})" for name, value in top),
             **self._speech_details(item.speech),
         }
-
-
-def _prepared_in_order(evaluator, stems, workers, lookahead):
-    """Prepared stems in input order; with workers, at most ``lookahead`` ahead in flight."""
-    if workers == 0:
-        for stem in stems:
-            yield evaluator.prepare(stem)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare") as pool:
-        pending = deque()
-        stems = iter(stems)
-        for stem in stems:
-            pending.append(pool.submit(evaluator.prepare, stem))
-            if len(pending) >= lookahead:
-                break
-        while pending:
-            yield pending.popleft().result()
-            next_stem = next(stems, None)
-            if next_stem is not None:
-                pending.append(pool.submit(evaluator.prepare, next_stem))
-
-
-def run(evaluator, stems, write, batch_size=1, workers=0, embed=None):
-    """Evaluate ``stems`` and pass each finished row to ``write``, in the stems' order.
-
-    With ``embed``, ``embed(stem, embedding)`` is called before ``write`` for each stem the
-    tagger ran on (so a row on disk always has its embedding saved).
-    """
-    queue = []
-
-    def flush():
-        evaluator.classify(queue)
-        for item in queue:
-            if embed is not None and item.embedding is not None:
-                embed(item.stem, item.embedding)
-            write(item.row)
-        queue.clear()
-
-    for prepared in _prepared_in_order(evaluator, stems, workers, lookahead=workers + batch_size):
-        queue.append(prepared)
-        waiting = sum(item.features is not None for item in queue)
-        if waiting == 0 or waiting >= batch_size:
-            flush()
-    flush()

@@ -1,13 +1,46 @@
 """From a dataset folder to the stems a run evaluates, with the checks that stop a wrong run
-before any work: --split, the map's categories, and a layout that is not the dataset's.
+before any work: the folder itself, --split, the map's categories, and a layout that is not
+the dataset's. Evaluation runs and sweeps select stems with ``find_stems``.
 """
 
+import os
+import sys
 from collections import Counter
 
-from stemeval.datasets.categories import dataset_map
+from stemeval.datasets.categories import dataset_map, read_map
 from stemeval.errors import UserError
 
 SHOWN_LABELS = 8  # labels named in one line
+
+
+def find_stems(dataset, folder, map_file=None, split=None, limit=None, follow_links=False):
+    """``(stems, category map)`` of ``dataset`` below ``folder`` as ``evaluate.py`` takes them
+    (``--map``, ``--split``, ``--limit``, ``--follow-links``), or a UserError before any
+    work; notes and warnings go to stderr."""
+    check_input(folder, dataset.input_is_file)
+    category_map = read_map(map_file) if map_file else dataset_map(dataset.map_name)
+    found = select(dataset, folder, category_map, split, follow_links)
+    for note in found.notes:
+        print(note, file=sys.stderr)
+    if not found.stems:
+        raise UserError(no_stems_message(dataset, folder, found, split))
+    if found.skipped_links:
+        print(f"warning: {found.skipped_links} symlinked folder(s) under {folder} were not "
+              f"followed (pass --follow-links to include them)", file=sys.stderr)
+    warning = check_stem_labels(dataset, folder, found.stems, category_map, follow_links)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return found.stems[:limit], category_map
+
+
+def check_input(folder, is_file=False):
+    """FOLDER must be a folder (a file for the manifest)."""
+    if not os.path.exists(folder):
+        raise UserError(f"{folder}: no such {'file' if is_file else 'folder'}")
+    if is_file and not os.path.isfile(folder):
+        raise UserError(f"{folder}: not a file (the manifest is a CSV file)")
+    if not is_file and not os.path.isdir(folder):
+        raise UserError(f"{folder}: not a folder")
 
 
 def select(dataset, folder, category_map, split=None, follow_links=False):
@@ -43,7 +76,7 @@ def no_stems_message(dataset, folder, found, split=None):
     return message
 
 
-def check_labels(dataset, folder, stems, category_map, follow_links=False):
+def check_stem_labels(dataset, folder, stems, category_map, follow_links=False):
     """Stop when no stem's label is a category (the tree is another layout); return a
     one-line warning naming the unknown labels with their counts when only some are."""
     categories = {category.lower() for category in category_map.categories}

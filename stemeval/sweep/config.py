@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from stemeval.deform import CLEAN, canonical, parse_spec
 from stemeval.errors import UserError
-from stemeval.taggers import HF_PREFIX, TAGGERS, is_tagger
+from stemeval import taggers as tagger_registry
 
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
 DATASET_KEYS = {"layout", "folder", "map", "split", "limit", "follow_links"}
@@ -28,7 +28,7 @@ def layouts():
 
 
 @dataclass(frozen=True)
-class Dataset:
+class SweepDataset:
     """One dataset of a sweep: what ``evaluate.py LAYOUT FOLDER`` takes, by name."""
 
     name: str
@@ -137,8 +137,8 @@ def _datasets(path, data):
         for key, kind in (("map", str), ("split", str), ("limit", int), ("follow_links", bool)):
             if key in table and not isinstance(table[key], kind):
                 _fail(path, f"datasets.{name}: {key} must be a {kind.__name__}")
-        datasets.append(Dataset(name, layout, folder, table.get("map"), table.get("split"),
-                                table.get("limit"), table.get("follow_links", False)))
+        datasets.append(SweepDataset(name, layout, folder, table.get("map"), table.get("split"),
+                                     table.get("limit"), table.get("follow_links", False)))
     return tuple(datasets)
 
 
@@ -189,9 +189,8 @@ def load_config(path, output=None):
     _check_keys(path, data, TOP_KEYS, "the config")
     taggers = _string_list(path, data, "taggers")
     for name in taggers:
-        if not is_tagger(name):
-            _fail(path, f"unknown tagger {name!r} (valid: {', '.join(TAGGERS)}, "
-                        f"or {HF_PREFIX}<repo id>)")
+        if not tagger_registry.is_tagger(name):
+            _fail(path, f"unknown tagger {name!r} (valid: {tagger_registry.choices()})")
     if len(set(taggers)) != len(taggers):
         _fail(path, "a tagger is listed twice")
     conditions = _conditions(path, data)

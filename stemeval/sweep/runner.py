@@ -18,15 +18,12 @@ from stemeval.results import COLUMNS, ResultWriter, check_output_path, stems_to_
 
 def dataset_stems(config, dataset):
     """The stems and category map of a dataset, as ``evaluate.py`` selects them."""
-    from types import SimpleNamespace
-
-    from commonutils import find_stems
     from stemeval.datasets import DATASETS
+    from stemeval.datasets.selection import find_stems
 
-    args = SimpleNamespace(folder=dataset.folder, map=dataset.map, split=dataset.split,
-                           limit=dataset.limit, follow_links=dataset.follow_links)
     try:
-        return find_stems(DATASETS[dataset.layout], args)
+        return find_stems(DATASETS[dataset.layout], dataset.folder, dataset.map, dataset.split,
+                          dataset.limit, dataset.follow_links)
     except UserError as error:
         raise UserError(f"{config.path}: datasets.{dataset.name}: {error}") from None
 

@@ -52,7 +52,7 @@ def _once(key, load):
 
 
 def _device(options):
-    from commonutils import pick_device
+    from stemeval.devices import pick_device
 
     return _once(("device", options.device), lambda: pick_device(options.device))
 
@@ -69,8 +69,8 @@ def load_tagger(name, options, categories=None):
 
 def speech_factory(options):
     """One speech model per thread, shared by every cell (the gate does not depend on it)."""
-    from AST.models import ensure_speech_model
     from stemeval.speech import speech_model_factory
+    from stemeval.weights.published import ensure_speech_model
 
     def load():
         build = speech_model_factory(ensure_speech_model(options.speech_model),
@@ -100,8 +100,10 @@ def evaluate_shard(options, dataset, category_map, stems, cells):
     cell, in the same order, each in the stems' order.
     """
     from stemeval.deform import Deformer
-    from stemeval.pipeline import Evaluator, default_batch_size, default_workers, run
+    from stemeval.devices import default_batch_size, default_workers
+    from stemeval.pipeline import Evaluator
     from stemeval.precision import use_exact_fp32
+    from stemeval.run import run_stems
 
     device = _device(options)
     use_exact_fp32(device)
@@ -115,8 +117,8 @@ def evaluate_shard(options, dataset, category_map, stems, cells):
                               category_map, device=device, precision=options.precision,
                               deform=deform if condition.steps else None, decode=cache)
         rows = []
-        run(evaluator, [stem for stem in stems if stem.path in todo], rows.append,
-            batch_size=options.batch_size or default_batch_size(device),
-            workers=default_workers(device) if options.workers is None else options.workers)
+        run_stems(evaluator, [stem for stem in stems if stem.path in todo], rows.append,
+                  batch_size=options.batch_size or default_batch_size(device),
+                  workers=default_workers(device) if options.workers is None else options.workers)
         results.append(rows)
     return results

@@ -1,0 +1,45 @@
+"""Where the networks run, and how much work is in flight there: device choice, batch size
+and preparing workers, the same for evaluation runs and sweeps."""
+
+import os
+
+from stemeval.errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+CPU_BATCH_SIZE = 4  # larger batches are no faster on a CPU
+GPU_BYTES_PER_STEM = 256 * 2 ** 20  # a tagger's activations per stem in a batch, generously
+MAX_GPU_BATCH_SIZE = 64
+
+
+def pick_device(name):
+    """The device ``--device NAME`` asks for: ``auto`` is cuda where there is one, else cpu."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps: no MPS device is available")
+    return name
+
+
+def default_batch_size(device):
+    """Stems per tagger forward pass: 4 on a CPU; on CUDA, as many as free memory allows."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return CPU_BATCH_SIZE
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, min(MAX_GPU_BATCH_SIZE, free // GPU_BYTES_PER_STEM))
+
+
+def default_workers(device):
+    """Preparing workers: one beside a CPU's network; on CUDA one per CPU core, to keep the
+    GPU fed."""
+    import torch
+
+    if torch.device(device).type != "cuda":
+        return 1
+    return len(os.sched_getaffinity(0))
