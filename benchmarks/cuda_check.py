@@ -37,7 +37,7 @@ from stemeval.prediction import choose_label  # noqa: E402
 from stemeval.speech import (DECISION_MARGIN, GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
                              speech_score)
 from stemeval.speech_graph import GraphRunner, Node  # noqa: E402
-from tests.ast_weights import random_ast  # noqa: E402
+from tests.helpers.ast_weights import random_ast  # noqa: E402
 
 SAVED_FBANKS = 6
 SAVED_PATCHES = 24
@@ -51,8 +51,8 @@ def prepare(folder):
 
     from stemeval.features import fbank_features
     from stemeval.speech_graph import read_graph
-    from tests.speech_patches import vggish_patches
-    from tests.tf_graphs import REAL_VGGISH_CHANNELS, REAL_VGGISH_FC, write_vggish_graph
+    from tests.helpers.speech_patches import vggish_patches
+    from tests.helpers.tf_graphs import REAL_VGGISH_CHANNELS, REAL_VGGISH_FC, write_vggish_graph
 
     rng = np.random.default_rng(13)
     waves = [synthetic_wave(rng) for _ in range(SAVED_FBANKS)]

@@ -29,9 +29,10 @@ from AST.ast_model import ASTConfig  # noqa: E402
 from stemeval import taggers  # noqa: E402
 from stemeval.datasets import DATASETS, category_map  # noqa: E402
 from stemeval.errors import UserError  # noqa: E402
-from stemeval.pipeline import Evaluator, run  # noqa: E402
+from stemeval.pipeline import Evaluator  # noqa: E402
+from stemeval.run import run_stems  # noqa: E402
 from stemeval.speech import speech_model_factory  # noqa: E402
-from tests.ast_weights import random_model, save_original_checkpoint  # noqa: E402
+from tests.helpers.ast_weights import random_model, save_original_checkpoint  # noqa: E402
 from throughput import build_stem_set, calibrated_speech_graph  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def clap_weights(folder):
     with a made-up tokenizer (the real one cannot be downloaded here)."""
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
-    from tests.clap_models import tiny_tokenizer
+    from tests.helpers.clap_models import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     config = ClapConfig(
@@ -132,7 +133,7 @@ def main():
                 evaluator = Evaluator(loaded[dataset], speech_model_factory(graph, "torch",
                                                                             args.device),
                                       dataset, device=args.device, precision=args.precision)
-                run(evaluator, stems, lambda row: None, batch_size=args.batch_size,
+                run_stems(evaluator, stems, lambda row: None, batch_size=args.batch_size,
                     workers=args.workers)
             seconds = time.perf_counter() - start
             results.append((name, seconds))

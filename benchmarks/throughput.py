@@ -39,7 +39,8 @@ from AST.ast_model import ASTConfig  # noqa: E402
 from AST.labels import map_prediction  # noqa: E402
 from stemeval.datasets import DATASETS  # noqa: E402
 from stemeval.features import fbank_features  # noqa: E402
-from stemeval.pipeline import Evaluator, run  # noqa: E402
+from stemeval.pipeline import Evaluator  # noqa: E402
+from stemeval.run import run_stems  # noqa: E402
 from stemeval.prediction import choose_label  # noqa: E402
 from stemeval.results import ResultWriter  # noqa: E402
 from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
@@ -47,9 +48,9 @@ from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
 from stemeval.speech_graph import GraphRunner  # noqa: E402
 from stemeval.taggers.ast import AstTagger  # noqa: E402
 from tests import published  # noqa: E402
-from tests.ast_weights import random_model  # noqa: E402
-from tests.speech_patches import speech_activations  # noqa: E402
-from tests.tf_graphs import (REAL_VGGISH_CHANNELS, REAL_VGGISH_FC,  # noqa: E402
+from tests.helpers.ast_weights import random_model  # noqa: E402
+from tests.helpers.speech_patches import speech_activations  # noqa: E402
+from tests.helpers.tf_graphs import (REAL_VGGISH_CHANNELS, REAL_VGGISH_FC,  # noqa: E402
                              SPEECH_COLUMN, write_vggish_graph)
 
 RATE = 44100
@@ -202,7 +203,7 @@ def main():
                 evaluator = Evaluator(AstTagger(model, "random"),
                                       speech_model_factory(graph, "torch"), dataset,
                                       precision=precision)
-                run(evaluator, stems, writer.write, batch_size=args.batch_size,
+                run_stems(evaluator, stems, writer.write, batch_size=args.batch_size,
                     workers=args.workers)
             return rows
 

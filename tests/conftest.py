@@ -1,8 +1,8 @@
-"""Fixtures shared by several test files."""
+"""Fixtures shared by several test files (their builders live in ``tests/helpers``)."""
 
 import pytest
 
-from tests.test_model_files import Server
+from tests.helpers.servers import Server
 
 
 @pytest.fixture
@@ -12,3 +12,13 @@ def server():
     yield srv
     srv.httpd.shutdown()
     srv.httpd.server_close()
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """``torch.hub.get_dir()/checkpoints`` under tmp_path; local addresses are reached directly."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                 "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "torch" / "hub" / "checkpoints"

@@ -10,7 +10,7 @@ from transformers import ASTForAudioClassification
 
 from AST.ast_model import (ASTConfig, CheckpointError, load_hf_folder,
                            load_original_checkpoint)
-from tests.ast_weights import SMALL, random_model, save_original_checkpoint
+from tests.helpers.ast_weights import SMALL, random_model, save_original_checkpoint
 
 SIZES = {
     "small": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=1,

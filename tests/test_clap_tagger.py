@@ -1,6 +1,6 @@
 """The CLAP zero-shot tagger against transformers' own ClapModel with the same random weights.
 
-A tiny random CLAP is saved as a Hugging Face folder (tests/clap_models.py); the hub is an
+A tiny random CLAP is saved as a Hugging Face folder (tests/helpers/clap_models.py); the hub is an
 empty cache with HF_HUB_OFFLINE=1, so nothing reaches the internet.
 """
 
@@ -13,7 +13,7 @@ import torch
 from stemeval.audio import Pcm
 from stemeval.errors import UserError
 from stemeval.taggers import clap
-from tests.clap_models import save_tiny_clap
+from tests.helpers.clap_models import save_tiny_clap
 
 CATEGORIES = ["bass", "drums", "other_keys"]
 PROMPTS = ["the sound of bass", "the sound of drums", "the sound of other keys"]
@@ -177,8 +177,8 @@ def test_command_line_rows_embeddings_and_probe(folder, tmp_path):
     from pathlib import Path
 
     from stemeval.datasets import category_map
-    from tests.signals import concat, silence, tone, write_wav
-    from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+    from tests.helpers.signals import concat, silence, tone, write_wav
+    from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
     root = Path(__file__).resolve().parents[1]
     for song in range(5):

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.ast_weights import random_model, save_original_checkpoint
-from tests.signals import tone, write_wav
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.signals import tone, write_wav
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ import soundfile
 from stemeval.audio import decode
 from stemeval.datasets import DATASETS, category_map
 from stemeval.datasets.categories import dataset_map, read_map
-from stemeval.datasets.selection import check_labels, select
+from stemeval.datasets.selection import check_stem_labels, select
 from stemeval.errors import UserError
-from tests import dataset_trees
+from tests.helpers import dataset_trees
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_unknown_labels_are_named_once_with_counts(tmp_path, dataset):
     dataset_trees.TREES[dataset](tmp_path)
     folder = dataset_trees.input_path(dataset, tmp_path)
     stems, found = stems_of(dataset, folder)
-    warning = check_labels(DATASETS[dataset], folder, found.stems, category_map(dataset))
+    warning = check_stem_labels(DATASETS[dataset], folder, found.stems, category_map(dataset))
     assert warning == (f"1 of {len(stems)} stems have a label that is not a category of the "
                        f"map, so they can never match: {dataset_trees.UNKNOWN[dataset]} (1)")
 

@@ -14,7 +14,7 @@ from audiomentations import (AddGaussianSNR, ApplyImpulseResponse, ClippingDisto
 from stemeval.audio import decode
 from stemeval.deform import Deformer, SyntheticReverb, parse_spec, requantise, seed_for
 from stemeval.errors import UserError
-from tests.signals import concat, silence, tone, write_wav
+from tests.helpers.signals import concat, silence, tone, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
@@ -153,8 +153,8 @@ def test_bad_spec_on_the_command_line_is_one_line_before_any_work(tree, tmp_path
 def test_cli_deforms_before_the_gate(tree, tmp_path):
     """gain:db=0 gives the clean rows (the requantised 16-bit audio is the same); a
     deformation that the gate sees (-120 dB: digital silence) turns the rows into errors."""
-    from tests.ast_weights import random_model, save_original_checkpoint
-    from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+    from tests.helpers.ast_weights import random_model, save_original_checkpoint
+    from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
     checkpoint = save_original_checkpoint(random_model(), tmp_path / "ast.pth")
     graph = write_constant_speech_graph(tmp_path / "speech.pb", logit_for_score(20.0))

@@ -6,8 +6,8 @@ import csv
 import pytest
 
 from stemeval import demo
-from tests.ast_weights import random_model, save_original_checkpoint
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import pytest
 from pydub import AudioSegment
 
 from AST.labels import AUDIOSET_LABELS
-from tests import published
-from tests.ast_weights import random_model, save_original_checkpoint
-from tests.signals import concat, silence, tone, write_wav
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers import published
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 22050
@@ -154,7 +154,7 @@ def test_cli_writes_expected_rows(tmp_path, checkpoint, layout, branch):
 
 def test_workers_and_batches_write_the_same_rows(tmp_path):
     """Threads and AST batches change the speed, never the rows."""
-    from tests.tf_graphs import write_vggish_graph
+    from tests.helpers.tf_graphs import write_vggish_graph
 
     files = {f"s{song}/{name}/{song}{name}.wav": "music"
              for song in range(4) for name in ("bass", "drums", "vocals")}

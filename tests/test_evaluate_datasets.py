@@ -17,9 +17,9 @@ from AST.labels import AUDIOSET_LABELS
 from commonutils import main
 from stemeval.datasets import category_map
 from stemeval.errors import UserError
-from tests import dataset_trees
-from tests.ast_weights import random_model, save_original_checkpoint
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers import dataset_trees
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 BIAS = {AUDIOSET_LABELS.index("Speech"): 10.0, AUDIOSET_LABELS.index("Drum kit"): 6.0}
 

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from transformers import ASTFeatureExtractor
 
-from stemeval.audio import decode, resample_16k
+from stemeval.audio import decode
+from stemeval.resample import resample_16k
 from stemeval.features import fbank_features
 from stemeval.silence import trim_silence
-from tests.published import excerpt_16k, monoloader_16k
-from tests.signals import concat, silence, tone, write_wav
+from tests.helpers.published import excerpt_16k, monoloader_16k
+from tests.helpers.signals import concat, silence, tone, write_wav
 
 CASES = [
     (44100, 1, "PCM_16"), (44100, 2, "PCM_16"), (48000, 2, "PCM_24"), (48000, 1, "PCM_32"),

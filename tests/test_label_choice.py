@@ -1,6 +1,6 @@
 """The label pick, the Speech rules and the dataset maps against the published code's.
 
-Oracle: ``tests/published.py``, the published ``tellifisspeech`` / ``make_instrument_pred``
+Oracle: ``tests/helpers/published.py``, the published ``tellifisspeech`` / ``make_instrument_pred``
 / ``map_to_proposed_label`` written again from the published source. Random score vectors,
 many with Speech ranked first and speech scores close to 8, go through this project's
 speech evidence, label choice and mapping (the pipeline's ``classify``).
@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from AST.labels import AUDIOSET_LABELS
-from stemeval.datasets import Stem
+from stemeval.datasets import Stem, category_map
 from stemeval.pipeline import Evaluator, Prepared
 from stemeval.speech import GATE_SCORE, ComputedActivations, SpeechEvidence
 from stemeval.taggers.base import TaggerOutput
-from tests import published
+from tests.helpers import published
 
 SPEECH = AUDIOSET_LABELS.index("Speech")
 CASES = 3000
@@ -48,7 +48,8 @@ class _ScoredEvaluator(Evaluator):
     """The pipeline's classify step on given score vectors instead of an AST's."""
 
     def __init__(self, dataset, vectors):
-        self.dataset, self.details, self.embeddings, self._vectors = dataset, False, False, vectors
+        self.category_map = category_map(dataset)
+        self.details, self.embeddings, self._vectors = False, False, vectors
         self.tagger = SimpleNamespace(labels=AUDIOSET_LABELS)
 
     def run_tagger(self, features):

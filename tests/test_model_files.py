@@ -6,11 +6,8 @@ and "offline" is a closed port on 127.0.0.1.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,28 +15,22 @@ import torch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import AST.models as models  # noqa: E402
+import stemeval.weights.published as models  # noqa: E402
 from AST.ast_model import load_original_checkpoint  # noqa: E402
 from AST.labels import AUDIOSET_LABELS  # noqa: E402
-from AST.models.__main__ import main as models_main  # noqa: E402
-from AST.models.sources import AST_HUB_ID, SPEECH_MODEL_NAME, SPEECH_MODEL_URL  # noqa: E402
-from AST.models.speech_model import check_speech_graph  # noqa: E402
+from stemeval.weights.cli import main as models_main  # noqa: E402
+from stemeval.weights.sources import AST_HUB_ID, SPEECH_MODEL_NAME, SPEECH_MODEL_URL  # noqa: E402
+from stemeval.speech import check_speech_graph  # noqa: E402
 from stemeval.errors import UserError  # noqa: E402
-from tests.ast_weights import SMALL, random_model, save_original_checkpoint  # noqa: E402
-from tests.tf_graphs import write_constant_speech_graph  # noqa: E402
+from tests.helpers.ast_weights import SMALL, random_model, save_original_checkpoint  # noqa: E402
+from tests.helpers.hf_models import hf_model, put_in_hub_cache  # noqa: E402
+from tests.helpers.servers import closed_port  # noqa: E402
+from tests.helpers.tf_graphs import write_constant_speech_graph  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 # --- fixtures: a private layout, a local server, no way out to the internet -----------------
-
-def closed_port():
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(autouse=True)
 def layout(tmp_path, monkeypatch):
@@ -58,45 +49,6 @@ def layout(tmp_path, monkeypatch):
                         tmp_path / "pretrained_models" / "audio_mdl.pth")
     monkeypatch.setattr(models, "DEFAULT_SPEECH_MODEL", tmp_path / "models" / SPEECH_MODEL_NAME)
     return tmp_path
-
-
-class Server:
-    """Serves ``routes[path] = (body, cut)``.
-
-    A ``cut`` route announces twice the body's length, sends half of it and closes.
-    """
-
-    def __init__(self):
-        self.routes = {}
-        self.hits = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.hits.append(self.path)
-                if self.path not in server.routes:
-                    self.send_error(404)
-                    return
-                body, cut = server.routes[self.path]
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body) * (2 if cut else 1)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if cut else body)
-                self.wfile.flush()
-                self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def serve(self, path, body, cut=False):
-        self.routes[path] = (body, cut)
-        return self.base + path
 
 
 @pytest.fixture
@@ -192,7 +144,7 @@ def test_speech_model_offline_message(layout, monkeypatch):
 
 
 def test_speech_model_url_default_and_override(monkeypatch):
-    from AST.models.sources import speech_model_url
+    from stemeval.weights.sources import speech_model_url
 
     monkeypatch.delenv("STEMEVAL_SPEECH_MODEL_URL")
     assert speech_model_url() == SPEECH_MODEL_URL == (
@@ -258,31 +210,6 @@ def test_local_checkpoint_errors_name_the_file(tmp_path):
 
 
 # --- AST weights from the Hugging Face hub (a local cache, offline) -------------------------
-
-def hf_model(labels=AUDIOSET_LABELS, seed=0):
-    """A small random ASTForAudioClassification with every parameter perturbed."""
-    from transformers import ASTConfig, ASTForAudioClassification
-
-    config = ASTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=1,
-                       intermediate_size=128, id2label=dict(enumerate(labels)),
-                       label2id={label: index for index, label in enumerate(labels)})
-    torch.manual_seed(seed)
-    model = ASTForAudioClassification(config).eval()
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.05)
-    return model
-
-
-def put_in_hub_cache(cache, repo_id, model):
-    """Save ``model`` where huggingface_hub looks for ``repo_id`` at revision main."""
-    repo = Path(cache) / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / COMMIT
-    model.save_pretrained(snapshot)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(COMMIT)
-    return snapshot.resolve()
-
 
 def test_hub_model_converts_and_matches_transformers(layout):
     reference = hf_model()
@@ -386,7 +313,7 @@ def test_present_default_that_fails_says_how_to_replace_it():
 
 
 def test_authors_file_placed_by_hand_serves_as_the_default(layout, monkeypatch):
-    from tests.ast_weights import random_model, save_original_checkpoint
+    from tests.helpers.ast_weights import random_model, save_original_checkpoint
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     models.DEFAULT_CHECKPOINT.parent.mkdir(parents=True)

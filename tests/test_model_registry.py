@@ -1,16 +1,16 @@
 """The one model-file registry: every tagger's weights listed, fetched (from a local
 127.0.0.1 server) and checked by ``python -m AST.models``, with one line per failure."""
 
-from types import SimpleNamespace
 
 import pytest
 import torch
 
-from AST.ast_model import CheckpointError
-from AST.models import registry
-from AST.models.__main__ import main as models_main
+from stemeval.weights.checks import CheckpointError
+from stemeval.weights import registry
+from stemeval.weights.cli import main as models_main
 from stemeval.errors import UserError
-from stemeval.taggers.released import Source
+from stemeval.weights.sources import HubRepo
+from stemeval.weights.sources import Released as Source
 
 
 CLASSES = 527
@@ -87,9 +87,9 @@ def test_wrong_or_truncated_download_is_refused_in_one_line(server, tmp_path, mo
 
 
 def test_hub_model_entry_offline(tmp_path):
-    module = SimpleNamespace(DEFAULT_MODEL="someone/clapish", HUB_FILES=["*.json"],
-                             load=lambda folder, categories: None)
-    entry = registry.HubModel("clap", module)
+    entry = registry.HubModel("clap", HubRepo("someone/clapish", licence="none",
+                                              files=("*.json",)),
+                              load=lambda folder, categories: None)
     assert entry.path == tmp_path / "hub" / "models--someone--clapish"
     assert entry.origin() == "Hugging Face hub someone/clapish"
     with pytest.raises(UserError) as error:

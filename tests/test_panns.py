@@ -23,10 +23,10 @@ import torch
 
 from stemeval.audio import Pcm
 from stemeval.errors import UserError
+from stemeval.resample import resample
 from stemeval.taggers import panns
-from tests.tagger_cli import STEMS, analyze_tree, expected_row
-from tests.test_model_files import closed_port
-from tests.torch_hub import hub  # noqa: F401 (a fixture)
+from tests.helpers.tagger_cli import STEMS, analyze_tree, expected_row
+from tests.helpers.servers import closed_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 RATE = panns.SAMPLE_RATE
@@ -93,7 +93,7 @@ def test_scores_and_embedding_equal_panns_inference(reference, weights, tagger):
 def test_resampler_keeps_a_tone():
     """44.1 kHz -> 32 kHz: a 1 kHz tone comes out as the same tone sampled at 32 kHz."""
     tone = lambda rate: np.sin(2 * np.pi * 1000 * np.arange(2 * rate) / rate).astype(np.float32)
-    resampled = panns.resample_32k(tone(44100), 44100)
+    resampled = resample(tone(44100), 44100, panns.SAMPLE_RATE, kaiser_best=True)
     assert resampled.shape == (2 * RATE,)
     middle = slice(RATE // 2, 3 * RATE // 2)  # away from the edges' filter transients
     np.testing.assert_allclose(resampled[middle], tone(RATE)[middle], atol=1e-3)
@@ -206,7 +206,7 @@ def test_rows_through_the_cli_equal_panns_inference(reference, weights, tmp_path
                                   stems=STEMS[:2])
     for row, excerpt in zip(rows, excerpts):
         with torch.no_grad():
-            wave = panns.resample_32k(excerpt.to_float(), excerpt.rate)
+            wave = resample(excerpt.to_float(), excerpt.rate, panns.SAMPLE_RATE, kaiser_best=True)
             scores = reference(wave[None])["clipwise_output"][0]
         prediction, proposed, score = expected_row(scores.numpy())
         assert (row["prediction"], row["proposed_label"]) == (prediction, proposed)

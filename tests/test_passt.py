@@ -15,10 +15,9 @@ import torch
 from stemeval.audio import Pcm
 from stemeval.errors import UserError
 from stemeval.taggers import passt
-from stemeval.taggers.panns import resample_32k
-from tests.tagger_cli import analyze_tree, expected_row
-from tests.test_model_files import closed_port
-from tests.torch_hub import hub  # noqa: F401 (a fixture)
+from stemeval.resample import resample
+from tests.helpers.tagger_cli import analyze_tree, expected_row
+from tests.helpers.servers import closed_port
 
 RATE = passt.SAMPLE_RATE
 TOLERANCE = 1e-5
@@ -207,7 +206,7 @@ def test_release_address():
 def test_rows_through_the_cli_equal_hear21passt(reference, weights, tmp_path):
     rows, excerpts = analyze_tree(tmp_path, "--tagger", "passt", "--checkpoint", weights)
     for row, excerpt in zip(rows, excerpts):
-        wave = resample_32k(excerpt.to_float(), excerpt.rate)  # under 10 s: one window
+        wave = resample(excerpt.to_float(), excerpt.rate, RATE, kaiser_best=True)  # under 10 s: one window
         scores, _ = reference_output(reference, wave)
         prediction, proposed, score = expected_row(scores[0].numpy())
         assert (row["prediction"], row["proposed_label"]) == (prediction, proposed)

@@ -10,11 +10,13 @@ import torch
 import commonutils
 from AST.labels import AUDIOSET_LABELS
 from stemeval.datasets import Stem
-from stemeval.pipeline import Evaluator, Prepared, default_workers
+from stemeval import devices
+from stemeval.devices import default_workers
+from stemeval.pipeline import Evaluator, Prepared
 from stemeval.precision import autocast, use_exact_fp32
 from stemeval.taggers.ast import AstTagger
 from stemeval.taggers.base import Tagger, TaggerOutput
-from tests.ast_weights import SMALL, random_model
+from tests.helpers.ast_weights import SMALL, random_model
 
 SPEECH = AUDIOSET_LABELS.index("Speech")
 DRUM = AUDIOSET_LABELS.index("Drum")
@@ -164,7 +166,7 @@ def test_workers_default_to_the_cpu_count_on_cuda():
 def test_auto_device_never_picks_mps(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert commonutils.pick_device("auto") == "cpu"
-    assert commonutils.pick_device("mps") == "mps"
+    assert devices.pick_device("auto") == "cpu"
+    assert devices.pick_device("mps") == "mps"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert commonutils.pick_device("auto") == "cuda"
+    assert devices.pick_device("auto") == "cuda"

@@ -11,6 +11,7 @@ import pytest
 
 import probe as probe_cli
 from stemeval import probe
+from stemeval.embeddings import read_embeddings
 from stemeval.errors import run_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def cli(capsys, *args):
 
 
 def test_no_track_is_in_both_the_training_and_the_test_stems_of_any_fold(tmp_path):
-    data = probe.read_embeddings(save(tmp_path / "e.npz", dataset(tracks=23, seed=3)))
+    data = read_embeddings(save(tmp_path / "e.npz", dataset(tracks=23, seed=3)))
     groups = np.asarray(data.groups)
     seen = []
     for train, test in probe.outer_folds(data, 5, seed=0):
@@ -74,7 +75,7 @@ def test_no_track_is_in_both_the_training_and_the_test_stems_of_any_fold(tmp_pat
 
 
 def test_separable_embeddings_reach_100_percent(tmp_path):
-    data = probe.read_embeddings(save(tmp_path / "e.npz", dataset()))
+    data = read_embeddings(save(tmp_path / "e.npz", dataset()))
     for mlp in (False, True):
         result = probe.evaluate(data, folds=4, seed=0, mlp=mlp)
         for entry in result["fold_results"]:
@@ -84,7 +85,7 @@ def test_separable_embeddings_reach_100_percent(tmp_path):
 
 
 def test_shuffled_labels_stay_near_chance(tmp_path):
-    data = probe.read_embeddings(save(tmp_path / "e.npz",
+    data = read_embeddings(save(tmp_path / "e.npz",
                                       dataset(tracks=40, shuffle=True, seed=1)))
     result = probe.evaluate(data, folds=5, seed=0)
     assert 0.1 < result["summary"]["probe"]["balanced_accuracy"]["mean"] < 0.42  # chance: 0.25
@@ -95,7 +96,7 @@ def test_zero_shot_is_scored_on_the_same_test_stems(tmp_path, capsys):
     wrong = set(arrays["paths"][::3])
     npz = save(tmp_path / "e.npz", arrays)
     results = write_results(tmp_path / "r.csv", arrays, wrong)
-    data = probe.read_embeddings(npz)
+    data = read_embeddings(npz)
     zero_shot = probe.zero_shot_labels(data, results)
     result = probe.evaluate(data, folds=3, seed=0, zero_shot=zero_shot)
     folds = probe.outer_folds(data, 3, seed=0)

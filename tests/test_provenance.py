@@ -12,14 +12,15 @@ import pytest
 import torch
 
 from stemeval.audio import decode
-from stemeval.embeddings import EmbeddingStore, read_embeddings
+from stemeval.embeddings import EmbeddingStore
+from stemeval.embeddings import load_arrays as read_embeddings
 from stemeval.errors import UserError
 from stemeval.sidecar import sha256
 from stemeval.silence import trim_silence
 from stemeval.taggers import ast
-from tests.ast_weights import random_model, save_original_checkpoint
-from tests.signals import concat, silence, tone, write_wav
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 22050

@@ -1,5 +1,5 @@
 """computeaccuracy.py and AST/list_labels.py print, byte for byte, what the published scripts
-printed (re-created in tests/published.py), with the same exit status."""
+printed (re-created in tests/helpers/published.py), with the same exit status."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stemeval.reference import PUBLISHED_RESULTS
-from tests import published
+from tests.helpers import published
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"computeaccuracy": ("computeaccuracy.py", published.computeaccuracy),

@@ -3,8 +3,8 @@
 import pytest
 from stemeval.audio import decode
 from stemeval.silence import SilentStem, trim_silence
-from tests.published import pydub_excerpt
-from tests.signals import concat, silence, tone, write_wav
+from tests.helpers.published import pydub_excerpt
+from tests.helpers.signals import concat, silence, tone, write_wav
 
 
 def pydub_bytes(path):

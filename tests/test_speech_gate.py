@@ -4,13 +4,14 @@ TensorflowPredictVGGish run on the file, on both backends, in every branch of th
 import numpy as np
 import pytest
 
-from stemeval.audio import decode, resample_16k
+from stemeval.audio import decode
+from stemeval.resample import resample_16k
 from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, ComputedActivations,
                              SpeechEvidence,
                              speech_model_factory, speech_score)
-from tests.published import speech_score as published_score
-from tests.signals import concat, silence, tone, write_wav
-from tests.tf_graphs import SPEECH_COLUMN, logit_for_score, write_linear_graph
+from tests.helpers.published import speech_score as published_score
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.tf_graphs import SPEECH_COLUMN, logit_for_score, write_linear_graph
 
 
 def linear_graph(path, target_score, seed=0):
@@ -104,7 +105,7 @@ def published_score_of_audio(audio, graph):
 
 def test_unknown_op_falls_back_to_essentia_with_one_warning(tmp_path, capfd):
     """Erf is a TensorFlow op the PyTorch runner does not know: Essentia runs the graph."""
-    from tests.tf_graphs import write_graph_with_op
+    from tests.helpers.tf_graphs import write_graph_with_op
 
     graph = write_graph_with_op(tmp_path / "erf.pb", "Erf")
     factory = speech_model_factory(graph, "torch")

@@ -2,7 +2,7 @@
 
 Oracle: Essentia's ``TensorflowPredictVGGish`` (essentia-tensorflow, the
 version of the published numbers) running the same ``.pb`` on the same
-audio. The graphs are built by ``tests/tf_graphs.py`` into a temporary folder:
+audio. The graphs are built by ``tests/helpers/tf_graphs.py`` into a temporary folder:
 VGGish-shaped classifiers with random weights, a graph that exercises the
 less common ops, the linear graph, and a graph whose output is its input
 (which makes Essentia hand back the very patches it feeds to a graph).
@@ -27,8 +27,8 @@ import torch
 from stemeval.speech_graph import SUPPORTED_OPS, GraphRunner, InvalidGraph, UnsupportedGraph
 from stemeval.speech import speech_model_factory, speech_score
 from stemeval.vggish_input import frame_count, patch_count
-from tests import tf_graphs
-from tests.speech_patches import speech_activations, vggish_patches
+from tests.helpers import tf_graphs
+from tests.helpers.speech_patches import speech_activations, vggish_patches
 
 es = pytest.importorskip("essentia.standard")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from stemeval.errors import UserError
-from tests.ast_weights import random_model, save_original_checkpoint
-from tests.signals import concat, silence, tone, write_wav
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000

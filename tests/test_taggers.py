@@ -11,19 +11,21 @@ import torch
 
 from AST.labels import AUDIOSET_LABELS
 from stemeval import taggers
-from stemeval.audio import decode, resample_16k
+from stemeval.audio import decode
+from stemeval.resample import resample_16k
 from stemeval.datasets import category_map
 from stemeval.errors import UserError
 from stemeval.features import fbank_features
-from stemeval.pipeline import Evaluator, run
+from stemeval.pipeline import Evaluator
+from stemeval.run import run_stems
 from stemeval.silence import trim_silence
 from stemeval.speech import speech_model_factory
 from stemeval.taggers.ast import AstTagger
 from stemeval.taggers.base import Tagger, TaggerOutput
-from tests.ast_weights import random_model, save_original_checkpoint
-from tests.signals import concat, silence, tone, write_wav
-from tests.test_model_files import hf_model
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.hf_models import hf_model
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 RATE = 22050
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,7 +182,7 @@ def evaluate(tmp_path, tagger, speech_score, embeddings=False):
     evaluator = Evaluator(tagger, speech_model_factory(graph), "moisesdb", details=True,
                           embeddings=embeddings)
     rows, saved = [], []
-    run(evaluator, stems, rows.append, batch_size=2, embed=lambda stem, e: saved.append(e))
+    run_stems(evaluator, stems, rows.append, batch_size=2, embed=lambda stem, e: saved.append(e))
     return rows, saved
 
 

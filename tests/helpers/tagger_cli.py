@@ -16,10 +16,10 @@ from AST.labels import map_prediction
 from stemeval.audio import decode
 from stemeval.prediction import choose_label
 from stemeval.silence import trim_silence
-from tests.signals import concat, silence, tone, write_wav
-from tests.tf_graphs import logit_for_score, write_constant_speech_graph
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RATE = 22050
 STEMS = ("a/bass.wav", "a/drums.wav", "b/vocals.wav")
 
