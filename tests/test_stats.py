@@ -1,7 +1,8 @@
 """stemeval.stats against computations made independently of it.
 
 McNemar against statsmodels; the bootstraps against scipy.stats.bootstrap on plain arrays and
-against a plain numpy loop that draws tracks and takes the mean of their stems.
+against a plain numpy loop that draws tracks and takes the mean of their stems; the oracle map
+against answers known by construction.
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from stemeval.stats import (
     grouped_bootstrap_interval,
     mcnemar_exact,
+    oracle_map,
     paired_bootstrap_difference,
 )
 
@@ -154,6 +156,70 @@ def test_paired_difference_is_above_zero_when_b_fixes_many():
     assert 0 < low < (b.mean() - a.mean()) < high
 
 
+# --- Oracle map --------------------------------------------------------------------------
+
+
+def oracle_case(n_tracks=20):
+    """Per track: a 'String section' strings stem, two 'Plucked string' stems (one guitar,
+    one bass: a tie in every fold), an 'Electric guitar' stem that is a guitar except on
+    tracks 0 and 1 (a bass there). Track 7 alone has a 'Theremin' (a synth)."""
+    raw, truth, groups = [], [], []
+
+    def stem(track, label, category):
+        raw.append(label)
+        truth.append(category)
+        groups.append(f"track{track:02d}")
+
+    for t in range(n_tracks):
+        stem(t, "String section", "bowed_strings")
+        stem(t, "Plucked string", "guitar")
+        stem(t, "Plucked string", "bass")
+        stem(t, "Electric guitar", "bass" if t < 2 else "guitar")
+        if t == 7:
+            stem(t, "Theremin", "synth")
+    return raw, truth, groups
+
+
+def test_oracle_map_learns_the_majority_category_on_held_out_tracks():
+    raw, truth, groups = oracle_case()
+    result = oracle_map(raw, truth, groups, folds=5, seed=0)
+    expected = {
+        "String section": "bowed_strings",
+        "Plucked string": "bass",  # tie between bass and guitar: alphabetical
+        "Electric guitar": "guitar",  # the two bass stems are the tagger's misses
+        "Theremin": "other",  # only on track 7, so never in the training folds that predict it
+    }
+    assert result.predictions == [expected[r] for r in raw]
+    for fold in result.folds:
+        assert fold.mapping["String section"] == "bowed_strings"
+        assert fold.mapping["Plucked string"] == "bass"
+
+
+def test_oracle_map_fallback_is_configurable():
+    raw, truth, groups = oracle_case()
+    result = oracle_map(raw, truth, groups, fallback="unmapped")
+    assert result.predictions[raw.index("Theremin")] == "unmapped"
+
+
+def test_oracle_folds_keep_tracks_apart_and_test_every_stem_once():
+    raw, truth, groups = oracle_case()
+    groups = np.array(groups)
+    result = oracle_map(raw, truth, groups, folds=4, seed=1)
+    assert len(result.folds) == 4
+    tested = np.concatenate([fold.test for fold in result.folds])
+    assert sorted(tested) == list(range(len(raw)))
+    for fold in result.folds:
+        assert not set(groups[fold.train]) & set(groups[fold.test])
+        assert sorted(np.concatenate([fold.train, fold.test])) == list(range(len(raw)))
+
+
+def test_oracle_map_is_deterministic_under_the_seed():
+    raw, truth, groups = oracle_case()
+    first = oracle_map(raw, truth, groups, seed=2)
+    second = oracle_map(raw, truth, groups, seed=2)
+    assert [list(f.test) for f in first.folds] == [list(f.test) for f in second.folds]
+
+
 # --- Input validation --------------------------------------------------------------------
 
 GROUPS = [0, 0, 1, 1]
@@ -177,6 +243,11 @@ GROUPS = [0, 0, 1, 1]
         (lambda: mcnemar_exact([1, 0], [1, 0, 1]), "correct_a has 2 stems, correct_b 3"),
         (lambda: mcnemar_exact([], []), "correct_a is empty"),
         (lambda: mcnemar_exact([1, -1], [1, 0]), "correct_a must hold only"),
+        (lambda: oracle_map([], [], []), "raw_labels is empty"),
+        (lambda: oracle_map(["a", "b"], ["x"], [0, 1]), "truths has 1 entries for 2"),
+        (lambda: oracle_map(["a", "b"], ["x", "y"], [0]), "groups must be 1-D with 2 entries"),
+        (lambda: oracle_map(["a", "b"], ["x", "y"], [0, 1], folds=1), "folds must be an integer"),
+        (lambda: oracle_map(["a", "b"], ["x", "y"], [0, 1], folds=5), "5 folds need at least 5 groups"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(call, message):
