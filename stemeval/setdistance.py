@@ -52,7 +52,8 @@ def frechet_distance(a, b, eps=1e-6):
 
     Numerical guard, as pytorch-fid has it: if ``sqrtm(S_a S_b)`` is not finite (a
     near-singular product, e.g. fewer samples than dimensions), ``eps`` is added to both
-    diagonals and the root taken again; the tiny imaginary part rounding leaves is dropped,
+    diagonals and the root taken again (the traces keep the plain covariances); the tiny
+    imaginary part rounding leaves is dropped,
     and a ValueError raised when it is not tiny (over 1e-4 of Tr(S_a) + Tr(S_b)).
     The result is not clipped at 0: identical sets may give about -1e-12.
 
@@ -205,8 +206,9 @@ def group_bootstrap(metric, a, b, groups_a, groups_b, n_boot=200, level=0.95, se
 
     Set metrics are biased on such resamples: a group drawn twice puts identical rows in
     the set. Duplicates are zero-distance neighbours, which shrink PRDC's radii, and
-    zero-distance pairs in the kernel distance's within-set terms; the Fréchet distance
-    mostly sees a resample as a slightly smaller set. With ``duplicates=False`` each drawn
+    zero-distance pairs in the kernel distance's within-set terms (inflating it); the
+    Fréchet distance is hurt least, a resample's mean and covariance being the usual
+    bootstrap statistics. With ``duplicates=False`` each drawn
     group is kept once (about 63% of the groups per replicate, no duplicated rows): use it
     for PRDC and the kernel distance. Either way a replicate is a different set size or
     mix than the data, so read the interval as the spread over tracks, not an exact
