@@ -2,7 +2,8 @@
 # Make the project runnable on this machine, doing only what is missing:
 #   - ffmpeg (pydub decodes mp3 with it), from Debian's packages when run as root or with sudo;
 #   - a virtual environment at .venv holding the packages of the requirements file given
-#     (requirements.txt to run, requirements-dev.txt to test), reinstalled when it changes.
+#     (requirements.txt to run, requirements-dev.txt to test, and its -nodeps.txt companion
+#     installed without dependencies), reinstalled when one of them changes.
 # Usage: scripts/setup.sh [requirements.txt|requirements-dev.txt]
 set -euo pipefail
 project="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,9 +35,16 @@ fi
 echo "setup: installing $requirements into .venv with $python (the first time takes a few minutes)" >&2
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 log="$venv/pip.log"
-if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$project/$requirements" >"$log" 2>&1; then
-    grep -v "is ignored: it is neither a file nor a directory" "$log" | tail -n 20 >&2
-    echo "setup: pip failed; the whole log is in $log" >&2
-    exit 1
-fi
+install() {
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q "$@" >>"$log" 2>&1; then
+        grep -v "is ignored: it is neither a file nor a directory" "$log" | tail -n 20 >&2
+        echo "setup: pip failed; the whole log is in $log" >&2
+        exit 1
+    fi
+}
+: >"$log"
+install -r "$project/$requirements"
+# Test oracles whose own dependencies are not wanted (see the file).
+nodeps="$project/$(basename "$requirements" .txt)-nodeps.txt"
+[ ! -f "$nodeps" ] || install --no-deps -r "$nodeps"
 echo "$wanted" >"$stamp"
