@@ -47,7 +47,7 @@ from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
                              speech_model_factory)
 from stemeval.speech_graph import GraphRunner  # noqa: E402
 from stemeval.taggers.ast import AstTagger  # noqa: E402
-from tests import published  # noqa: E402
+from tests.helpers import published  # noqa: E402
 from tests.helpers.ast_weights import random_model  # noqa: E402
 from tests.helpers.speech_patches import speech_activations  # noqa: E402
 from tests.helpers.tf_graphs import (REAL_VGGISH_CHANNELS, REAL_VGGISH_FC,  # noqa: E402
