@@ -193,3 +193,30 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
     erf = write_graph_with_op(tmp_path / "erf.pb", "Erf")
     with pytest.raises(SpeechModelError, match="Erf.*essentia-tensorflow.*is not installed"):
         check_speech_graph(erf)
+
+
+def test_the_gate_on_every_patch_in_the_main_process_gives_the_rows_of_the_lazy_gate(
+        tmp_path, monkeypatch):
+    """On a GPU the workers compute the speech graph's input patches and the main process
+    runs the graph on every patch of many stems at once; on a CPU the workers run it lazily.
+    Both give the same rows (here both on the CPU, the first as it runs on a GPU); the exact
+    speech score of --details moves by float rounding only (patches batched otherwise)."""
+    from stemeval.pipeline import Evaluator
+    from stemeval.run import run_stems
+    from stemeval.taggers.ast import AstTagger
+
+    graph = write_tree(tmp_path)
+    stems = [Stem(str(tmp_path / "tree" / relative), relative.split("/")[-1][:-4])
+             for relative in STEMS]
+    tagger = AstTagger(random_model(seed=5), "random")
+    lazy, batched = [], []
+    run_stems(Evaluator(tagger, SpeechModels(graph), "dsd100", details=True), stems,
+              lazy.append, batch_size=3, workers=2)
+    monkeypatch.setattr(SpeechModels, "on_gpu", property(lambda self: True))
+    run_stems(Evaluator(tagger, SpeechModels(graph), "dsd100", details=True), stems,
+              batched.append, batch_size=3, workers=2)
+    assert len(lazy) == len(STEMS) and {row["prediction"] for row in lazy} != {"error"}
+    for one, other in zip(lazy, batched):
+        assert float(one.pop("speech_score", 0)) == pytest.approx(
+            float(other.pop("speech_score", 0)), abs=1e-4)
+        assert one == other
