@@ -35,11 +35,30 @@ def default_batch_size(device):
     return max(1, min(MAX_GPU_BATCH_SIZE, free // GPU_BYTES_PER_STEM))
 
 
-def default_workers(device):
-    """Preparing workers: one beside a CPU's network; on CUDA one per CPU core, to keep the
-    GPU fed."""
+def default_workers(device, cpus=None):
+    """Worker processes for the CPU steps, of ``cpus`` cores (None: this machine's).
+
+    On CUDA, one per core: the main process mostly waits on the GPU. On a CPU the main
+    process's network needs cores too: a third of them prepare (the tagger costs about twice
+    what a stem's preparing does), at least one when there are two cores, none on one core,
+    where a second process would only take turns with the first.
+    """
     import torch
 
-    if torch.device(device).type != "cuda":
-        return 1
+    cpus = cpus or cpu_count()
+    if torch.device(device).type == "cuda":
+        return cpus
+    return 0 if cpus == 1 else max(1, cpus // 3)
+
+
+def share_cores(device, workers, cpus=None):
+    """On a CPU, leave the main process's network the cores the workers do not take."""
+    import torch
+
+    if torch.device(device).type == "cpu" and workers:
+        torch.set_num_threads(max(1, (cpus or cpu_count()) - workers))
+
+
+def cpu_count():
+    """The cores this process may run on."""
     return len(os.sched_getaffinity(0))

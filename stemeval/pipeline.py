@@ -1,15 +1,16 @@
-"""The per-stem pipeline, for any tagger: from a stem to its row (``stemeval.run`` runs it
+"""The per-stem pipeline, for any tagger: from a stem to its rows (``stemeval.run`` runs it
 over a dataset).
 
-Each stem is *prepared* on the CPU (decode, speech gate, silence trim, then the tagger's own
-features), then *classified* by the tagger in batches; a stem that raises gets an ``error``
-row. AudioSet taggers' scores go through the 91-label filter, the Speech rule and the
-dataset's category map by label name; a zero-shot tagger's best category is the row's
-answer directly.
+A stem is *prepared* on the CPU by a ``Preparer``, in a worker process: decoded once, then
+for each condition deformed, gated (the speech model's evidence), trimmed and read by each
+tagger's feature extractor. The main process then *classifies*: an ``Evaluator`` per
+(condition, tagger) runs the tagger in batches and makes the row. A stem that raises gets
+an ``error`` row. AudioSet taggers' scores go through the 91-label filter, the Speech rule
+and the dataset's category map by label name; a zero-shot tagger's best category is the
+row's answer directly.
 """
 
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -28,8 +29,8 @@ SPEECH = "speech"
 
 @dataclass
 class Prepared:
-    """A stem after the CPU steps: a finished row, features awaiting the tagger, or both
-    (a speech-gated stem whose embedding is wanted)."""
+    """A stem awaiting (or done with) one tagger in the main process: a finished row,
+    features awaiting the tagger, or both (a speech-gated stem whose embedding is wanted)."""
 
     stem: object
     speech: object = None  # SpeechEvidence
@@ -38,27 +39,105 @@ class Prepared:
     embedding: object = None  # numpy float32 [D], once the tagger has run
 
 
-def _error_row(stem, error):
+@dataclass
+class PreparedCondition:
+    """One condition of a prepared stem: its speech evidence, whether the gate sent it to
+    speech (None: not decided yet, the graph running in the main process), and each tagger's
+    features of its trimmed excerpt; or the reason it failed."""
+
+    speech: object = None  # SpeechEvidence
+    gated: bool = None
+    features: list = None  # one tensor per tagger, or None when not computed
+    failure: str = None  # why the stem failed before the gate (an error row)
+    excerpt_failure: str = None  # why no excerpt could be made (an error row unless gated)
+
+    @property
+    def awaits_networks(self):
+        """Whether the main process's networks (the gate's or a tagger's) still have work."""
+        return self.failure is None and (self.gated is None or self.features is not None)
+
+
+@dataclass
+class PreparedStem:
+    stem: object
+    conditions: list = field(default_factory=list)  # PreparedCondition per condition
+
+
+def failure_reason(error):
+    """An exception as the one-line reason of an error row."""
     reason = f"{type(error).__name__}: {error}".strip()
+    return " ".join(reason.split())
+
+
+def _error_row(stem, reason):
     return {"label": stem.label, "path": stem.path, "prediction": ERROR,
-            "proposed_label": ERROR, "error": " ".join(reason.split())}
+            "proposed_label": ERROR, "error": reason}
+
+
+class Preparer:
+    """The CPU steps of every stem, run in worker processes (never raises).
+
+    ``deformers``: one per condition (None: the stem as decoded); ``taggers``: whose
+    features are made (their networks are not used here); ``speech_models``: a
+    ``stemeval.speech.SpeechModels``, whose ``for_preparing()`` model is built once per
+    process; with ``features_for_speech``, speech-gated stems are trimmed and read by the
+    taggers too, so that every stem with audio gets an embedding.
+    """
+
+    def __init__(self, deformers, taggers, speech_models, features_for_speech=False):
+        self.deformers = list(deformers)
+        self.taggers = list(taggers)
+        self.speech_models = speech_models
+        self.features_for_speech = features_for_speech
+        self._speech_model = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_speech_model": None}
+
+    def __call__(self, stem):
+        try:
+            decoded = decode(stem.path)
+        except Exception as error:  # one bad stem must not stop the run
+            reason = failure_reason(error)
+            return PreparedStem(stem, [PreparedCondition(failure=reason) for _ in self.deformers])
+        return PreparedStem(stem, [self._condition(stem, decoded, deform)
+                                   for deform in self.deformers])
+
+    def _condition(self, stem, decoded, deform):
+        try:
+            if deform is not None:
+                decoded = deform(decoded, stem.path)
+            if self._speech_model is None:
+                self._speech_model = self.speech_models.for_preparing()
+            speech = self._speech_model.evidence(resample_16k(decoded.essentia_mono,
+                                                              decoded.rate))
+            gated = None if self.speech_models.on_gpu else speech.at_least(GATE_SCORE)
+        except Exception as error:
+            return PreparedCondition(failure=failure_reason(error))
+        prepared = PreparedCondition(speech=speech, gated=gated)
+        if gated and not self.features_for_speech:
+            return prepared
+        try:
+            excerpt = trim_silence(decoded.pcm_mono)
+            prepared.features = [tagger.features(excerpt) for tagger in self.taggers]
+        except Exception as error:
+            prepared.excerpt_failure = failure_reason(error)
+        return prepared
 
 
 class Evaluator:
-    """Everything needed to turn a stem into a row.
+    """One tagger on one condition in the main process: from prepared stems to rows.
 
     ``category_map`` (a ``stemeval.datasets.categories.CategoryMap``, or a dataset's name for
-    its own map) maps an AudioSet tagger's chosen label to the dataset's category. ``speech_model_factory`` builds a
-    speech model (an object with ``evidence(audio)``); one is built per thread, because
-    Essentia's algorithms are not thread-safe.
-    ``deform`` (a ``stemeval.deform.Deformer``) deforms each decoded stem before the gate;
-    ``decode`` replaces ``stemeval.audio.decode`` (a sweep passes its per-process cache).
-    With ``embeddings``, speech-gated stems are trimmed and run through the tagger too, so
-    that every stem with audio gets an embedding; their rows stay ``speech``.
+    its own map) maps an AudioSet tagger's chosen label to the dataset's category.
+    ``speech_models`` (a ``stemeval.speech.SpeechModels``) is the speech gate's;
+    ``deform`` (a ``stemeval.deform.Deformer``, None for the stems as they are) the
+    condition. With ``embeddings``, speech-gated stems get an embedding too; their rows stay
+    ``speech``.
     """
 
-    def __init__(self, tagger, speech_model_factory, category_map, device="cpu",
-                 precision="fp32", details=False, deform=None, decode=decode, embeddings=False):
+    def __init__(self, tagger, speech_models, category_map, device="cpu",
+                 precision="fp32", details=False, deform=None, embeddings=False):
         self.device = torch.device(device)
         self.details = details
         self.embeddings = embeddings
@@ -66,42 +145,27 @@ class Evaluator:
         self.category_map = datasets.category_map(category_map)
         self.precision = precision
         self.deform = deform
-        self._decode = decode
-        self._speech_model_factory = speech_model_factory
-        self._per_thread = threading.local()
+        self.speech_models = speech_models
 
-    def _speech_model(self):
-        if not hasattr(self._per_thread, "speech_model"):
-            self._per_thread.speech_model = self._speech_model_factory()
-        return self._per_thread.speech_model
-
-    def prepare(self, stem):
-        """Decode, gate, trim and featurise one stem; never raises."""
+    def item(self, stem, prepared, tagger_index=0):
+        """The ``Prepared`` item of one stem's ``PreparedCondition`` for this tagger (the
+        ``tagger_index``-th of the features); its speech evidence is complete or attached."""
+        if prepared.failure is not None:
+            return Prepared(stem, row=_error_row(stem, prepared.failure))
         try:
-            decoded = self._decode(stem.path)
-            if self.deform is not None:
-                decoded = self.deform(decoded, stem.path)
-            audio_16k = resample_16k(decoded.essentia_mono, decoded.rate)
-            speech = self._speech_model().evidence(audio_16k)
-            if speech.at_least(GATE_SCORE):
+            gated = (prepared.speech.at_least(GATE_SCORE) if prepared.gated is None
+                     else prepared.gated)
+            features = (prepared.features[tagger_index] if prepared.features is not None
+                        else None)
+            if gated:
                 row = {"label": stem.label, "path": stem.path, "prediction": SPEECH,
-                       "proposed_label": SPEECH, **self._speech_details(speech)}
-                if not self.embeddings:
-                    return Prepared(stem, row=row)
-                return Prepared(stem, row=row, features=self._excerpt_features(decoded, row))
-            return Prepared(stem, speech, features=self._excerpt_features(decoded))
-        except Exception as error:  # one bad stem must not stop the run
-            return Prepared(stem, row=_error_row(stem, error))
-
-    def _excerpt_features(self, decoded, speech_row=None):
-        """The tagger's features of the trimmed excerpt; a speech row keeps its row (and gets
-        no embedding) when the excerpt cannot be made."""
-        try:
-            return self.tagger.features(trim_silence(decoded.pcm_mono))
-        except Exception:
-            if speech_row is None:
-                raise
-            return None
+                       "proposed_label": SPEECH, **self._speech_details(prepared.speech)}
+                return Prepared(stem, row=row, features=features if self.embeddings else None)
+            if prepared.excerpt_failure is not None:
+                return Prepared(stem, row=_error_row(stem, prepared.excerpt_failure))
+            return Prepared(stem, prepared.speech, features=features)
+        except Exception as error:  # the speech graph failing in this process
+            return Prepared(stem, row=_error_row(stem, failure_reason(error)))
 
     def _speech_details(self, speech):
         """The exact speech score, computed only when --details asks for it."""
@@ -138,10 +202,10 @@ class Evaluator:
                 item.embedding = embedding
             if item.row is None:
                 try:  # the lazy speech evidence runs here, per stem
-                    item.row = (_error_row(item.stem, scores) if isinstance(scores, Exception)
-                                else self._row(item, scores))
+                    item.row = (_error_row(item.stem, failure_reason(scores))
+                                if isinstance(scores, Exception) else self._row(item, scores))
                 except Exception as error:
-                    item.row = _error_row(item.stem, error)
+                    item.row = _error_row(item.stem, failure_reason(error))
             item.features = item.speech = None
 
     def _row(self, item, scores):

@@ -1,60 +1,83 @@
-"""The one run loop: stems -> prepared on the CPU -> the tagger in batches -> rows in the
-stems' order, and the evaluation run built on it (what ``evaluate.py``, the analyze scripts
-and every sweep cell run).
+"""The one run loop: stems -> prepared on the CPU (worker processes) -> the networks in
+batches (this process) -> rows in the stems' order; and the evaluation run built on it.
+Evaluation runs, the analyze scripts and every sweep cell run this loop.
 
-``run_stems`` prepares stems ahead in worker threads (bounded look-ahead, so memory stays
-flat for any dataset size), runs the tagger on batches of them and hands each finished row
-to ``write`` in the stems' order. ``evaluate`` is a whole evaluation run: checks, model
-files, the results CSV with its sidecar and embeddings, progress, and the published ending.
+``run_cells`` runs several *cells* (a tagger on a condition, each with its own ``write``)
+over the same stems: each stem is decoded once and prepared for every condition and tagger
+in a worker (``stemeval.workers``), then each tagger runs on batches of stems and each cell
+gets its rows in the stems' order, one flushed row per stem. ``run_stems`` is one cell.
+``evaluate`` is a whole evaluation run: checks, model files, the results CSV with its
+sidecar and embeddings, progress, and the published ending.
 """
 
 import sys
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 
-def _prepared_in_order(evaluator, stems, workers, lookahead):
-    """Prepared stems in input order; with workers, at most ``lookahead`` ahead in flight."""
-    if workers == 0:
-        for stem in stems:
-            yield evaluator.prepare(stem)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare") as pool:
-        pending = deque()
-        stems = iter(stems)
-        for stem in stems:
-            pending.append(pool.submit(evaluator.prepare, stem))
-            if len(pending) >= lookahead:
-                break
-        while pending:
-            yield pending.popleft().result()
-            next_stem = next(stems, None)
-            if next_stem is not None:
-                pending.append(pool.submit(evaluator.prepare, next_stem))
+@dataclass
+class Cell:
+    """One tagger on one condition: its ``Evaluator``, where its rows go, and (optionally)
+    where its embeddings go (``embed(stem, vector)``, called before the row is written)."""
+
+    evaluator: object
+    write: object
+    embed: object = None
 
 
-def run_stems(evaluator, stems, write, batch_size=1, workers=0, embed=None):
-    """Evaluate ``stems`` and pass each finished row to ``write``, in the stems' order.
+def _unique(values):
+    """The distinct values, in order of first appearance (by identity)."""
+    return list({id(value): value for value in values}.values())
 
-    With ``embed``, ``embed(stem, embedding)`` is called before ``write`` for each stem the
-    tagger ran on (so a row on disk always has its embedding saved).
-    """
+
+def run_cells(cells, stems, batch_size=1, workers=0):
+    """Evaluate ``stems`` for every cell; see the module docstring. The cells share one
+    speech model; conditions are told apart by their deformer, taggers by identity."""
+    from stemeval.pipeline import Preparer
+    from stemeval.workers import prepared_in_order
+
+    speech_models = cells[0].evaluator.speech_models
+    deforms = _unique(cell.evaluator.deform for cell in cells)
+    taggers = _unique(cell.evaluator.tagger for cell in cells)
+    where = [([id(d) for d in deforms].index(id(cell.evaluator.deform)),
+              [id(t) for t in taggers].index(id(cell.evaluator.tagger))) for cell in cells]
+    preparer = Preparer(deforms, taggers, speech_models,
+                        features_for_speech=any(cell.evaluator.embeddings for cell in cells))
     queue = []
 
     def flush():
-        evaluator.classify(queue)
-        for item in queue:
-            if embed is not None and item.embedding is not None:
-                embed(item.stem, item.embedding)
-            write(item.row)
+        if speech_models.on_gpu:
+            speech_models.complete([condition.speech for prepared in queue
+                                    for condition in prepared.conditions
+                                    if condition.speech is not None])
+        items = []
+        for cell, (condition, tagger) in zip(cells, where):
+            items.append([cell.evaluator.item(prepared.stem, prepared.conditions[condition],
+                                              tagger) for prepared in queue])
+            cell.evaluator.classify(items[-1])
+        for index in range(len(queue)):
+            for cell, cell_items in zip(cells, items):
+                item = cell_items[index]
+                if cell.embed is not None and item.embedding is not None:
+                    cell.embed(item.stem, item.embedding)
+                cell.write(item.row)
         queue.clear()
 
-    for prepared in _prepared_in_order(evaluator, stems, workers, lookahead=workers + batch_size):
+    for prepared in prepared_in_order(preparer, stems, workers):
+        for condition in prepared.conditions:
+            if condition.speech is not None:
+                speech_models.attach(condition.speech)
         queue.append(prepared)
-        waiting = sum(item.features is not None for item in queue)
+        waiting = sum(any(condition.awaits_networks for condition in item.conditions)
+                      for item in queue)
         if waiting == 0 or waiting >= batch_size:
             flush()
     flush()
+
+
+def run_stems(evaluator, stems, write, batch_size=1, workers=0, embed=None):
+    """Evaluate ``stems`` with one evaluator and pass each finished row to ``write``, in the
+    stems' order (``embed(stem, embedding)`` first, for each stem the tagger ran on)."""
+    run_cells([Cell(evaluator, write, embed)], stems, batch_size, workers)
 
 
 def evaluate(dataset, args):
@@ -80,7 +103,7 @@ def evaluate(dataset, args):
     device = pick_device(args.device)
 
     from stemeval import taggers
-    from stemeval.devices import default_batch_size, default_workers
+    from stemeval.devices import default_batch_size, default_workers, share_cores
     from stemeval.embeddings import EmbeddingStore
     from stemeval.pipeline import Evaluator
     from stemeval.precision import use_exact_fp32
@@ -92,6 +115,8 @@ def evaluate(dataset, args):
     from stemeval.weights.published import load_model_files
 
     use_exact_fp32(device)
+    workers = default_workers(device) if args.workers is None else args.workers
+    share_cores(device, workers)
     tagger, graph = load_model_files(
         args.checkpoint, args.speech_model,
         load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories)))
@@ -117,9 +142,7 @@ def evaluate(dataset, args):
 
                 run_stems(evaluator, todo, write,
                           batch_size=args.batch_size or default_batch_size(device),
-                          workers=(default_workers(device) if args.workers is None
-                                   else args.workers),
-                          embed=store.add if store else None)
+                          workers=workers, embed=store.add if store else None)
             complete = True
         except KeyboardInterrupt:
             raise KeyboardInterrupt(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stemeval.errors import one_line
+from stemeval.errors import UserError, one_line
 
 from stemeval.essentia_setup import essentia_standard
 
@@ -65,11 +65,36 @@ class SpeechEvidence:
         # enough units to cover ``wanted`` patches, within the batch limits
         covered = np.searchsorted(np.cumsum(weights[self._units:]), wanted) + 1
         stop = min(len(weights), self._units + max(self.MIN_BATCH, min(covered, self.MAX_BATCH)))
-        batch = self._source.compute(self._units, stop)
-        self._seen.append(batch)
-        self._count += int(weights[self._units:stop].sum())
-        self._sum += float(np.dot(weights[self._units:stop], batch[:, SPEECH_CLASS].astype(np.float64)))
+        self._take(self._source.compute(self._units, stop))
+
+    def _take(self, activations):
+        """Count the activations of the next ``len(activations)`` units."""
+        stop = self._units + len(activations)
+        weights = self._source.weights[self._units:stop]
+        self._seen.append(activations)
+        self._count += int(weights.sum())
+        self._sum += float(np.dot(weights, activations[:, SPEECH_CLASS].astype(np.float64)))
         self._units = stop
+
+    def attach(self, runner):
+        """Run what is still unseen on ``runner``, this process's (the evidence was begun in
+        another process); returns self."""
+        if hasattr(self._source, "attach"):
+            self._source.attach(runner)
+        return self
+
+    def unseen_patches(self):
+        """The input patches of the units not yet run, [n, 96, 64] (a ``PatchActivations``
+        source), for running them elsewhere with other stems' (``complete``)."""
+        return self._source.unit_patches(self._units, len(self._source.weights))
+
+    def complete(self, activations):
+        """Take the activations of every unit not yet run, computed elsewhere."""
+        if len(activations) != len(self._source.weights) - self._units:
+            raise ValueError(f"{len(activations)} activations for "
+                             f"{len(self._source.weights) - self._units} unseen units")
+        if len(activations):
+            self._take(np.asarray(activations, dtype=np.float32))
 
     def at_least(self, threshold):
         """Whether the speech score is >= ``threshold``, computing no more than needed."""
@@ -136,23 +161,112 @@ class TorchSpeechModel:
         return SpeechEvidence(PatchActivations(self._runner, audio_16k))
 
 
-def speech_model_factory(graph_path, backend="torch", device="cpu"):
-    """A function that builds a speech model; each thread calls it once for its own model.
+class PatchesOnlySpeechModel:
+    """For a preparing process while the graph runs on a GPU in the main process: each
+    stem's distinct input patches are computed here (CPU work), and the main process runs
+    the network on the patches of many stems at once (``SpeechModels.complete``)."""
 
-    The PyTorch runner is shared (it is stateless) and moved to ``device`` once, here; a graph with an op it does not know falls
-    back to Essentia's TensorFlow with one warning.
+    def evidence(self, audio_16k):
+        from stemeval.speech_graph import PatchActivations
+
+        return SpeechEvidence(PatchActivations(None, audio_16k).precompute_patches())
+
+
+class SpeechModels:
+    """The speech gate's model, built where it runs, from a graph file read once.
+
+    Calling it gives this process's model (PyTorch's runner, moved once to ``device``, or
+    Essentia's TensorFlow); a graph with an op the PyTorch runner does not know falls back to
+    Essentia's TensorFlow with one warning. ``for_preparing()`` is what the preparing step
+    (worker processes) uses: on a CPU the whole lazy gate; when the graph runs on a GPU only
+    the input patches, the main process running the network on many stems' patches at once
+    with ``complete``. A lazy evidence begun in a worker goes on in the main process after
+    ``attach``.
     """
-    if backend == "torch":
-        from stemeval.speech_graph import GraphRunner, UnsupportedGraph
 
-        try:
-            runner = GraphRunner.from_pb(graph_path).to(device).eval()
-        except UnsupportedGraph as error:
-            print(f"warning: {error}; running the speech graph in Essentia's TensorFlow instead",
-                  file=sys.stderr)
-        else:
-            return lambda: TorchSpeechModel(runner)
-    return lambda: EssentiaSpeechModel(graph_path)
+    PATCH_BATCH = 2048  # patches per forward pass on a GPU
+
+    def __init__(self, graph_path, backend="torch", device="cpu"):
+        import torch
+
+        self.graph_path = str(graph_path)
+        self.backend = backend
+        self.device = torch.device(device)
+        self._runner = None
+        self._essentia = None
+        if backend == "torch":
+            from stemeval.speech_graph import GraphRunner, UnsupportedGraph
+
+            try:
+                self._runner = GraphRunner.from_pb(graph_path).to(self.device).eval()
+            except UnsupportedGraph as error:
+                print(f"warning: {error}; running the speech graph in Essentia's TensorFlow "
+                      f"instead", file=sys.stderr)
+                self.backend = "essentia"
+        if self.backend == "essentia" and not has_essentia_tensorflow():
+            raise UserError("the speech graph must run in Essentia's TensorFlow, which is not "
+                            "installed (pip install essentia-tensorflow, or --speech-backend "
+                            "torch)")
+
+    def __getstate__(self):
+        """Sent to a fresh process (not forked) without the built models; it builds its own."""
+        return {**self.__dict__, "_runner": None, "_essentia": None}
+
+    @property
+    def runner(self):
+        """The PyTorch runner on ``device`` (None for Essentia's backend)."""
+        if self._runner is None and self.backend == "torch":
+            from stemeval.speech_graph import GraphRunner
+
+            self._runner = GraphRunner.from_pb(self.graph_path).to(self.device).eval()
+        return self._runner
+
+    @property
+    def on_gpu(self):
+        """Whether the graph runs on an accelerator, the main process batching its patches."""
+        return self.backend == "torch" and self.device.type != "cpu"
+
+    def __call__(self):
+        """This process's speech model."""
+        if self.backend == "torch":
+            return TorchSpeechModel(self.runner)
+        if self._essentia is None:
+            self._essentia = EssentiaSpeechModel(self.graph_path)
+        return self._essentia
+
+    def for_preparing(self):
+        """The model of the preparing step (see the class docstring)."""
+        return PatchesOnlySpeechModel() if self.on_gpu else self()
+
+    def attach(self, evidence):
+        """``evidence`` from a preparing process, going on with this process's runner."""
+        return evidence.attach(self.runner) if self.backend == "torch" else evidence
+
+    def complete(self, evidences):
+        """Run every unit still unseen in ``evidences`` on the runner, all stems' patches in
+        batches of ``PATCH_BATCH``."""
+        import torch
+
+        pending = [(evidence, evidence.unseen_patches()) for evidence in evidences]
+        pending = [(evidence, patches) for evidence, patches in pending if len(patches)]
+        if not pending:
+            return
+        patches = np.concatenate([patches for _, patches in pending])
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(patches), self.PATCH_BATCH):
+                batch = torch.from_numpy(patches[start:start + self.PATCH_BATCH])
+                outputs.append(self.runner(batch.to(self.device)).float().cpu().numpy())
+        activations = np.concatenate(outputs)
+        start = 0
+        for evidence, patches in pending:
+            evidence.complete(activations[start:start + len(patches)])
+            start += len(patches)
+
+
+def speech_model_factory(graph_path, backend="torch", device="cpu"):
+    """The ``SpeechModels`` of the graph at ``graph_path``: call it for this process's model."""
+    return SpeechModels(graph_path, backend, device)
 
 
 _ESSENTIA_PREFIXES = ("Error while configuring TensorflowPredictVGGish: ", "TensorflowPredict: ")
@@ -163,18 +277,48 @@ class SpeechModelError(ValueError):
 
 
 def check_speech_graph(path):
-    """Raise SpeechModelError unless Essentia runs ``path`` and gives (1, 8) for one patch."""
-    predict = essentia_standard().TensorflowPredictVGGish
-    try:
-        model = predict(graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
-        output = model(np.zeros(CHECK_SAMPLES, dtype=np.float32))
-    except RuntimeError as error:
-        raise SpeechModelError(f"Essentia cannot run it: {_essentia_reason(error)}") from None
+    """Raise SpeechModelError unless the graph at ``path`` gives (1, 8) for one patch of
+    silence, run as the gate will run it: by Essentia's TensorFlow where it is installed
+    (essentia-tensorflow), else by the PyTorch runner (plain essentia has no TensorFlow)."""
+    if has_essentia_tensorflow():
+        try:
+            model = essentia_standard().TensorflowPredictVGGish(
+                graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
+            output = model(np.zeros(CHECK_SAMPLES, dtype=np.float32))
+        except RuntimeError as error:
+            raise SpeechModelError(f"Essentia cannot run it: {_essentia_reason(error)}") from None
+    else:
+        output = _run_in_pytorch(path)
     shape = tuple(np.shape(output))
     if shape != (1, NUM_CLASSES):
         raise SpeechModelError(f"it gives an output of shape {shape} for one patch, "
                                f"expected (1, {NUM_CLASSES})")
     return Path(path)
+
+
+def has_essentia_tensorflow():
+    """Whether Essentia's TensorFlow algorithms are installed (essentia-tensorflow, not the
+    plain essentia wheel)."""
+    return hasattr(essentia_standard(), "TensorflowPredictVGGish")
+
+
+def _run_in_pytorch(path):
+    """The graph's output for one patch of silence, by the PyTorch runner."""
+    import torch
+
+    from stemeval.speech_graph import GraphRunner, InvalidGraph, UnsupportedGraph
+    from stemeval.vggish_input import patch_bands
+
+    try:
+        runner = GraphRunner.from_pb(path).eval()
+    except InvalidGraph as error:
+        raise SpeechModelError(f"not a speech graph ({error})") from None
+    except UnsupportedGraph as error:
+        raise SpeechModelError(f"{error}, and Essentia's TensorFlow (essentia-tensorflow), "
+                               f"which could run it, is not installed") from None
+    patch = torch.from_numpy(patch_bands(np.zeros(CHECK_SAMPLES, np.float32), [0]))
+    with torch.inference_mode():
+        return runner(patch).numpy()
 
 
 def _essentia_reason(error):

@@ -20,7 +20,8 @@ API:
 - ``GraphRunner.from_pb(path, input_name='model/Placeholder', output_name='model/Sigmoid')``
   -> a ``torch.nn.Module``; ``runner(patches[B, 96, 64]) -> [B, 8]``; ``.to(device)`` moves it.
 - ``PatchActivations(runner, audio_16k)``: one stem's activations, each distinct patch run
-  once and only on request (the speech gate's lazy path).
+  once and only on request (the speech gate's lazy path); it can move between processes
+  and have its patches computed in one and run in another.
 - ``UnsupportedGraph``: the graph uses ops (or op settings) this runner does not
   implement; the message names them. Callers fall back to Essentia's TensorFlow.
 - ``InvalidGraph`` (a ``ValueError``): the file is not a GraphDef, or lacks the
@@ -593,13 +594,18 @@ class PatchActivations:
     patch is a *unit* run once and weighted by how often it occurs. Units are ordered by
     that weight, most frequent first, which lets the speech gate settle its question with
     few runs on stems with long silences. ``compute(start, stop)`` runs units on request.
+
+    It travels between processes without its runner (``attach`` gives it the receiving
+    process's); ``precompute_patches`` computes every unit's input patch where the audio is
+    (a worker process) so that the network can run where the GPU is, on many stems at once.
     """
 
-    def __init__(self, runner: GraphRunner, audio_16k: np.ndarray):
+    def __init__(self, runner: GraphRunner | None, audio_16k: np.ndarray):
         from .vggish_input import patch_count, patch_span
 
         self._runner = runner  # already on its device: moved once, where it was built
         self._audio = np.ascontiguousarray(audio_16k, dtype=np.float32)
+        self._patches = None  # every unit's input patch, once precomputed
         self.total = patch_count(len(self._audio))
         # a patch is a function of its samples: equal sample spans give equal patches
         padded = np.concatenate([self._audio, np.zeros(patch_span(0)[1], np.float32)])
@@ -614,16 +620,39 @@ class PatchActivations:
         self.weights = counts[order]
         self._inverse = rank[inverse]
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_runner"] = None
+        return state
+
+    def attach(self, runner: GraphRunner) -> "PatchActivations":
+        """Run the remaining units with ``runner`` (this process's)."""
+        self._runner = runner
+        return self
+
     @property
     def units(self):
         return len(self.weights)
 
-    def compute(self, start: int, stop: int) -> np.ndarray:
-        """Activations of units ``start`` to ``stop`` (exclusive): [n, 8] float32."""
+    def precompute_patches(self) -> "PatchActivations":
+        """Compute every unit's input patch now, and drop the audio they came from."""
         from .vggish_input import patch_bands
 
-        patches = patch_bands(self._audio, self._patch_of_unit[start:stop])
-        batch = torch.from_numpy(patches).to(self._runner.device)
+        self._patches = patch_bands(self._audio, self._patch_of_unit)
+        self._audio = None
+        return self
+
+    def unit_patches(self, start: int, stop: int) -> np.ndarray:
+        """The input patches of units ``start`` to ``stop``: [n, 96, 64] float32."""
+        from .vggish_input import patch_bands
+
+        if self._patches is not None:
+            return self._patches[start:stop]
+        return patch_bands(self._audio, self._patch_of_unit[start:stop])
+
+    def compute(self, start: int, stop: int) -> np.ndarray:
+        """Activations of units ``start`` to ``stop`` (exclusive): [n, 8] float32."""
+        batch = torch.from_numpy(self.unit_patches(start, stop)).to(self._runner.device)
         with torch.inference_mode():
             return self._runner(batch).float().cpu().numpy()
 

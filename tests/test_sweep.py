@@ -66,20 +66,20 @@ def _sweep(*args, cwd):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """One sweep run to the end in this process, counting the stems' decodes."""
-    import stemeval.sweep.work as work
+    import stemeval.pipeline as pipeline
     from stemeval.sweep.cli import main
 
     folder = _project(tmp_path_factory.mktemp("uninterrupted"))
     decoded = []
-    real_decode = work.decode
-    work.decode = lambda path: decoded.append(path) or real_decode(path)
+    real_decode = pipeline.decode
+    pipeline.decode = lambda path: decoded.append(path) or real_decode(path)
     cwd = os.getcwd()
     os.chdir(folder)
     try:
         assert main(["sweep.toml", "--quiet"]) == 0
     finally:
         os.chdir(cwd)
-        work.decode = real_decode
+        pipeline.decode = real_decode
     return folder, _files(folder / "out"), decoded
 
 

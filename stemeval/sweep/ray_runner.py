@@ -2,14 +2,16 @@
 
 Ray does all the scheduling: every shard with work left (``options.chunk`` stems of one
 dataset, through every cell that lacks them; see ``stemeval.sweep.work``) is submitted as a
-task, one CPU each, and one GPU each where the cluster has GPUs (and the options do not ask
+task that takes a whole node's CPUs (the smallest node's count), which its worker processes
+use for the CPU steps, and one GPU where the cluster has GPUs (and the options do not ask
 for the CPU). The tasks return rows; only this process writes files, taking the tasks'
 results in shard order, so the files are those of a local sweep, and an interrupted Ray
 sweep resumes like a local one.
 
-The workers read the datasets and model files at the paths of the config, and import this
-project from its folder here (put on their ``PYTHONPATH``): on a cluster of several
-machines, both must be at the same paths on every node (a shared file system).
+A task works in this process's folder, so the config's relative paths mean what they mean
+here; it reads the datasets and model files there and imports this project from its folder
+here (put on their ``PYTHONPATH``): on a cluster of several machines, both must be at the
+same paths on every node (a shared file system).
 """
 
 import os
@@ -39,13 +41,27 @@ def _connect(address):
 
 
 def _task_options(config):
+    """A whole node's CPUs (the smallest node's), and a GPU where the cluster has them."""
     import ray
 
     pythonpath = os.pathsep.join(filter(None, [PROJECT, os.environ.get("PYTHONPATH")]))
     gpus = ray.cluster_resources().get("GPU", 0) > 0 and config.options.device in ("auto",
                                                                                      "cuda")
-    return {"num_cpus": 1, "num_gpus": 1 if gpus else 0,
+    cpus = min((node["Resources"].get("CPU", 1) for node in ray.nodes() if node["Alive"]),
+               default=1)
+    return {"num_cpus": max(1, int(cpus)), "num_gpus": 1 if gpus else 0,
             "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}}}
+
+
+def _shard_task(folder, *args):
+    """``evaluate_shard`` in ``folder`` (the driver's), with the CPUs Ray gave the task."""
+    import ray
+
+    from stemeval.sweep.work import evaluate_shard
+
+    os.chdir(folder)
+    cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))
+    return evaluate_shard(*args, cpus=cpus)
 
 
 def _result(ref):
@@ -64,16 +80,15 @@ def run_ray(config, address=None, quiet=False):
     """Run the sweep's remaining cells as Ray tasks; write their rows here, in order."""
     import ray
 
-    from stemeval.sweep.work import evaluate_shard
-
     with ExitStack() as stack:
         datasets, remaining = open_datasets(config, stack)
         if remaining:
             started = _connect(address)
             try:
-                task = ray.remote(evaluate_shard).options(**_task_options(config))
-                submitted = [(cells, todo, task.remote(config.options, cells.dataset,
-                                                        cells.category_map, stems, todo))
+                task = ray.remote(_shard_task).options(**_task_options(config))
+                submitted = [(cells, todo, task.remote(os.getcwd(), config.options,
+                                                        cells.dataset, cells.category_map,
+                                                        stems, todo))
                              for cells in datasets
                              for stems, todo in cells.shards(config.options.chunk)]
                 with Progress(remaining, quiet=quiet) as progress:

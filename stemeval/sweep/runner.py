@@ -93,7 +93,7 @@ def run_local(config, quiet=False):
     with ExitStack() as stack:
         datasets, remaining = open_datasets(config, stack)
         if remaining:
-            load_models(config)
+            load_models(config, [cells.category_map for cells in datasets])
         with Progress(remaining, quiet=quiet) as progress:
             for cells in datasets:
                 for stems, todo in cells.shards(config.options.chunk):

@@ -37,6 +37,18 @@ class Tagger:
     weights = None  # path or hub id of the weights file, for the provenance sidecar
     model = None  # the network (a torch Module)
 
+    networks = ("model",)  # attributes holding networks, which stay in the main process
+
+    def __getstate__(self):
+        """Sent to a worker process, which computes features, without its networks."""
+        return {name: value for name, value in self.__dict__.items()
+                if name not in self.networks}
+
+    def for_categories(self, categories):
+        """This tagger for a dataset with these categories: itself, but for zero-shot taggers
+        (whose scores are over the categories), which share their model."""
+        return self
+
     def to(self, device):
         """Move the network to ``device`` once, where it is built; returns self."""
         self.model.to(device)

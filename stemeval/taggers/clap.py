@@ -134,16 +134,25 @@ class ClapTagger(Tagger):
 
     def __init__(self, model, processor, categories, weights):
         self.model = model
+        self._processor = processor
         self.feature_extractor = processor.feature_extractor
         self.sample_rate = int(self.feature_extractor.sampling_rate)
         self.window = int(self.feature_extractor.nb_max_samples)
         self.categories = list(categories)
         self.prompts = [prompt(category) for category in self.categories]
         self.weights = weights
+        device = next(model.parameters()).device
         with torch.no_grad():
             tokens = processor.tokenizer(self.prompts, padding=True, return_tensors="pt")
+            tokens = {name: value.to(device) for name, value in tokens.items()}
             self.text_embeds = model.get_text_features(**tokens).pooler_output.float()
             self.logit_scale = model.logit_scale_a.exp().float()
+
+    def for_categories(self, categories):
+        """The tagger over other categories: new prompts, the same model (not loaded again)."""
+        if list(categories) == self.categories:
+            return self
+        return ClapTagger(self.model, self._processor, categories, self.weights)
 
     def to(self, device):
         self.text_embeds = self.text_embeds.to(device)

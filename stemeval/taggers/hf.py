@@ -29,6 +29,7 @@ class HfTagger(Tagger):
     """A transformers audio classifier with AudioSet labels, loaded strictly from a folder."""
 
     labels = AUDIOSET_LABELS
+    networks = ("model", "head")
 
     def __init__(self, folder, config, name):
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification

@@ -1,0 +1,222 @@
+"""The engine's worker processes (stemeval.workers, stemeval.run): rows and embeddings made
+with worker processes equal those made in one process, for every tagger and with --deform;
+a worker killed while preparing a stem gives that stem an error row and the run goes on;
+memory stays flat however many stems a run has; the speech graph is checked and run without
+Essentia's TensorFlow where only plain essentia is installed.
+
+The oracle is the run with ``--workers 0``: the published pipeline computed in one process,
+whose rows the other tests hold to the published code."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stemeval.datasets import Stem
+from stemeval.speech import SpeechModelError, SpeechModels, check_speech_graph
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.clap_models import save_tiny_clap
+from tests.helpers.hf_models import hf_wav2vec2
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.tf_graphs import write_graph_with_op, write_vggish_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 22050
+STEMS = ["Dev/a/bass.wav", "Dev/a/drums.wav", "Dev/a/vocals.wav", "Test/b/bass.wav",
+         "Test/b/drums.wav", "Test/b/vocals.wav", "Test/c/vocals.wav"]
+
+
+def write_tree(base):
+    for index, relative in enumerate(STEMS):
+        path = base / "tree" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        audio = (silence(1.0, RATE) if relative == "Test/c/vocals.wav" else  # an error row
+                 concat(tone(1.2 + index / 3, RATE, 150 + 70 * index, seed=index),
+                        silence(0.7, RATE), tone(0.6, RATE, 500 + 40 * index, seed=index)))
+        write_wav(path, audio, RATE)
+    return write_vggish_graph(base / "speech.pb", seed=3)  # scores vary from stem to stem
+
+
+def panns_weights(folder):
+    from stemeval.taggers import panns
+
+    torch.manual_seed(0)
+    state = panns.Cnn14().state_dict()
+    state.update({name: torch.zeros(shape) for name, shape in panns.FRONT_END.items()})
+    torch.save({"model": state}, folder / "cnn14.pth")
+    return ["--tagger", "panns-cnn14", "--checkpoint", folder / "cnn14.pth"]
+
+
+def passt_weights(folder):
+    from stemeval.taggers import passt
+
+    torch.manual_seed(0)
+    torch.save(passt.PaSST(dim=64, depth=1, mlp_hidden=128).state_dict(), folder / "passt.pt")
+    return ["--tagger", "passt", "--checkpoint", folder / "passt.pt"]
+
+
+TAGGERS = {
+    "ast": lambda folder: ["--checkpoint", save_original_checkpoint(random_model(seed=5),
+                                                                    folder / "ast.pth")],
+    "ast --deform": lambda folder: ["--deform", "noise:snr=10+lowpass:cutoff=4000",
+                                    "--checkpoint", save_original_checkpoint(
+                                        random_model(seed=5), folder / "ast.pth")],
+    "panns-cnn14": panns_weights,
+    "passt": passt_weights,
+    "clap": lambda folder: ["--tagger", "clap", "--checkpoint", save_tiny_clap(folder / "clap")],
+    "hf:": lambda folder: hf_wav2vec2(folder / "w2v") and ["--tagger", "hf:someone/w2v",
+                                                           "--checkpoint", folder / "w2v"],
+}
+
+
+def analyze(base, output, *args):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "analyze_dsd100.py"), "tree", "--quiet", "--details",
+         "--speech-model", "speech.pb", "--output", f"{output}.csv", "--embeddings",
+         f"{output}.npz", *map(str, args)], cwd=base, capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stderr
+    with np.load(base / f"{output}.npz") as saved:
+        embeddings = {name: saved[name] for name in saved.files}
+    return (base / f"{output}.csv").read_bytes(), embeddings
+
+
+@pytest.mark.parametrize("tagger", list(TAGGERS))
+def test_worker_processes_give_the_rows_and_embeddings_of_one_process(tagger, tmp_path):
+    write_tree(tmp_path)
+    args = TAGGERS[tagger](tmp_path)
+    alone, alone_embeddings = analyze(tmp_path, "alone", "--workers", "0", *args)
+    shared, shared_embeddings = analyze(tmp_path, "shared", "--workers", "2", *args)
+    assert alone == shared and alone.count(b"\r\n") == len(STEMS) + 1
+    assert b",error," in alone  # the silent stem
+    assert sorted(alone_embeddings) == sorted(shared_embeddings)
+    for name, values in alone_embeddings.items():
+        assert np.array_equal(values, shared_embeddings[name]), name
+    assert len(alone_embeddings["paths"]) == len(STEMS) - 1
+
+
+def test_a_worker_killed_while_preparing_a_stem_gives_it_an_error_row(tmp_path, monkeypatch):
+    """The stem whose preparation kills its process (as the kernel's out-of-memory killer
+    would) gets an error row; every other stem gets the row a run in one process gives it."""
+    import stemeval.pipeline as pipeline
+    from stemeval.pipeline import Evaluator
+    from stemeval.run import run_stems
+    from stemeval.taggers.ast import AstTagger
+
+    graph = write_tree(tmp_path)
+    stems = [Stem(str(tmp_path / "tree" / relative), relative.split("/")[-1][:-4])
+             for relative in STEMS]
+    evaluator = Evaluator(AstTagger(random_model(seed=5), "random"), SpeechModels(graph),
+                          "dsd100")
+    alone = []
+    run_stems(evaluator, stems, alone.append, batch_size=2, workers=0)
+    poison = stems[2].path
+    real_decode = pipeline.decode
+
+    def decode(path):
+        if path == poison:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_decode(path)
+
+    monkeypatch.setattr(pipeline, "decode", decode)  # the forked workers inherit it
+
+    def hung(*_):
+        raise TimeoutError("the run hung after a worker died")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(300)
+    try:
+        shared = []
+        run_stems(evaluator, stems, shared.append, batch_size=2, workers=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [row["path"] for row in shared] == [stem.path for stem in stems]
+    assert shared[2]["prediction"] == shared[2]["proposed_label"] == "error"
+    assert shared[2]["error"].startswith("the process preparing it died")
+    assert shared[:2] + shared[3:] == alone[:2] + alone[3:]
+
+
+MEASURE = """
+import resource, sys
+sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
+from commonutils import main
+status = main("dsd100", "results_dsd100.csv")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(status)
+"""
+
+
+def peak_memory_mb(base, count):
+    """Peak resident memory (MB) of a run over ``count`` stems: of the main process, and of
+    the largest worker process."""
+    tree = base / f"tree{count}"
+    for index in range(count):
+        path = tree / "Dev" / f"song{index:04d}" / "bass.wav"
+        path.parent.mkdir(parents=True)
+        write_wav(path, tone(0.4, RATE, 100 + index % 200, seed=index), RATE)
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(tree), "--quiet", "--workers", "1", "--checkpoint",
+         "ast.pth", "--speech-model", "speech.pb", "--output", f"{count}.csv"],
+        cwd=base, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    main, worker = map(int, result.stdout.split()[-2:])
+    return main / 1024, worker / 1024
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_600_stems(tmp_path):
+    save_original_checkpoint(random_model(seed=5), tmp_path / "ast.pth")
+    write_vggish_graph(tmp_path / "speech.pb", seed=3)
+    few, many = peak_memory_mb(tmp_path, 60), peak_memory_mb(tmp_path, 600)
+    assert many[0] - few[0] < 60 and many[1] - few[1] < 60, (few, many)
+
+
+def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_path,
+                                                                         monkeypatch):
+    """Plain essentia (no TensorFlow): the file check and the gate use the PyTorch runner;
+    a graph only TensorFlow could run is refused with the reason, before any work."""
+    import stemeval.speech as speech
+
+    graph = write_vggish_graph(tmp_path / "speech.pb", seed=3)
+    with_tensorflow = SpeechModels(graph)().evidence(tone(2.0, 16000)[:, 0]).score()
+    monkeypatch.setattr(speech, "has_essentia_tensorflow", lambda: False)
+    assert check_speech_graph(graph) == graph
+    assert SpeechModels(graph)().evidence(tone(2.0, 16000)[:, 0]).score() == with_tensorflow
+    erf = write_graph_with_op(tmp_path / "erf.pb", "Erf")
+    with pytest.raises(SpeechModelError, match="Erf.*essentia-tensorflow.*is not installed"):
+        check_speech_graph(erf)
+
+
+def test_the_gate_on_every_patch_in_the_main_process_gives_the_rows_of_the_lazy_gate(
+        tmp_path, monkeypatch):
+    """On a GPU the workers compute the speech graph's input patches and the main process
+    runs the graph on every patch of many stems at once; on a CPU the workers run it lazily.
+    Both give the same rows (here both on the CPU, the first as it runs on a GPU); the exact
+    speech score of --details moves by float rounding only (patches batched otherwise)."""
+    from stemeval.pipeline import Evaluator
+    from stemeval.run import run_stems
+    from stemeval.taggers.ast import AstTagger
+
+    graph = write_tree(tmp_path)
+    stems = [Stem(str(tmp_path / "tree" / relative), relative.split("/")[-1][:-4])
+             for relative in STEMS]
+    tagger = AstTagger(random_model(seed=5), "random")
+    lazy, batched = [], []
+    run_stems(Evaluator(tagger, SpeechModels(graph), "dsd100", details=True), stems,
+              lazy.append, batch_size=3, workers=2)
+    monkeypatch.setattr(SpeechModels, "on_gpu", property(lambda self: True))
+    run_stems(Evaluator(tagger, SpeechModels(graph), "dsd100", details=True), stems,
+              batched.append, batch_size=3, workers=2)
+    assert len(lazy) == len(STEMS) and {row["prediction"] for row in lazy} != {"error"}
+    for one, other in zip(lazy, batched):
+        assert float(one.pop("speech_score", 0)) == pytest.approx(
+            float(other.pop("speech_score", 0)), abs=1e-4)
+        assert one == other
