@@ -12,15 +12,17 @@ the machine it runs on:
    written by every core at once;
 2. a full-size random AST in the authors' format and a VGGish-sized speech graph, its
    speech bias set so that the stems' speech scores sit below the gate, as music's do;
-3. ``analyze_moisesdb.py --device cuda`` with its defaults (fp32): the whole process's time,
-   the time to the first row written, the loop's stems per second (the sidecar's), CPU time
-   over wall time (the cores busy, worker processes included), and the GPU's utilisation
-   sampled by nvidia-smi every 200 ms; then the same with ``--precision fp16``;
-4. ``--device cpu`` on the first ``--cpu-stems`` stems: its stems per second, and its rows
-   against the CUDA run's rows of the same stems.
+3. ``analyze_moisesdb.py --device cuda`` with its defaults (fp32), and with each number of
+   ``--gpu-workers`` asked for: the whole process's time, the time to the first row written,
+   the loop's stems per second (the sidecar's), CPU time over wall time (the cores busy,
+   worker processes included), and the GPU's utilisation sampled by nvidia-smi every 200
+   ms; with ``--fp16``, the same with ``--precision fp16`` and the rows it changes;
+4. ``--device cpu`` on the first ``--cpu-stems`` stems, with its default workers and each
+   number of ``--cpu-workers`` asked for: stems per second, and its rows against the CUDA
+   run's rows of the same stems.
 
     python benchmarks/gpu_run.py --work /tmp/gpu_run [--stems 160] [--minutes 3.5]
-                                 [--cpu-stems 48] [--json RESULTS.json]
+        [--cpu-stems 48] [--gpu-workers N,...] [--cpu-workers N,...] [--fp16] [--json FILE]
 
 Without a GPU it runs every step on the CPU (a dry run of the script itself).
 """
@@ -157,12 +159,21 @@ def analyze(work, name, device, *options):
             **gpu}, rows
 
 
+def _numbers(text):
+    return [int(value) for value in text.split(",") if value]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="a folder for the stems")
     parser.add_argument("--stems", type=int, default=160)
     parser.add_argument("--minutes", type=float, default=3.5)
     parser.add_argument("--cpu-stems", type=int, default=48)
+    parser.add_argument("--gpu-workers", type=_numbers, default=[], metavar="N,...",
+                        help="also time the CUDA run with these --workers")
+    parser.add_argument("--cpu-workers", type=_numbers, default=[], metavar="N,...",
+                        help="also time the CPU run with these --workers")
+    parser.add_argument("--fp16", action="store_true", help="also time --precision fp16")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -181,20 +192,31 @@ def main():
     print(json.dumps(machine), flush=True)
 
     results = []
+
+    def report(result):
+        results.append(result)
+        print(json.dumps(result), flush=True)
+
     cuda, cuda_rows = analyze(args.work, "cuda_fp32", device)
-    results.append(cuda)
-    print(json.dumps(cuda), flush=True)
-    fp16, fp16_rows = analyze(args.work, "cuda_fp16", device, "--precision", "fp16")
-    fp16["rows_equal_to_fp32"] = sum(fp16_rows[path] == row for path, row in cuda_rows.items())
-    results.append(fp16)
-    print(json.dumps(fp16), flush=True)
-    cpu, cpu_rows = analyze(args.work, "cpu_fp32", "cpu", "--limit", str(args.cpu_stems))
-    cpu["rows_equal_to_cuda"] = sum(cuda_rows[path] == row for path, row in cpu_rows.items())
-    results.append(cpu)
-    print(json.dumps(cpu), flush=True)
+    report(cuda)
+    for workers in args.gpu_workers:
+        report(analyze(args.work, f"cuda_fp32_w{workers}", device, "--workers", str(workers))[0])
+    if args.fp16:
+        fp16, fp16_rows = analyze(args.work, "cuda_fp16", device, "--precision", "fp16")
+        fp16["rows_equal_to_fp32"] = sum(fp16_rows[path] == row
+                                         for path, row in cuda_rows.items())
+        report(fp16)
+    differ = 0
+    for workers in [None, *args.cpu_workers]:
+        options = ["--limit", str(args.cpu_stems)] + (["--workers", str(workers)] if workers
+                                                       else [])
+        cpu, cpu_rows = analyze(args.work, f"cpu_fp32_w{workers or 'default'}", "cpu", *options)
+        cpu["rows_equal_to_cuda"] = sum(cuda_rows[path] == row for path, row in cpu_rows.items())
+        differ += cpu["stems"] - cpu["rows_equal_to_cuda"]
+        report(cpu)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "runs": results}, indent=2) + "\n")
-    return 0 if cpu["rows_equal_to_cuda"] == cpu["stems"] else 1
+    return 0 if differ == 0 else 1
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def run_cells(cells, stems, batch_size=1, workers=0):
                 cell.write(item.row)
         queue.clear()
 
-    for prepared in prepared_in_order(preparer, stems, workers):
+    for prepared in prepared_in_order(preparer, stems, workers, batch_size):
         for condition in prepared.conditions:
             if condition.speech is not None:
                 speech_models.attach(condition.speech)

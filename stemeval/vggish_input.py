@@ -67,7 +67,9 @@ def patch_bands(audio_16k: np.ndarray, indices) -> np.ndarray:
     audio = np.ascontiguousarray(audio_16k, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"expected mono audio (1-D), got shape {audio.shape}")
-    mel = essentia_standard().TensorflowInputVGGish()  # one per call: thread-safe
+    # one per call: thread-safe; its C++ compute is called without the Python wrapper's
+    # per-call type checks (the frames are float32 vectors already), which cost as much again
+    mel = essentia_standard().TensorflowInputVGGish().__compute__
     padded = np.concatenate([np.zeros(FRAME_SIZE // 2, np.float32), audio,
                              np.zeros(PATCH_FRAMES * HOP_SIZE + FRAME_SIZE, np.float32)])
     out = np.empty((len(indices), PATCH_FRAMES, MEL_BANDS), np.float32)

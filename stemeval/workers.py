@@ -1,85 +1,93 @@
 """The CPU steps of many stems at once, in worker processes, handed back in the stems' order.
 
-PyTorch's ``DataLoader`` runs a ``Preparer`` over the stems in ``workers`` processes, with a
-bounded look-ahead (``prefetch`` stems per worker), so memory stays flat for any number of
-stems; tensors come back through shared memory. With ``workers=0`` everything runs in this
-process. The workers are forked from this one, so they share its read-only state (the
-speech graph's weights, the feature extractors) without copying or reading files again;
-with Essentia's TensorFlow for the speech graph, which does not survive a fork once used,
-they are started fresh (``forkserver``) and build their own models from the files.
+A process pool runs a ``Preparer`` over the stems in ``workers`` processes, with a bounded
+look-ahead, so memory stays flat for any number of stems; tensors come back through shared
+memory (PyTorch's pickling of tensors between processes). The look-ahead covers a batch of
+the main process's and two stems per worker besides, so that no worker waits for one slow
+stem ahead of it to be handed over. With ``workers=0`` everything runs in this process.
 
-A worker that dies (killed, or out of memory) does not stop the run: the stems it may have
-held are prepared again one at a time, each in a fresh process, and a stem whose process
-dies alone gets an error row.
+The workers are forked from this process, so they share its read-only state (the speech
+graph's weights, the feature extractors) without copying or reading files again; with
+Essentia's TensorFlow for the speech graph, which does not survive a fork once used, they
+are started fresh (``forkserver``) and build their own models from the files.
+
+A worker that dies (killed, or out of memory) does not stop the run: the pool is started
+again, the next stem is prepared alone in a fresh process, and a stem whose process dies
+alone gets an error row. A dead worker is noticed where its stem's result is awaited, never
+in the middle of other work.
 """
 
-import torch
+import multiprocessing
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
-PREFETCH = 2  # stems prepared ahead per worker
+from stemeval.essentia_setup import essentia_standard
 
 WORKER_DIED = "the process preparing it died"
 
+_preparer = None  # this worker's Preparer: inherited when forked, sent when started fresh
 
-def _start_worker(_):
+
+def _start_worker(preparer):
     """A preparing process computes one stem at a time: no thread pools of its own."""
+    import torch
+
+    global _preparer
     torch.set_num_threads(1)
+    if preparer is not None:
+        _preparer = preparer
 
 
-def _as_is(item):
-    return item
+def _prepare(stem):
+    return _preparer(stem)
 
 
-class _Stems(torch.utils.data.Dataset):
-    def __init__(self, stems, preparer):
-        self.stems, self.preparer = stems, preparer
-
-    def __len__(self):
-        return len(self.stems)
-
-    def __getitem__(self, index):
-        return self.preparer(self.stems[index])
+def _pool(preparer, workers):
+    global _preparer
+    fresh = preparer.speech_models.backend == "essentia"
+    _preparer = preparer
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("forkserver" if fresh else "fork"),
+        initializer=_start_worker, initargs=(preparer if fresh else None,))
 
 
-def _loader(stems, preparer, workers):
-    context = "forkserver" if preparer.speech_models.backend == "essentia" else "fork"
-    return torch.utils.data.DataLoader(
-        _Stems(stems, preparer), batch_size=None, shuffle=False, num_workers=workers,
-        collate_fn=_as_is, prefetch_factor=PREFETCH, worker_init_fn=_start_worker,
-        multiprocessing_context=context)
-
-
-def _died(error):
-    """Whether a DataLoader error says one of its workers died."""
-    return isinstance(error, RuntimeError) and "DataLoader worker" in str(error)
-
-
-def prepared_in_order(preparer, stems, workers):
+def prepared_in_order(preparer, stems, workers, batch_size=1):
     """``preparer(stem)`` for each stem, in order; see the module docstring."""
     if workers == 0:
         yield from map(preparer, stems)
         return
+    essentia_standard()  # imported once here, where the workers fork from, not in each
+    window = batch_size + 2 * workers
     done = 0
     while done < len(stems):
+        pool = _pool(preparer, workers)
+        pending = deque()
         try:
-            for prepared in _loader(stems[done:], preparer, workers):
+            while done + len(pending) < len(stems) or pending:
+                while len(pending) < window and done + len(pending) < len(stems):
+                    pending.append(pool.submit(_prepare, stems[done + len(pending)]))
+                prepared = pending.popleft().result()
                 done += 1
                 yield prepared
-        except Exception as error:
-            if not _died(error):
-                raise
+        except BrokenProcessPool:
+            pool.shutdown(wait=True, cancel_futures=True)
             yield _alone(preparer, stems[done])
             done += 1
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _alone(preparer, stem):
     """``preparer(stem)`` in a fresh process of its own; an error row if that process dies."""
-    from stemeval.errors import one_line
     from stemeval.pipeline import PreparedCondition, PreparedStem
 
+    pool = _pool(preparer, 1)
     try:
-        return next(iter(_loader([stem], preparer, 1)))
-    except Exception as error:
-        if not _died(error):
-            raise
-        return PreparedStem(stem, [PreparedCondition(failure=f"{WORKER_DIED} ({one_line(error)})")
+        return pool.submit(_prepare, stem).result()
+    except BrokenProcessPool:
+        return PreparedStem(stem, [PreparedCondition(failure=f"{WORKER_DIED} (killed, e.g. "
+                                                             f"out of memory)")
                                    for _ in preparer.deformers])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
