@@ -158,10 +158,13 @@ def config_from_state_dict(state):
 
 
 def build_model(state, config):
-    """An eval-mode ASTModel holding exactly the tensors of ``state`` (else CheckpointError)."""
-    model = ASTModel(config)
+    """An eval-mode ASTModel holding exactly the tensors of ``state`` (else CheckpointError),
+    in float32. Built on the meta device: no weights are initialised only to be replaced."""
+    with torch.device("meta"):
+        model = ASTModel(config)
     check_shapes(state, {name: tensor.shape for name, tensor in model.state_dict().items()})
-    model.load_state_dict(state)
+    model.load_state_dict({name: tensor.float().contiguous() for name, tensor in state.items()},
+                          assign=True)
     return model.eval()
 
 

@@ -24,6 +24,16 @@ def pick_device(name):
     return name
 
 
+def warm_up(device):
+    """Start a CUDA device's initialisation now, in the background, while weights are read."""
+    import threading
+
+    import torch
+
+    if torch.device(device).type == "cuda":
+        threading.Thread(target=torch.cuda.init, daemon=True).start()
+
+
 def default_batch_size(device):
     """Stems per tagger forward pass: 4 on a CPU; on CUDA, as many as free memory allows."""
     import torch

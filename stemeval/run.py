@@ -85,7 +85,7 @@ def evaluate(dataset, args):
     command line's ``args``; returns the exit status. Bad input is a UserError before any
     stem is analysed."""
     from stemeval.datasets.selection import find_stems
-    from stemeval.devices import pick_device
+    from stemeval.devices import pick_device, warm_up
     from stemeval.results import check_output_path
     from stemeval.taggers import check_name
 
@@ -101,6 +101,7 @@ def evaluate(dataset, args):
     if args.embeddings is not None:
         check_output_path(args.embeddings, "embeddings")
     device = pick_device(args.device)
+    warm_up(device)
 
     from stemeval import taggers
     from stemeval.devices import default_batch_size, default_workers, share_cores

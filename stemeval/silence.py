@@ -47,9 +47,17 @@ def slice_ms(samples, rate, start, end):
 
 
 def rms(samples):
-    """``audioop.rms``: sqrt of the left-to-right double sum of squares over n, truncated."""
+    """``audioop.rms``: sqrt of the left-to-right double sum of squares over n, truncated.
+
+    Up to 16-bit samples the integer sum of squares is exact; while it stays below 2**53
+    every left-to-right partial sum is an exact double too, so it is that sum.
+    """
     if len(samples) == 0:
         return 0
+    if samples.dtype.itemsize <= 2:
+        total = int(np.sum(samples.astype(np.int64) ** 2))
+        if total < 2 ** 53:
+            return int(math.sqrt(float(total) / len(samples)))
     squares = samples.astype(np.float64) ** 2
     return int(math.sqrt(float(np.cumsum(squares)[-1]) / len(samples)))
 

@@ -6,6 +6,7 @@ the speech activation (0 when the stem is shorter than one patch).
 """
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -198,7 +199,8 @@ class SpeechModels:
             from stemeval.speech_graph import GraphRunner, UnsupportedGraph
 
             try:
-                self._runner = GraphRunner.from_pb(graph_path).to(self.device).eval()
+                checked = _checked_runners.pop(_file_key(graph_path), None)
+                self._runner = (checked or GraphRunner.from_pb(graph_path)).to(self.device).eval()
             except UnsupportedGraph as error:
                 print(f"warning: {error}; running the speech graph in Essentia's TensorFlow "
                       f"instead", file=sys.stderr)
@@ -302,6 +304,15 @@ def has_essentia_tensorflow():
     return hasattr(essentia_standard(), "TensorflowPredictVGGish")
 
 
+_checked_runners = {}  # the runner a file check built, kept for the run that follows it
+
+
+def _file_key(path):
+    """A graph file as it is now: the same key means the same bytes (path, size, time)."""
+    stat = os.stat(path)
+    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
 def _run_in_pytorch(path):
     """The graph's output for one patch of silence, by the PyTorch runner."""
     import torch
@@ -311,6 +322,7 @@ def _run_in_pytorch(path):
 
     try:
         runner = GraphRunner.from_pb(path).eval()
+        _checked_runners[_file_key(path)] = runner
     except InvalidGraph as error:
         raise SpeechModelError(f"not a speech graph ({error})") from None
     except UnsupportedGraph as error:
