@@ -51,7 +51,8 @@ def _once(key, load):
         return _LOADED[key]
 
 
-def _device(options):
+def sweep_device(options):
+    """The device the sweep's options pick (once per process)."""
     from stemeval.devices import pick_device
 
     return _once(("device", options.device), lambda: pick_device(options.device))
@@ -74,7 +75,7 @@ def speech_factory(options):
 
     def load():
         build = speech_model_factory(ensure_speech_model(options.speech_model),
-                                     options.speech_backend, _device(options))
+                                     options.speech_backend, sweep_device(options))
         per_thread = threading.local()
 
         def model():
@@ -84,13 +85,6 @@ def speech_factory(options):
         return model
 
     return _once(("speech", options.speech_model, options.speech_backend), load)
-
-
-def load_models(config):
-    """Load every model a sweep needs in this process (models fail here, before any row)."""
-    for tagger in config.taggers:
-        load_tagger(tagger, config.options)
-    speech_factory(config.options)
 
 
 def evaluate_shard(options, dataset, category_map, stems, cells):
@@ -105,7 +99,7 @@ def evaluate_shard(options, dataset, category_map, stems, cells):
     from stemeval.precision import use_exact_fp32
     from stemeval.run import run_stems
 
-    device = _device(options)
+    device = sweep_device(options)
     use_exact_fp32(device)
     cache = DecodeCache()
     results = []
