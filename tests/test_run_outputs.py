@@ -56,7 +56,9 @@ def setup(tmp_path_factory):
 
 
 def command(base, *args, script="analyze_dsd100.py", folder="tree"):
-    return [sys.executable, str(ROOT / script), *([folder] if folder else []),
+    """The script's command line; ``folder``: its positional argument(s)."""
+    positional = list(folder) if isinstance(folder, tuple) else [folder]
+    return [sys.executable, str(ROOT / script), *positional,
             "--checkpoint", str(base / "ast.pth"), "--speech-model", str(base / "speech.pb"),
             "--quiet", "--workers", "0", *map(str, args)]
 
@@ -111,13 +113,12 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(setup, tmp_path, 
     assert snapshot(setup) == before
 
 
-def test_the_manifest_is_not_an_output(tmp_path):
+def test_the_manifest_is_not_an_output(setup, tmp_path):
     dataset_trees.manifest(tmp_path)
     manifest = tmp_path / "lists" / "stems.csv"
     before = manifest.read_bytes()
-    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "manifest",
-                             "lists/stems.csv", "--output", "lists/stems.csv"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
+    result = analyze(setup, "--output", "lists/stems.csv", script="evaluate.py",
+                     folder=("manifest", "lists/stems.csv"), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr  # (and a label warning)
     assert result.stderr.splitlines()[-1] == ("error: cannot write the output lists/stems.csv: "
                                               "it is the manifest lists/stems.csv")
