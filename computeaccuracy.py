@@ -23,7 +23,8 @@ import sys
 from stemeval import leaderboard, metrics, reference
 from stemeval.errors import ArgumentParser, UserError, run_main
 from stemeval.report import json_report, plots, published, text
-from stemeval.results import check_output_path, check_rows, read_results, warn_repeated_paths
+from stemeval.outputs import check_outputs
+from stemeval.results import check_rows, read_results, warn_repeated_paths
 
 SCRIPT = "computeaccuracy.py"
 
@@ -87,10 +88,9 @@ def main(argv=None):
         print(published.published_usage(SCRIPT))
         return 1
     args = build_parser().parse_args(argv)
+    outputs = [("plot", args.plot), ("JSON file", args.json)]
     if len(args.files) > 1:
-        for path, what in ((args.plot, "plot"), (args.json, "JSON file")):
-            if path is not None:
-                check_output_path(path, what, inputs=args.files)
+        check_outputs(outputs, inputs=args.files)
         return print_leaderboard(args)
     args.file = args.files[0]
     if not os.path.exists(args.file):
@@ -101,9 +101,7 @@ def main(argv=None):
         inputs += map(str, reference.PUBLISHED_RESULTS.values())
     elif args.compare:
         inputs.append(args.compare)
-    for path, what in ((args.plot, "plot"), (args.json, "JSON file")):
-        if path is not None:
-            check_output_path(path, what, inputs=inputs)
+    check_outputs(outputs, inputs=inputs)
     if args.plot is not None:
         plots.plot_format(args.plot)
 

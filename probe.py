@@ -17,7 +17,7 @@ from stemeval.embeddings import read_embeddings
 from stemeval.errors import ArgumentParser, UserError, run_main
 from stemeval.report.json_report import write_json
 from stemeval.report.plots import plot_format
-from stemeval.results import check_output_path
+from stemeval.outputs import check_outputs
 
 
 def build_parser():
@@ -60,9 +60,7 @@ def main(argv=None):
     if zero_shot and len(zero_shot) != len(args.files):
         raise UserError(f"--zero-shot takes one results CSV per embeddings file: "
                         f"{len(zero_shot)} for {len(args.files)}")
-    for path, what in ((args.plot, "plot"), (args.json, "JSON file")):
-        if path is not None:
-            check_output_path(path, what, inputs=args.files + zero_shot)
+    check_outputs([("plot", args.plot), ("JSON file", args.json)], inputs=args.files + zero_shot)
     if args.plot is not None:
         plot_format(args.plot)
 

@@ -54,7 +54,7 @@ def main(argv=None):
     if not os.path.exists(args.file):
         print(published_missing_file(args.file))
         return 1
-    rows = read_results(args.file, required=[args.column], allow_empty=True)
+    rows = read_results(args.file, required=[args.column], allow_empty=True, scored=False)
     counts = value_counts(rows, args.column)
     sections = []
     if args.format == "published":

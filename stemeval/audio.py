@@ -77,9 +77,20 @@ def _pydub_mix(pcm_channels, sample_width):
     return mono.astype(INT_TYPES[sample_width])
 
 
+def _soundfile_path(path):
+    """``path`` as soundfile can open it: it encodes a str as strict UTF-8, so a name holding
+    bytes that are not UTF-8 (surrogate escapes) is given as bytes."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
 def _read_pcm_wav(path, width):
     """PCM as pydub holds it, and the samples and scale Essentia's loader reads it with."""
-    data, rate = soundfile.read(path, dtype="int16" if width <= 2 else "int32", always_2d=True)
+    data, rate = soundfile.read(_soundfile_path(path), dtype="int16" if width <= 2 else "int32",
+                                always_2d=True)
     if width == 1:
         pcm = (data >> 8).astype(np.int8)
     elif width == 3:  # pydub widens 24-bit samples with a low byte of 0xFF when negative
@@ -119,7 +130,7 @@ def undecodable_reason(path, message):
 def decode(path):
     """Decode a stem file once; raises on an unreadable file."""
     try:
-        info = soundfile.info(path)
+        info = soundfile.info(_soundfile_path(path))
     except (RuntimeError, soundfile.LibsndfileError):
         info = None
     if info is not None and info.format in _PCM_FORMATS and info.subtype in _PCM_WIDTHS:

@@ -82,16 +82,20 @@ def build_parser():
                         help="name the two results files after PATH: PATH_dsd100.csv and "
                              "PATH_moises.csv (default: demo/results_dsd100.csv and "
                              "demo/results_moises.csv)")
+    parser.add_argument("--embeddings", metavar="PATH",
+                        help="also save each evaluation's embeddings, named after PATH as "
+                             "--output is: PATH_dsd100.npz and PATH_moises.npz")
     return parser
 
 
-def output_names(output):
-    """The two results files: in demo/ by default, else named after ``output``."""
+def output_names(output, extension=".csv"):
+    """The two files of the two evaluations, named after ``output`` (PATH_dsd100.csv and
+    PATH_moises.csv); in demo/ when it is None."""
     if output is None:
-        return DEMO / "results_dsd100.csv", DEMO / "results_moises.csv"
-    root, extension = os.path.splitext(output)
-    return (Path(f"{root}_dsd100{extension or '.csv'}"),
-            Path(f"{root}_moises{extension or '.csv'}"))
+        return DEMO / f"results_dsd100{extension}", DEMO / f"results_moises{extension}"
+    root, given = os.path.splitext(output)
+    return (Path(f"{root}_dsd100{given or extension}"),
+            Path(f"{root}_moises{given or extension}"))
 
 
 def main(argv=None):
@@ -100,10 +104,13 @@ def main(argv=None):
         options.append("--verbose")
     dsd, moises = write_demo_trees()
     print(f"demo stems written under {DEMO}", file=sys.stderr)
-    for script, folder, output in zip(("analyze_dsd100.py", "analyze_moisesdb.py"),
-                                      (dsd, moises), output_names(args.output)):
+    embeddings = (output_names(args.embeddings, ".npz") if args.embeddings is not None
+                  else (None, None))
+    for script, folder, output, saved in zip(("analyze_dsd100.py", "analyze_moisesdb.py"),
+                                             (dsd, moises), output_names(args.output),
+                                             embeddings):
         command = [sys.executable, str(PROJECT / script), str(folder), "--output", str(output),
-                   *options]
+                   *(["--embeddings", str(saved)] if saved else []), *options]
         status = subprocess.call(command)  # each run ends with its scores
         if status != 0:
             return status

@@ -6,7 +6,8 @@ each embedding is appended to ``PATH.part`` (two ``.npy`` records per stem: path
 then the vector) before its CSV row is written, so a killed run loses no row: the ``.npz``
 is assembled from that log at the end of every run, interrupted or not, and ``--resume``
 goes on appending to it (or, when a finished run removed it, starts it from the ``.npz``).
-A stem analysed twice keeps its latest embedding.
+A stem analysed twice keeps its latest embedding. Paths, labels and groups are written as
+the results CSV writes them (``results.encode_text``), so both files name a stem alike.
 """
 
 import os
@@ -18,6 +19,7 @@ import numpy as np
 from stemeval.atomic import write_atomically
 from stemeval.errors import UserError, one_line
 from stemeval.metrics import normalise
+from stemeval.results import ERROR, encode_text
 
 ARRAYS = ("embeddings", "paths", "labels", "groups", "tagger")
 STEM_COLUMNS = ("paths", "labels", "groups")  # one string per stem
@@ -78,12 +80,46 @@ def read_embeddings(path):
                       groups=[group.strip() for group in columns["groups"]])
 
 
+def log_path(path):
+    """The log a run appends each embedding to before it assembles the ``.npz`` at ``path``."""
+    return f"{path}.part"
+
+
+def check_resume(path, tagger, rows, output):
+    """UserError, before anything is written, when a resume with ``--embeddings path``
+    would give an ``.npz`` lacking some of the resumed file's ``rows`` (error rows have
+    none), as when the file was begun without ``--embeddings``, or with another path."""
+    log = Path(log_path(path))
+    if log.exists():
+        with open(log, "rb") as handle:
+            saved = {str(names[0]) for names, _ in _records(handle)[0]}
+    elif Path(path).exists():
+        arrays = load_arrays(path)
+        _check_tagger(arrays, path, tagger)
+        saved = {str(name) for name in arrays.get("paths", [])}
+    else:
+        saved = set()
+    missing = [row["path"] for row in rows if row["prediction"] != ERROR
+               and row["path"] not in saved]
+    if missing:
+        raise UserError(f"cannot resume {output} with --embeddings {path}: {len(missing)} of its "
+                        f"{len(rows)} rows have no embedding there (e.g. {missing[0]}), as when "
+                        f"it was begun without --embeddings; drop --embeddings, or drop "
+                        f"--resume to start anew")
+
+
+def _check_tagger(saved, path, tagger):
+    if str(saved.get("tagger")) != tagger:
+        raise UserError(f"cannot resume the embeddings {path}: they are of tagger "
+                        f"{saved.get('tagger')}, this run uses {tagger}")
+
+
 class EmbeddingStore:
     """Collects embeddings of one run into ``path`` (see the module docstring)."""
 
     def __init__(self, path, tagger, resume=False):
         self.path = Path(path)
-        self.log = Path(f"{path}.part")
+        self.log = Path(log_path(path))
         self.tagger = tagger
         if not resume:
             self.log.unlink(missing_ok=True)
@@ -96,9 +132,7 @@ class EmbeddingStore:
             raise UserError(f"cannot write the embeddings {self.log}: {error.strerror}") from None
 
     def _seed_from(self, saved):
-        if str(saved.get("tagger")) != self.tagger:
-            raise UserError(f"cannot resume the embeddings {self.path}: they are of tagger "
-                            f"{saved.get('tagger')}, this run uses {self.tagger}")
+        _check_tagger(saved, self.path, self.tagger)
         with open(self.log, "wb") as handle:
             for vector, *names in zip(saved["embeddings"], *(saved[c] for c in STEM_COLUMNS)):
                 _append(handle, names, vector)
@@ -110,7 +144,8 @@ class EmbeddingStore:
                 handle.truncate(_records(handle)[1])
 
     def add(self, stem, embedding):
-        _append(self._handle, (stem.path, stem.label, stem.group), embedding)
+        _append(self._handle, (encode_text(str(name)) for name in (stem.path, stem.label,
+                                                                   stem.group)), embedding)
         self._handle.flush()
 
     def close(self, complete):

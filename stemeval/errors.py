@@ -3,11 +3,23 @@
 import argparse
 import os
 import re
+import signal
 import sys
 
 
 class UserError(Exception):
     """Bad input or set-up: the message is one line saying what is wrong and what to do."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as a cluster scheduler sends it: a command stops as on Ctrl-C (rows flushed,
+    embeddings assembled, how to go on said), with exit status 143 (128 + 15)."""
+
+    status = 143
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def one_line(error):
@@ -30,10 +42,12 @@ def run_main(main):
     """Run a command's ``main()``; a UserError becomes one line on stderr and exit status 2.
 
     Ctrl-C prints the KeyboardInterrupt's message (a command may raise one saying how to go
-    on), else "interrupted", and exits with status 130.
+    on), else "interrupted", and exits with status 130; SIGTERM does the same with status
+    143 (see ``Terminated``).
 
     A reader that goes away (``| head``) ends the command quietly.
     """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         status = main()
     except UserError as error:
@@ -41,7 +55,7 @@ def run_main(main):
         sys.exit(2)
     except KeyboardInterrupt as interrupt:
         print(str(interrupt) or "interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(getattr(interrupt, "status", 130))
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)

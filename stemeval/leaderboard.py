@@ -1,7 +1,10 @@
 """Several results CSVs side by side: one row per run, the best value per column marked.
 
-A run is named by its provenance sidecar's tagger (``<file>.json``), else by its file name
-(the file name is added when two runs would share a name). Per run: accuracy (matching rows
+A run is named by its provenance sidecar's tagger (``<file>.json``), else by its file name.
+Names are unique: where two runs would share one, the sidecar fields that differ between
+those runs are added (weights, dataset, map, condition, precision, speech model), and where
+that is not enough, the parts of their paths that differ (``ast (clean)``, ``ast (noise:snr=5)``;
+``ast (a)``, ``ast (b)``). Per run: accuracy (matching rows
 / rows), balanced accuracy (mean recall over its ground-truth categories), macro-F1 over its
 ground-truth categories (a category never proposed has F1 0), and the recall of each
 ground-truth category; the definitions are those of ``metrics.per_class_metrics``, so the
@@ -14,7 +17,8 @@ from stemeval import metrics
 from stemeval.report.plots import plot_recall_bars
 from stemeval.report.text import align
 from stemeval.results import check_rows, read_results
-from stemeval.sidecar import read_sidecar, sidecar_path
+from stemeval.sidecar import (identity_key, identity_of, identity_text, read_sidecar,
+                              sidecar_path)
 
 COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1")
 HEADINGS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc.",
@@ -22,13 +26,55 @@ HEADINGS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc.",
 BEST = "*"
 
 
+def _file_name(record):
+    return os.path.basename(str(record.get("path")))
+
+
+# sidecar identity fields that tell runs apart, and how a name shows each
+DESCRIBED = (("weights", _file_name), ("dataset", str), ("map", _file_name), ("deform", str),
+             ("precision", str), ("speech_model", _file_name))
+
+
 def _names(paths):
-    """One distinct name per file: its sidecar's tagger, else its file name."""
-    stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
-    names = [(read_sidecar(sidecar_path(path)) or {}).get("tagger") or stem
-             for path, stem in zip(paths, stems)]
-    return [f"{name} ({stem})" if names.count(name) > 1 and name != stem else name
-            for name, stem in zip(names, stems)]
+    """One distinct name per file (see the module docstring)."""
+    records = [read_sidecar(sidecar_path(path)) or {} for path in paths]
+    names = [record.get("tagger") or os.path.splitext(os.path.basename(path))[0]
+             for record, path in zip(records, paths)]
+    for name in set(names):
+        group = [index for index, other in enumerate(names) if other == name]
+        if len(group) < 2:
+            continue
+        identities = [identity_of(records[index]) for index in group]
+        details = [[] for _ in group]
+        for key, shown in DESCRIBED:
+            values = [identity.get(key) for identity in identities]
+            if len({identity_key(value) for value in values}) > 1:
+                texts = [shown(value) if value is not None else "-" for value in values]
+                if len(set(texts)) < len({identity_key(value) for value in values}):
+                    texts = [identity_text(value) for value in values]
+                for detail, text in zip(details, texts):
+                    detail.append(text)
+        if len({tuple(detail) for detail in details}) < len(group):
+            for index, detail, part in zip(group, details,
+                                           _differing_parts([paths[i] for i in group])):
+                if records[index].get("tagger"):
+                    detail.append(part)
+                else:  # named by its file: by the part of its path that differs
+                    names[index] = part
+        for index, detail in zip(group, details):
+            if detail:
+                names[index] = f"{name} ({', '.join(detail)})"
+    return [f"{name} #{names[:index].count(name) + 1}" if names.count(name) > 1 else name
+            for index, name in enumerate(names)]  # the same file given twice
+
+
+def _differing_parts(paths):
+    """Each path without the leading folders all share and without its extension."""
+    parts = [os.path.splitext(os.path.abspath(path))[0].split(os.sep) for path in paths]
+    shared = 0
+    while all(len(p) > shared + 1 and p[shared] == parts[0][shared] for p in parts):
+        shared += 1
+    return ["/".join(p[shared:]) for p in parts]
 
 
 def score_run(name, path, rows):

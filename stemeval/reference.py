@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stemeval.metrics import compare_runs, normalise
 from stemeval.errors import UserError
-from stemeval.results import read_results
+from stemeval.results import decode_text, encode_text, read_results
 
 FOLDER = Path(__file__).resolve().parents[1] / "reference"
 PUBLISHED_RESULTS = {
@@ -36,8 +36,9 @@ _DSD100_SPLITS = {"Dev", "Test"}
 
 
 def _parts(path):
-    """A path's folder and file names (``/`` or ``\\`` separated, as written on any system)."""
-    return [part for part in re.split(r"[\\/]+", path) if part]
+    """A path's folder and file names (``/`` or ``\\`` separated, as written on any system;
+    the ``\\xNN`` escapes of a results CSV read as the bytes they stand for)."""
+    return [part for part in re.split(r"[\\/]+", decode_text(path)) if part]
 
 
 def _label_source(parts, dataset):
@@ -65,8 +66,9 @@ def _fits(row, dataset, labels):
 
 
 def below_root(path):
-    """The stem's path below the dataset root (its last three parts, ``/``-separated)."""
-    return "/".join(_parts(path)[-DEPTH:])
+    """The stem's path below the dataset root (its last three parts, ``/``-separated), as
+    the results CSV writes it."""
+    return encode_text("/".join(_parts(path)[-DEPTH:]))
 
 
 def compare(rows, path, other):

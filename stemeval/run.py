@@ -7,7 +7,10 @@ over the same stems: each stem is decoded once and prepared for every condition 
 in a worker (``stemeval.workers``), then each tagger runs on batches of stems and each cell
 gets its rows in the stems' order, one flushed row per stem. ``run_stems`` is one cell.
 ``evaluate`` is a whole evaluation run: checks, model files, the results CSV with its
-sidecar and embeddings, progress, and the published ending.
+sidecar and embeddings, progress, and the published ending. What it may write and when it
+refuses are decided apart from the loop: ``outputs.RunFiles`` (the files and their lock),
+``plan_resume`` (what a resume keeps; sweeps use it too), ``sidecar`` (the identity a resume
+must match).
 """
 
 import sys
@@ -83,10 +86,13 @@ def run_stems(evaluator, stems, write, batch_size=1, workers=0, embed=None):
 def evaluate(dataset, args):
     """One evaluation run of ``dataset`` (a ``stemeval.datasets.base.Dataset``) with the
     command line's ``args``; returns the exit status. Bad input is a UserError before any
-    stem is analysed."""
+    stem is analysed; a refused run changes no file."""
     from stemeval.datasets.selection import find_stems
+    from stemeval.deform import CLEAN
     from stemeval.devices import pick_device, warm_up
-    from stemeval.results import check_output_path
+    from stemeval.outputs import RunFiles, run_inputs
+    from stemeval.results import COLUMNS, DETAIL_COLUMNS, left_out_stems
+    from stemeval.sidecar import condition_identity
     from stemeval.taggers import check_name
 
     check_name(args.tagger)
@@ -97,21 +103,64 @@ def evaluate(dataset, args):
         deform = Deformer(args.deform, args.folder)
     stems, category_map = find_stems(dataset, args.folder, args.map, args.split, args.limit,
                                      args.follow_links)
-    check_output_path(args.output)
-    if args.embeddings is not None:
-        check_output_path(args.embeddings, "embeddings")
+    files = RunFiles(args.output, args.embeddings)
+    files.check(run_inputs(stems, args.tagger, args.folder if dataset.input_is_file else None,
+                           args.map, args.checkpoint, args.speech_model))
     device = pick_device(args.device)
     warm_up(device)
+    columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
+    condition = condition_identity(dataset.name, category_map, deform.spec if deform else CLEAN,
+                                   args.precision, args.speech_backend, device)
+    with files.locked():
+        resume = (plan_resume(args.output, columns, condition, stems, args.folder,
+                              left_out_stems(dataset, args.folder, category_map, args.split,
+                                             args.limit, args.follow_links))
+                  if args.resume else Resume(None, None, stems))
+        return _run(args, stems, category_map, device, deform, columns, condition, resume)
 
-    from stemeval import taggers
+
+@dataclass
+class Resume:
+    """What a run goes on from: the kept rows (``results.Kept``, None for a new file), the
+    sidecar record they were made under (None if none), and the stems still to do."""
+
+    kept: object
+    previous: dict
+    todo: list
+
+
+def plan_resume(output, columns, condition, stems, folder, left_out=None):
+    """The ``Resume`` of a results file with ``--resume``, read and checked without writing:
+    its rows (refused if damaged), its sidecar (refused if unreadable or of another
+    ``condition``; the model files are checked once loaded, with ``sidecar.check_resume``)
+    and the stems it lacks (refused if its rows are not of these stems)."""
+    from stemeval.results import read_kept, stems_to_do
+    from stemeval.sidecar import check_resume, read_previous, sidecar_path
+
+    kept = read_kept(output, columns)
+    if kept is None or not kept.rows:
+        return Resume(kept, None, list(stems))
+    previous = read_previous(output)
+    check_resume(previous, condition, output)
+    todo = stems_to_do([(row["path"], row["label"]) for row in kept.rows], stems, folder,
+                       output, left_out)
+    if previous is None:
+        print(f"warning: {output} has no sidecar {sidecar_path(output)}: its "
+              f"{len(kept.rows)} rows are kept without checking what made them",
+              file=sys.stderr)
+    return Resume(kept, previous, todo)
+
+
+def _run(args, stems, category_map, device, deform, columns, condition, resume):
+    """The run proper, under the output's lock: models, checks against the resumed file,
+    then the sidecar, the CSV and the embeddings, written in that order."""
+    from stemeval import embeddings, taggers
     from stemeval.devices import default_batch_size, default_workers, share_cores
-    from stemeval.embeddings import EmbeddingStore
     from stemeval.pipeline import Evaluator
     from stemeval.precision import use_exact_fp32
     from stemeval.progress import Progress
-    from stemeval.results import (COLUMNS, DETAIL_COLUMNS, ERROR, ResultWriter, read_results,
-                                  stems_to_do)
-    from stemeval.sidecar import Sidecar
+    from stemeval.results import ERROR, ResultWriter, read_results
+    from stemeval.sidecar import Sidecar, check_resume, model_identity
     from stemeval.speech import speech_model_factory
     from stemeval.weights.published import load_model_files
 
@@ -121,32 +170,35 @@ def evaluate(dataset, args):
     tagger, graph = load_model_files(
         args.checkpoint, args.speech_model,
         load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories)))
-    sidecar = Sidecar(args.output, tagger, graph, vars(args), device, args.precision)
-    if args.resume:
-        sidecar.check_resume(args.output)
-    store = (EmbeddingStore(args.embeddings, tagger.name, resume=args.resume)
-             if args.embeddings else None)
+    identity = {**model_identity(tagger, graph), **condition}
+    check_resume(resume.previous, identity, args.output)
+    kept = resume.kept.rows if resume.kept else []
+    if args.embeddings and kept:
+        embeddings.check_resume(args.embeddings, tagger.name, kept, args.output)
     evaluator = Evaluator(tagger, speech_model_factory(graph, args.speech_backend, device),
                           category_map, device=device, precision=args.precision,
-                          details=args.details, deform=deform, embeddings=store is not None)
-    columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
+                          details=args.details, deform=deform,
+                          embeddings=args.embeddings is not None)
     groups = {stem.path: stem.group for stem in stems}
-    with ResultWriter(args.output, columns, resume=args.resume) as writer:
-        todo = stems_to_do(writer.kept, stems, args.folder, args.output)
-        sidecar.start()
+    sidecar = Sidecar(args.output, identity, vars(args), device, resume.previous)
+    sidecar.start()
+    with ResultWriter(args.output, columns, resume.kept) as writer:
+        store = (embeddings.EmbeddingStore(args.embeddings, tagger.name,
+                                           resume=resume.kept is not None)
+                 if args.embeddings else None)
         complete = False
         try:
-            with Progress(len(todo), quiet=args.quiet, verbose=args.verbose) as progress:
+            with Progress(len(resume.todo), quiet=args.quiet, verbose=args.verbose) as progress:
                 def write(row):
                     writer.write({**row, "group": groups[row["path"]]})
                     progress.done(row)
 
-                run_stems(evaluator, todo, write,
+                run_stems(evaluator, resume.todo, write,
                           batch_size=args.batch_size or default_batch_size(device),
                           workers=workers, embed=store.add if store else None)
             complete = True
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt(
+        except KeyboardInterrupt as interrupt:
+            raise type(interrupt)(
                 f"interrupted: the rows so far are in {args.output}; the same command with "
                 f"--resume continues the run") from None
         finally:
@@ -154,8 +206,8 @@ def evaluate(dataset, args):
                 store.close(complete)
     rows = read_results(args.output)
     sidecar.finish(stems=len(rows), errors=sum(row["prediction"] == ERROR for row in rows),
-                   stems_this_run=len(todo))
-    print(f"wrote {len(todo)} rows to {args.output} ({len(writer.kept)} kept from before, "
+                   stems_this_run=len(resume.todo))
+    print(f"wrote {len(resume.todo)} rows to {args.output} ({len(kept)} kept from before, "
           f"{progress.errors} errors)", file=sys.stderr)
     print_published_ending(args.output)
     return 0

@@ -1,10 +1,22 @@
-"""The provenance sidecar ``<output>.json``: what made a results CSV, so runs can be compared.
+"""The provenance sidecar ``<output>.json``: what made a results CSV, so runs can be compared
+and a resume cannot mix two conditions in one file.
 
-It names the tagger, its weights file and sha256, the speech model and its sha256, package
-versions, the run's options, device, precision, start and end time, and, at the end, the
-rows in the file, the error rows among them and the stems per second of this run. It is
-written when the run starts (``finished`` null: an interrupted run still says what made
-it) and again when it ends. ``--resume`` refuses a sidecar naming other weights or tagger.
+Its ``identity`` holds every setting that can change a row: the tagger, its weights (path
+and sha256; for a folder, a sha256 over its files), the speech model (sha256), the dataset
+layout, the category map (sha256 of its categories and labels), the deformation, the
+precision, the speech backend, and, under fp16 or bf16, the kind of device. ``--resume``
+(and a resumed sweep cell) refuses a file whose sidecar names another value for any of them,
+in one line naming it; the columns (``--details``) are checked by the CSV's header. Left out
+on purpose, as they change no row: ``--limit`` and ``--split`` (which stems, not their rows),
+``--workers``, ``--batch-size`` (each stem's scores are its own; batching changes no fp32
+row, see the README's exactness section) and the device under fp32 (TF32 off: the CPU and a
+GPU choose the same labels).
+
+It also records the package versions, and one *session* per run of the file (the first and
+each resume): its start and end (UTC), the rows it wrote and their rate, its options and
+device; at the end of each, the rows in the file and the error rows among them. It is
+written when a session starts (``finished`` null: an interrupted session still says what
+made its rows) and again when it ends.
 """
 
 import hashlib
@@ -17,11 +29,17 @@ from importlib import metadata
 from pathlib import Path
 
 from stemeval.atomic import write_atomically
-from stemeval.errors import UserError
+from stemeval.errors import UserError, one_line
 
 PACKAGES = ("torch", "torchaudio", "transformers", "timm", "numpy", "essentia-tensorflow",
             "pydub", "soundfile", "huggingface_hub", "panns-inference", "hear21passt")
 CHUNK = 1 << 20
+# identity field -> how a refusal names it, in the order they are checked
+IDENTITY = {"tagger": "tagger", "weights": "weights", "speech_model": "speech model",
+            "dataset": "dataset", "map": "map", "deform": "--deform",
+            "precision": "--precision", "speech_backend": "--speech-backend",
+            "device": "device (under fp16 or bf16)"}
+LEGACY_IDENTITY = ("tagger", "weights", "speech_model", "precision")  # sidecars before it
 
 
 def sidecar_path(output):
@@ -66,64 +84,136 @@ def _device_text(device):
     return device
 
 
-def _weights_record(weights):
-    """Path and sha256 of a tagger's weights (a local file or folder); a hub id as given."""
-    if weights and os.path.exists(weights):
-        return {"path": str(Path(weights).resolve()), "sha256": sha256(weights)}
-    return {"path": weights, "sha256": None}
+def file_record(path):
+    """Path and sha256 of a model file or folder; a hub id as given (sha256 null)."""
+    if path and os.path.exists(path):
+        return {"path": str(Path(path).resolve()), "sha256": sha256(path)}
+    return {"path": path, "sha256": None}
 
 
-def _weights_text(record):
-    digest = record.get("sha256")
-    return f"{record.get('path')} (sha256 {digest[:12] if digest else 'unknown'})"
+def model_identity(tagger, speech_model):
+    """The identity fields of the loaded model files (see the module docstring)."""
+    return {"tagger": tagger.name, "weights": file_record(tagger.weights),
+            "speech_model": file_record(str(speech_model))}
+
+
+def condition_identity(dataset, category_map, deform, precision, speech_backend, device):
+    """The identity fields known before any model is loaded: the dataset layout, its map
+    (``CategoryMap``), the canonical ``--deform`` SPEC, precision, speech backend, device."""
+    content = json.dumps([list(category_map.categories), sorted(category_map.labels.items())])
+    return {"dataset": dataset,
+            "map": {"path": category_map.source,
+                    "sha256": hashlib.sha256(content.encode()).hexdigest()},
+            "deform": deform, "precision": precision, "speech_backend": speech_backend,
+            "device": None if precision == "fp32" else device}
+
+
+def identity_of(record):
+    """A sidecar's identity (for a sidecar written before it had one: its tagger, weights,
+    speech model and precision)."""
+    identity = record.get("identity")
+    if isinstance(identity, dict):
+        return identity
+    return {key: record[key] for key in LEGACY_IDENTITY if key in record}
+
+
+def identity_key(value):
+    """What is compared of an identity field: a file's sha256 (its path if it has none)."""
+    return (value.get("sha256") or value.get("path")) if isinstance(value, dict) else value
+
+
+def identity_text(value):
+    """An identity field for people: ``path (sha256 0123456789ab)`` for a file."""
+    if isinstance(value, dict):
+        digest = value.get("sha256")
+        return f"{value.get('path')} (sha256 {digest[:12] if digest else 'unknown'})"
+    return "none (fp32)" if value is None else str(value)
+
+
+def check_resume(previous, identity, output):
+    """UserError naming the first identity field whose value in the ``previous`` sidecar
+    record differs from this run's ``identity`` (fields either lacks are not compared)."""
+    if previous is None:
+        return
+    old = identity_of(previous)
+    for key, name in IDENTITY.items():
+        if key in old and key in identity and \
+                identity_key(old[key]) != identity_key(identity[key]):
+            raise UserError(f"cannot resume {output}: its sidecar {sidecar_path(output)} names "
+                            f"{name} {identity_text(old[key])}, this run uses "
+                            f"{identity_text(identity[key])}")
+
+
+def read_previous(output):
+    """The sidecar record of a resumed results file, or None when it has none. One that
+    cannot be read is refused: resuming past it would skip the identity check."""
+    path = sidecar_path(output)
+    if not os.path.lexists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot resume {output}: its sidecar {path} cannot be read "
+                        f"({one_line(error)}), so what made its rows cannot be checked; "
+                        f"restore it, or drop --resume to start anew") from None
+    return record
+
+
+def _sessions(previous):
+    """The sessions of a resumed file's sidecar (one made of its times if it has none)."""
+    if previous is None:
+        return []
+    if isinstance(previous.get("sessions"), list):
+        return previous["sessions"]
+    return [{"started": previous.get("started"), "finished": previous.get("finished"),
+             "stems_written": previous.get("stems_this_run")}]
 
 
 class Sidecar:
-    """The sidecar of one run; ``start()`` checks a resumed file's and writes the first version."""
+    """The sidecar of one session of a results file: ``start()`` writes it, ``finish()``
+    again; ``previous``: the record of the file this session resumes (its sessions go on)."""
 
-    def __init__(self, output, tagger, speech_model, options, device, precision):
+    def __init__(self, output, identity, options, device, previous=None):
         self.path = sidecar_path(output)
+        packages = _versions()
+        self.session = {"started": None, "finished": None, "stems_written": None,
+                        "stems_per_second": None, "device": _device_text(device),
+                        "options": options, "packages": packages}
         self.record = {
-            "tagger": tagger.name,
-            "weights": _weights_record(tagger.weights),
-            "speech_model": _weights_record(str(speech_model)),
-            "packages": _versions(),
+            "tagger": identity["tagger"],
+            "weights": identity["weights"],
+            "speech_model": identity["speech_model"],
+            "identity": identity,
+            "packages": packages,
             "options": options,
-            "device": _device_text(device),
-            "precision": precision,
+            "device": self.session["device"],
+            "precision": identity["precision"],
             "started": None,
             "finished": None,
             "stems": None,
             "errors": None,
             "stems_this_run": None,
             "stems_per_second": None,
+            "sessions": _sessions(previous) + [self.session],
         }
         self._clock = None
 
-    def check_resume(self, output):
-        """UserError if the existing sidecar names another tagger or other weights."""
-        previous = read_sidecar(self.path)
-        if previous is None:
-            return
-        old, new = previous.get("tagger"), self.record["tagger"]
-        if old != new:
-            raise UserError(f"cannot resume {output}: its sidecar {self.path} names tagger "
-                            f"{old}, this run uses {new}")
-        old, new = previous.get("weights") or {}, self.record["weights"]
-        if old.get("sha256") != new["sha256"]:
-            raise UserError(f"cannot resume {output}: its sidecar {self.path} names weights "
-                            f"{_weights_text(old)}, this run uses {_weights_text(new)}")
-
     def start(self):
-        self.record["started"] = _now()
+        self.session["started"] = _now()
+        self.record["started"] = self.record["sessions"][0]["started"] or self.session["started"]
         self._clock = time.monotonic()
         self._write()
 
     def finish(self, stems, errors, stems_this_run):
         seconds = time.monotonic() - self._clock
-        self.record.update(finished=_now(), stems=stems, errors=errors,
-                           stems_this_run=stems_this_run,
-                           stems_per_second=round(stems_this_run / seconds, 4) if seconds else None)
+        rate = round(stems_this_run / seconds, 4) if seconds else None
+        self.session.update(finished=_now(), stems_written=stems_this_run,
+                            stems_per_second=rate)
+        self.record.update(finished=self.session["finished"], stems=stems, errors=errors,
+                           stems_this_run=stems_this_run, stems_per_second=rate)
         self._write()
 
     def _write(self):

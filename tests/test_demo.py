@@ -1,11 +1,13 @@
-"""The demo (``./run.sh demo [options]``): options go to both evaluations, --output names two
-files, --help runs nothing, and bad input exits 2 as the analyze scripts do."""
+"""The demo (``./run.sh demo [options]``): options go to both evaluations, --output and
+--embeddings name two files each, --help runs nothing, and bad input exits 2 as the analyze
+scripts do."""
 
 import csv
 
 import pytest
 
 from stemeval import demo
+from stemeval.embeddings import load_arrays
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
@@ -25,6 +27,14 @@ def test_output_names_two_files_and_quiet_is_passed_on(tmp_path, models, capfd):
             assert len(list(csv.DictReader(handle))) == stems
     err = capfd.readouterr().err
     assert "error:" not in err and " -> " not in err, err  # --quiet: no per-stem lines
+
+
+def test_embeddings_are_named_as_the_outputs_are(tmp_path, models):
+    assert demo.main(["--output", str(tmp_path / "run.csv"), "--embeddings",
+                      str(tmp_path / "e.npz"), "--quiet", *models]) == 0
+    for name, stems in (("e_dsd100.npz", 3), ("e_moises.npz", 4)):
+        assert len(load_arrays(tmp_path / name)["paths"]) == stems
+    assert not (tmp_path / "e.npz").exists()
 
 
 def test_help_runs_nothing(tmp_path, models, capsys):

@@ -1,8 +1,13 @@
 """sweep.py on generated stems with random weights: the clean cell is a plain run, a sweep
 killed and restarted ends with the files of an uninterrupted one, a local Ray cluster writes
-the same files, each stem is decoded once, and a bad config is one line before any work."""
+the same files, each stem is decoded once, and a bad config is one line before any work.
+Every cell has a run's sidecar, checked when the sweep is run again; two sweeps on one
+output do not both write; a condition that fails on every stem is marked failed."""
 
+import csv
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from stemeval.errors import UserError
+from stemeval.sidecar import sha256
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
@@ -53,9 +59,11 @@ def _project(folder, chunk=2):
 
 
 def _files(folder):
-    """Every file a sweep wrote (the plot aside: images are not compared byte for byte)."""
+    """Every file a sweep wrote, but for the plot (images are not compared byte for byte)
+    and the cells' sidecars (they hold times)."""
     return {str(path.relative_to(folder)): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file() and path.suffix != ".png"}
+            for path in sorted(folder.rglob("*")) if path.is_file()
+            and path.suffix != ".png" and not path.name.endswith(".csv.json")}
 
 
 def _sweep(*args, cwd):
@@ -201,3 +209,60 @@ def test_config_takes_every_registered_tagger(tmp_path):
     finally:
         os.chdir(cwd)
     assert taggers == ("ast", "panns-cnn14", "passt", "clap", "hf:org/model")
+
+
+def test_cells_have_the_sidecar_a_run_has(uninterrupted):
+    folder = uninterrupted[0]
+    for name, spec in zip(CELLS, ("clean", "noise:snr=5", "lowpass:cutoff=2000,rolloff=12")):
+        record = json.loads((folder / "out/toy/ast" / f"{name}.json").read_text())
+        assert (record["identity"]["tagger"], record["identity"]["deform"]) == ("ast", spec)
+        assert record["identity"]["weights"]["sha256"] == sha256(folder / "ast.pth")
+        assert record["identity"]["dataset"] == "moisesdb"
+        assert record["stems"] == 5 and record["finished"] is not None
+        assert [session["stems_written"] for session in record["sessions"]] == [5]
+
+
+def test_a_sweep_run_again_with_other_weights_is_refused(uninterrupted, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(uninterrupted[0], folder)
+    save_original_checkpoint(random_model(seed=6), folder / "ast.pth")
+    before = _files(folder / "out")
+    result = _sweep("sweep.toml", "--quiet", cwd=folder)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot resume out/toy/ast/clean.csv: its sidecar "
+                                    "out/toy/ast/clean.csv.json names weights ")
+    assert len(result.stderr.splitlines()) == 1
+    assert _files(folder / "out") == before
+
+
+def test_two_sweeps_on_one_output_do_not_both_write(uninterrupted, tmp_path):
+    folder = _project(tmp_path)
+    sweeps = [subprocess.Popen([sys.executable, str(ROOT / "sweep.py"), "sweep.toml", "--quiet"],
+                               cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    errors = [sweep.communicate(timeout=600)[1] for sweep in sweeps]
+    assert sorted(sweep.returncode for sweep in sweeps) == [0, 2], errors
+    winner = next(sweep for sweep in sweeps if sweep.returncode == 0)
+    assert errors[[sweep.returncode for sweep in sweeps].index(2)] == (
+        f"error: cannot write out/toy/ast/clean.csv: another run (PID {winner.pid}) is writing "
+        f"it (lock file out/toy/ast/clean.csv.lock); wait for it to end, or give another "
+        f"output\n")
+    assert _files(folder / "out") == uninterrupted[1]
+
+
+def test_a_condition_that_fails_on_every_stem_is_marked_failed(tmp_path):
+    folder = _project(tmp_path)
+    config = folder / "sweep.toml"
+    config.write_text(config.read_text().replace('"noise:snr=5", "lowpass:cutoff=2000"',
+                                                 '"lowpass:cutoff=30000"'))
+    result = _sweep("sweep.toml", "--quiet", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    with open(folder / "out/summary.csv", newline="") as handle:
+        clean, failed = csv.DictReader(handle)
+    assert float(clean["accuracy"]) >= 0 and clean["accuracy_drop"] == "0.0"
+    assert (failed["accuracy"], failed["macro_f1"], failed["accuracy_drop"]) == ("failed", "", "")
+    cell = json.loads((folder / "out/summary.json").read_text())["cells"][1]
+    assert (cell["failed"], cell["errors"], cell["stems"], cell["accuracy"],
+            cell["accuracy_drop"]) == (True, 5, 5, None, None)
+    line = next(line for line in result.stdout.splitlines() if "30000" in line)
+    assert line.split()[3:6] == ["5", "5", "failed"]

@@ -30,14 +30,19 @@ def main(argv=None):
 
     args = parse_args(argv)
     config = load_config(args.config, args.output)
-    if args.ray is None:
-        from stemeval.sweep.runner import run_local
+    try:
+        if args.ray is None:
+            from stemeval.sweep.runner import run_local
 
-        run_local(config, quiet=args.quiet)
-    else:
-        from stemeval.sweep.ray_runner import run_ray
+            run_local(config, quiet=args.quiet)
+        else:
+            from stemeval.sweep.ray_runner import run_ray
 
-        run_ray(config, address=args.ray or None, quiet=args.quiet)
+            run_ray(config, address=args.ray or None, quiet=args.quiet)
+    except KeyboardInterrupt as interrupt:
+        raise type(interrupt)(f"interrupted: the rows so far are in the cell files under "
+                              f"{config.output}; the same command continues the "
+                              f"sweep") from None
     records = summarise(config)
     print("\n".join(format_table(records)))
     written = [*write_summary(records, config.output),

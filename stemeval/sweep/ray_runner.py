@@ -20,7 +20,7 @@ from contextlib import ExitStack
 
 from stemeval.errors import UserError, one_line
 from stemeval.progress import Progress
-from stemeval.sweep.runner import open_datasets
+from stemeval.sweep.runner import finish_datasets, open_datasets
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -94,6 +94,7 @@ def run_ray(config, address=None, quiet=False):
                 with Progress(remaining, quiet=quiet) as progress:
                     for cells, todo, ref in submitted:
                         cells.write(todo, _result(ref), progress)
+                finish_datasets(datasets)
             finally:
                 if started:
                     ray.shutdown()

@@ -1,19 +1,27 @@
 """Running a sweep's cells: the cell files, their shards, and the local runner.
 
-Every cell file is a results CSV opened with ``--resume``'s machinery (``ResultWriter``):
-rows already there are kept, a line cut by a kill is repaired, and only the stems a cell
-lacks are run. A dataset's stems are cut into shards of ``options.chunk`` stems, in path
-order; each shard's rows are appended to every cell file in the stems' order, so a cell's
-file is the same whichever runner, shard size or interruption made it.
+Every cell is what ``evaluate.py --resume`` would keep and write: a results CSV with its
+sidecar (the same identity a run records, checked on every resume: a cell whose sidecar
+names other weights, another map or another condition is refused) and its lock file (a
+second sweep on the same output stops at once). Rows already there are kept, a row cut by a
+kill is repaired, and only the stems a cell lacks are run. A dataset's stems are cut into
+shards of ``options.chunk`` stems, in path order; each shard's rows are appended to every
+cell file in the stems' order, so a cell's file is the same whichever runner, shard size or
+interruption made it. Everything is checked, and every cell locked, before any file is
+written.
 """
 
+import dataclasses
 import os
 import sys
 from contextlib import ExitStack
 
 from stemeval.errors import UserError
+from stemeval.outputs import RunFiles, check_outputs
 from stemeval.progress import Progress
-from stemeval.results import COLUMNS, ResultWriter, check_output_path, stems_to_do
+from stemeval.results import COLUMNS, ERROR, ResultWriter, left_out_stems, read_results
+
+SUMMARY_FILES = ("summary.csv", "summary.json", "accuracy.png")
 
 
 def dataset_stems(config, dataset):
@@ -28,32 +36,69 @@ def dataset_stems(config, dataset):
         raise UserError(f"{config.path}: datasets.{dataset.name}: {error}") from None
 
 
-def check_outputs(config):
-    """Fail before any work if a cell file cannot be written (folders are made here)."""
-    for cell in config.cells():
-        path = config.cell_path(*cell)
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        except OSError as error:
-            raise UserError(f"cannot make the folder of {path}: {error.strerror}") from None
-        check_output_path(path)
+class Cell:
+    """One cell's files, what its resume keeps, and (once started) its writer and sidecar."""
+
+    def __init__(self, path, tagger, condition):
+        self.files = RunFiles(path)
+        self.tagger, self.condition = tagger, condition
+        self.identity = self.resume = self.writer = self.sidecar = None
+        self.written = 0
 
 
 class DatasetCells:
-    """The open cell files of one dataset and the work they still lack."""
+    """The cells of one dataset and the work they still lack."""
 
-    def __init__(self, config, dataset, stack):
+    def __init__(self, config, dataset):
         self.dataset = dataset
         self.stems, self.category_map = dataset_stems(config, dataset)
-        self.cells = [(tagger, condition) for d, tagger, condition in config.cells()
-                      if d == dataset]
-        self.writers, self.todo = [], []
+        self.cells = [Cell(config.cell_path(dataset, tagger, condition), tagger, condition)
+                      for d, tagger, condition in config.cells() if d == dataset]
+        self.todo = []
+
+    def inputs(self):
+        """``(role, path)`` of what this dataset's cells read (stems, manifest, map)."""
+        from stemeval.datasets import DATASETS
+
+        manifest = self.dataset.folder if DATASETS[self.dataset.layout].input_is_file else None
+        return ([("stem", stem.path) for stem in self.stems] +
+                [(role, path) for role, path in (("manifest", manifest), ("map", self.dataset.map))
+                 if path])
+
+    def plan(self, config, device):
+        """Read and check what every cell keeps (nothing is written)."""
+        from stemeval.datasets import DATASETS
+        from stemeval.run import plan_resume
+        from stemeval.sidecar import condition_identity
+
+        dataset = self.dataset
+        left_out = left_out_stems(DATASETS[dataset.layout], dataset.folder, self.category_map,
+                                  dataset.split, dataset.limit, dataset.follow_links)
         for cell in self.cells:
-            path = config.cell_path(dataset, *cell)
-            writer = stack.enter_context(ResultWriter(path, COLUMNS, resume=True))
-            self.writers.append(writer)
-            self.todo.append({stem.path for stem in stems_to_do(writer.kept, self.stems,
-                                                                dataset.folder, path)})
+            cell.identity = condition_identity(dataset.layout, self.category_map,
+                                               cell.condition.spec, config.options.precision,
+                                               config.options.speech_backend, device)
+            cell.resume = plan_resume(cell.files.output, COLUMNS, cell.identity, self.stems,
+                                      dataset.folder, left_out)
+        self.todo = [{stem.path for stem in cell.resume.todo} for cell in self.cells]
+
+    def start(self, config, device, models, stack):
+        """Check each cell against its model files (``models``: tagger -> identity fields),
+        then write the sidecar and open the CSV of each cell with work left."""
+        from stemeval.sidecar import Sidecar, check_resume
+
+        for cell in self.cells:
+            cell.identity = {**models[cell.tagger], **cell.identity}
+            check_resume(cell.resume.previous, cell.identity, cell.files.output)
+        for cell, todo in zip(self.cells, self.todo):
+            if not todo:
+                continue
+            cell.sidecar = Sidecar(cell.files.output, cell.identity,
+                                   _cell_options(config, self.dataset, cell), device,
+                                   cell.resume.previous)
+            cell.sidecar.start()
+            cell.writer = stack.enter_context(ResultWriter(cell.files.output, COLUMNS,
+                                                           cell.resume.kept))
 
     def remaining(self):
         return sum(map(len, self.todo))
@@ -62,42 +107,115 @@ class DatasetCells:
         """``(stems, [(tagger, condition, paths to do)])`` for each shard with work left."""
         for start in range(0, len(self.stems), size):
             stems = self.stems[start:start + size]
-            cells = [(tagger, condition, {s.path for s in stems if s.path in todo})
-                     for (tagger, condition), todo in zip(self.cells, self.todo)]
+            cells = [(cell.tagger, cell.condition, {s.path for s in stems if s.path in todo})
+                     for cell, todo in zip(self.cells, self.todo)]
             cells = [cell for cell in cells if cell[2]]
             if cells:
                 yield stems, cells
 
     def write(self, cells, results, progress):
         """Append a shard's rows to its cells' files."""
-        by_cell = {cell: index for index, cell in enumerate(self.cells)}
+        by_cell = {(cell.tagger, cell.condition): index for index, cell in enumerate(self.cells)}
         for (tagger, condition, _), rows in zip(cells, results):
             index = by_cell[(tagger, condition)]
             for row in rows:
-                self.writers[index].write(row)
+                self.cells[index].writer.write(row)
+                self.cells[index].written += 1
                 self.todo[index].discard(row["path"])
                 progress.done(row)
 
+    def finish(self):
+        """The sidecar's end of every cell this sweep wrote."""
+        for cell in self.cells:
+            if cell.sidecar is not None:
+                rows = read_results(cell.files.output)
+                cell.sidecar.finish(stems=len(rows),
+                                    errors=sum(row["prediction"] == ERROR for row in rows),
+                                    stems_this_run=cell.written)
+
+
+def _cell_options(config, dataset, cell):
+    """A cell's options for its sidecar: the config, the dataset and the cell's condition."""
+    options = {key: value for key, value in dataclasses.asdict(config.options).items()
+               if key != "checkpoints"}
+    return {"config": config.path, **dataclasses.asdict(dataset), "tagger": cell.tagger,
+            "checkpoint": config.options.checkpoints.get(cell.tagger),
+            "deform": cell.condition.spec, **options}
+
+
+def _sweep_inputs(config, datasets):
+    """``(role, path)`` of everything the sweep reads."""
+    options = config.options
+    inputs = [("sweep config", config.path),
+              ("speech model", options.speech_model)]
+    inputs += [("checkpoint", path) for path in options.checkpoints.values()
+               if path and os.path.exists(path)]
+    for cells in datasets:
+        inputs += cells.inputs()
+    return [(role, path) for role, path in inputs if path]
+
+
+def _model_identities(config, datasets):
+    """tagger name -> its model identity fields (the taggers are loaded once per process)."""
+    from stemeval.sidecar import model_identity
+    from stemeval.weights.published import ensure_speech_model
+    from stemeval.sweep.work import load_tagger
+
+    speech_model = ensure_speech_model(config.options.speech_model)
+    found = {}
+    for cells in datasets:
+        for tagger in config.taggers:
+            model = load_tagger(tagger, config.options, list(cells.category_map.categories))
+            found.setdefault(tagger, model_identity(model, speech_model))
+    return found
+
 
 def open_datasets(config, stack):
-    """Open every dataset's cell files; returns them and the number of rows left to do."""
-    check_outputs(config)
-    datasets = [DatasetCells(config, dataset, stack) for dataset in config.datasets]
+    """Check, lock and open every cell of the sweep (refusals before any write); returns the
+    ``DatasetCells`` and the number of rows left to do. ``finish_datasets`` ends them."""
+    from stemeval.sweep.work import sweep_device
+
+    datasets = [DatasetCells(config, dataset) for dataset in config.datasets]
+    inputs = _sweep_inputs(config, datasets)
+    for cells in datasets:
+        for cell in cells.cells:
+            cell.files.check(inputs, make_folders=True)
+    check_outputs([(name, os.path.join(config.output, name)) for name in SUMMARY_FILES],
+                  inputs, make_folders=True)
+    for cells in datasets:
+        for cell in cells.cells:
+            try:
+                os.makedirs(os.path.dirname(cell.files.output), exist_ok=True)
+            except OSError as error:
+                raise UserError(f"cannot make the folder of {cell.files.output}: "
+                                f"{error.strerror}") from None
+            stack.enter_context(cell.files.locked())
+    device = sweep_device(config.options)
+    for cells in datasets:
+        cells.plan(config, device)
+    models = _model_identities(config, datasets)
+    for cells in datasets:
+        cells.start(config, device, models, stack)
     return datasets, sum(cells.remaining() for cells in datasets)
+
+
+def finish_datasets(datasets):
+    """End every cell's sidecar once all shards are written."""
+    for cells in datasets:
+        cells.finish()
 
 
 def run_local(config, quiet=False):
     """Run the sweep's remaining cells in this process, shard by shard."""
-    from stemeval.sweep.work import evaluate_shard, load_models
+    from stemeval.sweep.work import evaluate_shard
 
     with ExitStack() as stack:
         datasets, remaining = open_datasets(config, stack)
-        if remaining:
-            load_models(config, [cells.category_map for cells in datasets])
         with Progress(remaining, quiet=quiet) as progress:
             for cells in datasets:
                 for stems, todo in cells.shards(config.options.chunk):
                     results = evaluate_shard(config.options, cells.dataset, cells.category_map,
                                              stems, todo)
                     cells.write(todo, results, progress)
+        finish_datasets(datasets)
     print(f"ran {remaining} rows", file=sys.stderr)

@@ -5,7 +5,11 @@ Written into the output folder as ``summary.csv``, ``summary.json`` and ``accura
 and deformation; each tagger's clean accuracy is its dashed line). Metrics are those of
 ``computeaccuracy.py``: accuracy over all rows (speech and error rows count as wrong
 unless the label says so), macro-F1 as scikit-learn computes it over the union of
-ground-truth and proposed categories.
+ground-truth and proposed categories. A cell whose every row is an error row (a condition
+the stems cannot take, e.g. a cut-off above their Nyquist frequency) *failed*: it has no
+accuracy, macro-F1 or drop (``failed`` in the table and the CSV's accuracy column, null in
+the JSON, an ``x`` in the plot), rather than a 0 that would read as degraded audio. Each
+record also counts its error rows.
 """
 
 import csv
@@ -16,8 +20,9 @@ import os
 from stemeval.deform import CLEAN
 from stemeval.metrics import accuracy, category_lists, per_class_metrics
 from stemeval.report.text import align
-from stemeval.results import read_results
+from stemeval.results import ERROR, read_results
 
+FAILED = "failed"
 FIELDS = ["dataset", "tagger", "condition", "deformation", "parameter", "strength", "stems",
           "accuracy", "macro_f1", "accuracy_drop", "macro_f1_drop"]
 
@@ -33,18 +38,24 @@ def summarise(config):
     for dataset, tagger, condition in config.cells():
         rows = read_results(config.cell_path(dataset, tagger, condition))
         matches, total = accuracy(rows)
-        macro_f1 = 100 * per_class_metrics(*category_lists(rows))["macro_f1"]
+        errors = sum(row["prediction"] == ERROR for row in rows)
+        failed = errors == total
         deformation, parameter, strength = condition.strength or ("", "", None)
         record = {"dataset": dataset.name, "tagger": tagger, "condition": condition.spec,
                   "deformation": deformation, "parameter": parameter, "strength": strength,
-                  "stems": total, "accuracy": 100 * matches / total, "macro_f1": macro_f1}
+                  "stems": total, "errors": errors, "failed": failed,
+                  "accuracy": None if failed else 100 * matches / total,
+                  "macro_f1": None if failed else
+                  100 * per_class_metrics(*category_lists(rows))["macro_f1"]}
         if condition.spec == CLEAN:
             clean[dataset.name, tagger] = record
         records.append(record)
     for record in records:
         base = clean[record["dataset"], record["tagger"]]
-        record["accuracy_drop"] = base["accuracy"] - record["accuracy"]
-        record["macro_f1_drop"] = base["macro_f1"] - record["macro_f1"]
+        for key in ("accuracy", "macro_f1"):
+            record[f"{key}_drop"] = (None if base["failed"] or record["failed"]
+                                     else base[key] - record[key])
+    for record in records:
         for key in ("accuracy", "macro_f1", "accuracy_drop", "macro_f1_drop"):
             record[key] = _round(record[key])
     return records
@@ -52,10 +63,11 @@ def summarise(config):
 
 def format_table(records):
     """The summary as aligned text lines."""
-    header = ["dataset", "tagger", "condition", "stems", "accuracy", "macro-F1",
+    header = ["dataset", "tagger", "condition", "stems", "errors", "accuracy", "macro-F1",
               "acc. drop", "F1 drop"]
-    lines = [[r["dataset"], r["tagger"], r["condition"], str(r["stems"])] +
-             ["-" if r[key] is None else f"{r[key]:.2f}"
+    lines = [[r["dataset"], r["tagger"], r["condition"], str(r["stems"]), str(r["errors"])] +
+             [FAILED if r["failed"] and key == "accuracy" else
+              "-" if r[key] is None else f"{r[key]:.2f}"
               for key in ("accuracy", "macro_f1", "accuracy_drop", "macro_f1_drop")]
              for r in records]
     return align([header] + lines, left=3, indent="")
@@ -65,10 +77,10 @@ def write_summary(records, folder):
     """``summary.csv`` and ``summary.json`` in ``folder``; returns their paths."""
     csv_path = os.path.join(folder, "summary.csv")
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, FIELDS)
+        writer = csv.DictWriter(handle, FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows({key: "" if value is None else value for key, value in r.items()}
-                         for r in records)
+        writer.writerows({**{key: "" if value is None else value for key, value in r.items()},
+                          **({"accuracy": FAILED} if r["failed"] else {})} for r in records)
     json_path = os.path.join(folder, "summary.json")
     with open(json_path, "w", encoding="utf-8") as handle:
         json.dump({"cells": records}, handle, indent=2)
@@ -98,14 +110,19 @@ def plot_summary(records, path):
                                 squeeze=False)
     for axis, (dataset, deformation, parameter) in zip(axes.flat, panels):
         for tagger in taggers:
-            points = sorted((r["strength"], r["accuracy"]) for r in records
-                            if (r["dataset"], r["tagger"], r["deformation"]) ==
-                            (dataset, tagger, deformation))
+            cells = [r for r in records if (r["dataset"], r["tagger"], r["deformation"]) ==
+                     (dataset, tagger, deformation)]
+            points = sorted((r["strength"], r["accuracy"]) for r in cells if not r["failed"])
             if points:
                 axis.plot(*zip(*points), marker="o", color=colours[tagger], label=tagger)
+            failed = sorted(r["strength"] for r in cells if r["failed"])
+            if failed:
+                axis.plot(failed, [0] * len(failed), linestyle="none", marker="x", markersize=9,
+                          color=colours[tagger], label=f"{tagger}: failed (every row an error)")
             clean = [r["accuracy"] for r in records if r["condition"] == CLEAN
-                     and (r["dataset"], r["tagger"]) == (dataset, tagger)]
-            axis.axhline(clean[0], color=colours[tagger], linestyle="--", linewidth=0.8)
+                     and (r["dataset"], r["tagger"]) == (dataset, tagger) and not r["failed"]]
+            if clean:
+                axis.axhline(clean[0], color=colours[tagger], linestyle="--", linewidth=0.8)
         axis.set_title(f"{dataset}: {deformation}")
         axis.set_xlabel(parameter)
         axis.set_ylabel("accuracy (%)")

@@ -22,7 +22,8 @@ def _once(key, load):
     return _LOADED[key]
 
 
-def _device(options):
+def sweep_device(options):
+    """The device the sweep's options pick (once per process)."""
     from stemeval.devices import pick_device
 
     return _once(("device", options.device), lambda: pick_device(options.device))
@@ -47,7 +48,7 @@ def speech_models(options):
 
     return _once(("speech", options.speech_model, options.speech_backend),
                  lambda: SpeechModels(ensure_speech_model(options.speech_model),
-                                      options.speech_backend, _device(options)))
+                                      options.speech_backend, sweep_device(options)))
 
 
 def _deformer(condition, folder):
@@ -58,15 +59,6 @@ def _deformer(condition, folder):
     if not condition.steps:
         return None
     return _once(("deform", condition.spec, folder), lambda: Deformer(condition.spec, folder))
-
-
-def load_models(config, category_maps):
-    """Load every model a sweep needs in this process, the taggers for each dataset's
-    ``category_maps`` (models fail here, before any row)."""
-    for tagger in config.taggers:
-        for category_map in category_maps:
-            load_tagger(tagger, config.options, category_map.categories)
-    speech_models(config.options)
 
 
 def evaluate_shard(options, dataset, category_map, stems, cells, cpus=None):
@@ -82,7 +74,7 @@ def evaluate_shard(options, dataset, category_map, stems, cells, cpus=None):
     from stemeval.precision import use_exact_fp32
     from stemeval.run import Cell, run_cells
 
-    device = _device(options)
+    device = sweep_device(options)
     use_exact_fp32(device)
     workers = default_workers(device, cpus) if options.workers is None else options.workers
     share_cores(device, workers, cpus)
