@@ -94,8 +94,8 @@ def run_ray(config, address=None, quiet=False):
                 with Progress(remaining, quiet=quiet) as progress:
                     for cells, todo, ref in submitted:
                         cells.write(todo, _result(ref), progress)
-                finish_datasets(datasets)
             finally:
                 if started:
                     ray.shutdown()
+        finish_datasets(datasets)
     print(f"ran {remaining} rows as Ray tasks", file=sys.stderr)
