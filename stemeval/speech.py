@@ -163,7 +163,13 @@ class SpeechModelError(ValueError):
 
 
 def check_speech_graph(path):
-    """Raise SpeechModelError unless Essentia runs ``path`` and gives (1, 8) for one patch."""
+    """Raise SpeechModelError unless Essentia runs ``path`` and gives (1, 8) for one patch.
+
+    Anything but a regular file is refused first: Essentia's TensorflowPredictVGGish
+    crashes the process (a segmentation fault) when given a folder."""
+    if not Path(path).is_file():
+        raise SpeechModelError("it is a folder, not a .pb graph file" if Path(path).is_dir()
+                               else "it is not a regular file (a .pb graph file)")
     predict = essentia_standard().TensorflowPredictVGGish
     try:
         model = predict(graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
