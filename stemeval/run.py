@@ -12,6 +12,8 @@ import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
+from stemeval.errors import needs_packages
+
 
 def _prepared_in_order(evaluator, stems, workers, lookahead):
     """Prepared stems in input order; with workers, at most ``lookahead`` ahead in flight."""
@@ -69,9 +71,10 @@ def evaluate(dataset, args):
     check_name(args.tagger)
     deform = None
     if args.deform is not None:
-        from stemeval.deform import Deformer
+        with needs_packages("--deform"):
+            from stemeval.deform import Deformer
 
-        deform = Deformer(args.deform, args.folder)
+            deform = Deformer(args.deform, args.folder)
     stems, category_map = find_stems(dataset, args.folder, args.map, args.split, args.limit,
                                      args.follow_links)
     check_output_path(args.output)
