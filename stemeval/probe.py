@@ -164,8 +164,8 @@ def _fit(data, train, mlp, seed, fold):
         raise UserError(f"{data.file}: the training stems of fold {fold} are from one track, too "
                         f"few for the inner search; use fewer folds or more tracks")
     labels = np.asarray(data.labels)[train]
-    inner = list(GroupKFold(n_splits=min(INNER_FOLDS, tracks)).split(train, labels, groups))
-    for fit, _ in inner:
+    inner = GroupKFold(n_splits=min(INNER_FOLDS, tracks))
+    for fit, _ in inner.split(train, labels, groups):
         if len(set(labels[fit])) < 2:
             raise UserError(_inseparable(data.file, fold, labels, groups, labels[fit][0]))
     probe, grid = make_probe(mlp, seed)
@@ -173,7 +173,7 @@ def _fit(data, train, mlp, seed, fold):
     with warnings.catch_warnings():  # inner folds may lack a category; slow convergence
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(data.embeddings[train], labels)
+        search.fit(data.embeddings[train], labels, groups=groups)
     return search
 
 
