@@ -24,29 +24,11 @@ from stemeval.taggers.ast import AstTagger
 from stemeval.taggers.base import Tagger, TaggerOutput
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.signals import concat, silence, tone, write_wav
-from tests.helpers.hf_models import hf_model
+from tests.helpers.hf_models import hf_model, hf_wav2vec2
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 RATE = 22050
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def hf_wav2vec2(folder, labels=AUDIOSET_LABELS):
-    """A tiny non-AST audio classifier with its feature extractor, saved in ``folder``."""
-    from transformers import (Wav2Vec2Config, Wav2Vec2FeatureExtractor,
-                              Wav2Vec2ForSequenceClassification)
-
-    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                            intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 4),
-                            conv_kernel=(10, 8), num_conv_pos_embeddings=16,
-                            num_conv_pos_embedding_groups=2, classifier_proj_size=24,
-                            id2label=dict(enumerate(labels)),
-                            label2id={label: index for index, label in enumerate(labels)})
-    torch.manual_seed(1)
-    model = Wav2Vec2ForSequenceClassification(config).eval()
-    model.save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(folder)
-    return model
 
 
 @pytest.fixture
