@@ -57,7 +57,7 @@ def _read_metadata(path):
 
 
 def _audio_files(folder):
-    """Lower-cased name -> path of the regular files in a track's audio folder."""
+    """Lower-cased name -> path of the files in a track's audio folder (``S00.FLAC`` too)."""
     return {name.lower(): os.path.join(folder, name) for name in os.listdir(folder)}
 
 
@@ -67,7 +67,7 @@ def walk(folder, follow_links=False):
     if not tracks:
         raise UserError(f"no {METADATA} below {folder}: Slakh2100's labels come from each "
                         f"track's TrackNNNNN/{METADATA} (distributed with the audio)")
-    stems, skips, examples = [], Counter(), {}
+    stems, skips, no_folder = [], Counter(), None
     for track in tracks:
         metadata = _read_metadata(os.path.join(track, METADATA))
         track_id = os.path.basename(os.path.normpath(track))
@@ -85,22 +85,22 @@ def walk(folder, follow_links=False):
                    "irregular" if not os.path.isfile(path) else None)
             if why is not None:
                 skips[why] += 1
-                examples.setdefault(why, audio_dir)
+                no_folder = no_folder or (audio_dir if present is None else None)
                 continue
             label = "Drums" if info.get("is_drum") else str(info.get("inst_class") or "")
             stems.append(Stem(path, label, group=track_id,
                               split=split if split in SPLITS else ""))
-    return Found(stems, skipped, notes + _skip_notes(skips, examples))
+    return Found(stems, skipped, notes + _skip_notes(skips, no_folder))
 
 
-def _skip_notes(skips, examples):
+def _skip_notes(skips, no_folder):
     """One note per reason a stem listed in the metadata was skipped."""
     notes = []
     if skips["unrendered"]:  # audio_rendered: false, or no audio file in the audio folder
         notes.append(f"skipped {skips['unrendered']} Slakh stems whose audio was not rendered")
     if skips["no folder"]:
         notes.append(f"skipped {skips['no folder']} Slakh stems whose track has no audio "
-                     f"folder (e.g. {examples['no folder']} is missing)")
+                     f"folder (e.g. {no_folder} is missing)")
     if skips["irregular"]:
         notes.append(irregular_note(skips["irregular"]))
     return notes
