@@ -66,7 +66,7 @@ def main(argv=None):
 
     results = []
     for number, path in enumerate(args.files):
-        data = read_embeddings(path)
+        data = probe.without_single_stems(read_embeddings(path))
         labels = probe.zero_shot_labels(data, zero_shot[number]) if zero_shot else None
         results.append(probe.evaluate(data, args.folds, args.seed, args.mlp, labels))
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Make the project runnable on this machine, doing only what is missing:
 #   - ffmpeg (pydub decodes mp3 with it), from Debian's packages when run as root or with sudo;
-#   - a virtual environment at .venv holding the packages of the requirements file given
-#     (requirements.txt to run, requirements-dev.txt to test, and its -nodeps.txt companion
-#     installed without dependencies), reinstalled when one of them changes.
-# Usage: scripts/setup.sh [requirements.txt|requirements-dev.txt]
+#   - a virtual environment at .venv (or at $VENV) holding the packages of the requirements
+#     file given (requirements.txt to run, requirements-dev.txt to test, and its -nodeps.txt
+#     companion installed without dependencies), reinstalled when one of them changes.
+# Usage: [VENV=FOLDER] scripts/setup.sh [requirements.txt|requirements-dev.txt]
 set -euo pipefail
 project="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 requirements="${1:-requirements.txt}"
@@ -20,7 +20,7 @@ if ! command -v ffmpeg >/dev/null 2>&1; then
     fi
 fi
 
-venv="$project/.venv"
+venv="${VENV:-$project/.venv}"
 stamp="$venv/.installed-$(basename "$requirements" .txt)"
 wanted="$(cd "$project" && cat requirements*.txt | sha256sum | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
@@ -32,7 +32,7 @@ if [ -z "$python" ]; then
         if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
     done
 fi
-echo "setup: installing $requirements into .venv with $python (the first time takes a few minutes)" >&2
+echo "setup: installing $requirements into $venv with $python (the first time takes a few minutes)" >&2
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 log="$venv/pip.log"
 install() {

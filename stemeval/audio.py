@@ -8,7 +8,12 @@ holds it, stereo mixed by ``set_channels(1)``). Both views are derived here from
   published decoders, including pydub's quirks (8-bit made signed, 24-bit widened to 32 bits
   with a low byte of 0xFF for negative samples). FLAC (Slakh2100's stems; no published
   behaviour) is lossless PCM and is read the same way, as a wav of its samples would be.
-- Anything else (mp3, float wav, ...) is decoded by pydub itself (ffmpeg to integer PCM),
+- Float wav (32- or 64-bit; no published behaviour) is read with soundfile too. The
+  Essentia view is the file's floats as float32, as Essentia's loader gives them (not
+  rescaled); the pydub view is 32-bit PCM, ``round(x * 2**31)`` clipped to the int32 range,
+  which is what pydub holds for a 32-bit float wav (ffmpeg converts it so; tested), and
+  the same rule for 64-bit float, which pydub itself cannot hold.
+- Anything else (mp3, ...) is decoded by pydub itself (ffmpeg to integer PCM),
   and the Essentia view is taken from those integers. For mp3, Essentia's own decoder can
   differ from ffmpeg's 16-bit output by a few least significant bits and by encoder-delay
   trimming, so the speech score of an mp3 stem may differ slightly from the published one.
@@ -22,6 +27,8 @@ import soundfile
 
 _PCM_FORMATS = ("WAV", "WAVEX", "FLAC")
 _PCM_WIDTHS = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+_FLOAT_PCM_WIDTH = 4
 INT_TYPES = {1: np.int8, 2: np.int16, 4: np.int32}
 
 
@@ -101,6 +108,16 @@ def _read_pcm_wav(path, width):
     return pcm, width, rate, data, 2.0 ** (1 - 8 * data.itemsize)
 
 
+def _read_float_wav(path):
+    """A float wav: the pydub view as 32-bit PCM (see the module doc), and its floats."""
+    data, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    if not np.isfinite(data).all():
+        raise ValueError("the file holds NaN or infinite samples")
+    full_scale = 2.0 ** (8 * _FLOAT_PCM_WIDTH - 1)
+    pcm = np.clip(np.rint(data * full_scale), -full_scale, full_scale - 1).astype(np.int32)
+    return pcm, _FLOAT_PCM_WIDTH, rate, data, 1.0
+
+
 def _read_with_pydub(path):
     from pydub import AudioSegment
     from pydub.exceptions import CouldntDecodeError
@@ -135,6 +152,8 @@ def decode(path):
         info = None
     if info is not None and info.format in _PCM_FORMATS and info.subtype in _PCM_WIDTHS:
         pcm, width, rate, samples, scale = _read_pcm_wav(path, _PCM_WIDTHS[info.subtype])
+    elif info is not None and info.format in _PCM_FORMATS and info.subtype in _FLOAT_SUBTYPES:
+        pcm, width, rate, samples, scale = _read_float_wav(path)
     else:
         pcm, width, rate, samples, scale = _read_with_pydub(path)
     if len(pcm) == 0:

@@ -116,6 +116,8 @@ class Kind:
 
 
 def _mp3(bitrate):
+    import pydub  # noqa: F401  (the backend, which audiomentations imports only when it runs)
+
     with warnings.catch_warnings():  # the only backend installed; deprecated but exact
         warnings.simplefilter("ignore", DeprecationWarning)
         return Mp3Compression(min_bitrate=bitrate, max_bitrate=bitrate, backend="pydub", p=1.0)
@@ -206,15 +208,19 @@ def _parse_step(text):
 
 def parse_spec(spec, context="--deform"):
     """The steps of a SPEC (none for ``clean``); raises UserError naming what is wrong,
-    prefixed by ``context`` (where the SPEC was given)."""
+    prefixed by ``context`` (where the SPEC was given). Each step's transform is built once
+    here, so a missing package (pydub for mp3) shows before any work."""
     if spec is None or not spec.strip():
         raise UserError(f"{context}: empty SPEC (valid deformations: {describe_kinds()})")
     if spec.strip().lower() == CLEAN:
         return ()
     try:
-        return tuple(_parse_step(part) for part in spec.split("+"))
+        steps = tuple(_parse_step(part) for part in spec.split("+"))
     except UserError as error:
         raise UserError(f"{context} {error}") from None
+    for step in steps:
+        step.transform()
+    return steps
 
 
 def canonical(steps):

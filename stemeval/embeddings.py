@@ -11,6 +11,7 @@ the results CSV writes them (``results.encode_text``), so both files name a stem
 """
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def load_arrays(path):
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # BadZipFile: cut short
         raise UserError(f"{path}: not a readable embeddings .npz file ({one_line(error)})") from None
 
 

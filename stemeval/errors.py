@@ -5,6 +5,9 @@ import os
 import re
 import signal
 import sys
+from contextlib import contextmanager
+
+RUNTIME_REQUIREMENTS = "requirements.txt"
 
 
 class UserError(Exception):
@@ -22,6 +25,15 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+def single_line(text):
+    """``text`` as one printable line: its lines joined by a space (a YAML parser's report, a
+    label holding a newline) and other control characters escaped (a raw NUL shows as
+    ``\\x00``), so an ``error:`` line is always one line whatever input it quotes."""
+    joined = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return re.sub(r"[\x00-\x1f\x7f]", lambda match: " " if match.group() == "\t"
+                  else match.group().encode("unicode_escape").decode("ascii"), joined)
+
+
 def one_line(error):
     """An exception (or OS error reason) as one short line: its message's first line without
     a leading ``[Errno N]``, or its type's name when it has no message."""
@@ -29,6 +41,20 @@ def one_line(error):
     if not text:
         return type(error).__name__
     return re.sub(r"^\[Errno -?\d+\] ", "", text.splitlines()[0])
+
+
+@contextmanager
+def needs_packages(what):
+    """A missing third-party package inside the block is one UserError naming it, what needs
+    it (``what``: an option or command) and the requirements file that installs it."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] in ("stemeval", "AST"):
+            raise
+        raise UserError(f"{what} needs the Python package {error.name.split('.')[0]}, which is "
+                        f"not installed: pip install -r {RUNTIME_REQUIREMENTS} (./run.sh "
+                        f"installs it)") from None
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -39,7 +65,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def run_main(main):
-    """Run a command's ``main()``; a UserError becomes one line on stderr and exit status 2.
+    """Run a command's ``main()``; a UserError becomes one line on stderr (``single_line``,
+    whatever its message quotes) and exit status 2.
 
     Ctrl-C prints the KeyboardInterrupt's message (a command may raise one saying how to go
     on), else "interrupted", and exits with status 130; SIGTERM does the same with status
@@ -51,7 +78,7 @@ def run_main(main):
     try:
         status = main()
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {single_line(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as interrupt:
         print(str(interrupt) or "interrupted", file=sys.stderr)

@@ -23,7 +23,9 @@ Only the standard library is imported at module level; numpy and scikit-learn in
 
 import math
 import os
+import sys
 import warnings
+from dataclasses import replace
 
 from stemeval.errors import UserError
 from stemeval.metrics import normalise, per_class_metrics, value_counts
@@ -31,6 +33,7 @@ from stemeval.report.json_report import json_safe
 from stemeval.report.plots import plot_recall_bars
 from stemeval.report.text import align, format_confusion
 from stemeval.results import read_results
+from stemeval.sidecar import read_sidecar, sidecar_path
 
 INNER_FOLDS = 3
 LOGISTIC_C = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
@@ -57,17 +60,58 @@ def check_for_probe(data, folds):
         raise UserError(f"{data.file}: {len(tracks)} tracks are too few for {folds} folds "
                         f"grouped by track (use --folds {len(tracks)} or fewer)")
     counts = value_counts([{"label": label} for label in data.labels])
-    alone = [label for label, count in counts.items() if count < 2]
-    if alone:
-        raise UserError(f"{data.file}: category {alone[0]!r} has only one stem; the probe needs "
-                        f"at least 2 stems per category")
     if len(counts) < 2:
         raise UserError(f"{data.file}: every stem is {next(iter(counts))!r}; a probe needs at "
                         f"least 2 categories")
 
 
+def without_single_stems(data):
+    """``data`` less the stems of categories that have only one (a split or --limit easily
+    leaves one): such a stem is either trained on or tested, never both. A warning on stderr
+    names the categories left out."""
+    counts = value_counts([{"label": label} for label in data.labels])
+    alone = sorted(label for label, count in counts.items() if count < 2)
+    if not alone:
+        return data
+    print(f"warning: {data.file}: left out {len(alone)} categor{'y' if len(alone) == 1 else 'ies'}"
+          f" with a single stem, which a probe can never both train on and test: "
+          f"{', '.join(alone)}", file=sys.stderr)
+    keep = [index for index, label in enumerate(data.labels) if label not in alone]
+    return replace(data, embeddings=data.embeddings[keep],
+                   **{key: [getattr(data, key)[index] for index in keep]
+                      for key in ("paths", "labels", "groups")})
+
+
+def check_pairing(data, results_path):
+    """Refuse a results CSV whose sidecar says another run wrote it than the one that wrote
+    the embeddings ``data``: another tagger, or another embeddings file saved beside it."""
+    record = read_sidecar(sidecar_path(results_path))
+    if record is None:
+        return
+    advice = "give each embeddings file the results CSV of its own run, in the same order"
+    if record.get("tagger") not in (None, data.tagger):
+        raise UserError(f"{results_path}: its sidecar says tagger {record['tagger']} wrote it, "
+                        f"but {data.file} holds embeddings of {data.tagger}; {advice}")
+    named = (record.get("options") or {}).get("embeddings")
+    if isinstance(named, str) and not _same_file(named, data.file):
+        raise UserError(f"{results_path}: its run saved its embeddings as {named}, not "
+                        f"{data.file}; {advice}")
+
+
+def _same_file(named, path):
+    """Whether the embeddings file a sidecar names is ``path`` (the same name, moved or not)."""
+    if os.path.basename(named) == os.path.basename(path):
+        return True
+    try:
+        return os.path.samefile(named, path)
+    except OSError:
+        return False
+
+
 def zero_shot_labels(data, results_path):
-    """The proposed label of each stem of ``data`` in the results CSV, matched by path."""
+    """The proposed label of each stem of ``data`` in the results CSV, matched by path, once
+    the CSV's sidecar shows it comes from the run that wrote the embeddings."""
+    check_pairing(data, results_path)
     by_path = {row.get("path") or "": row for row in read_results(results_path)}
     absent = [path for path in data.paths if path not in by_path]
     if absent:
@@ -119,14 +163,34 @@ def _fit(data, train, mlp, seed, fold):
     if tracks < 2:
         raise UserError(f"{data.file}: the training stems of fold {fold} are from one track, too "
                         f"few for the inner search; use fewer folds or more tracks")
+    labels = np.asarray(data.labels)[train]
+    inner = GroupKFold(n_splits=min(INNER_FOLDS, tracks))
+    for fit, _ in inner.split(train, labels, groups):
+        if len(set(labels[fit])) < 2:
+            raise UserError(_inseparable(data.file, fold, labels, groups, labels[fit][0]))
     probe, grid = make_probe(mlp, seed)
-    search = GridSearchCV(probe, grid, cv=GroupKFold(n_splits=min(INNER_FOLDS, tracks)),
-                          scoring="balanced_accuracy")
+    search = GridSearchCV(probe, grid, cv=inner, scoring="balanced_accuracy")
     with warnings.catch_warnings():  # inner folds may lack a category; slow convergence
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(data.embeddings[train], np.asarray(data.labels)[train], groups=groups)
+        search.fit(data.embeddings[train], labels, groups=groups)
     return search
+
+
+def _inseparable(file, fold, labels, groups, single):
+    """Why the inner search of a fold cannot fit: a split of its training stems by track
+    leaves ``single`` alone to train on, because categories and tracks go together."""
+    tracks = {}
+    for label, group in zip(labels, groups):
+        tracks.setdefault(label, set()).add(group)
+    alone = sorted(label for label, held in tracks.items()
+                   if not any(other != label and held & others
+                              for other, others in tracks.items()))
+    why = (f": categories {', '.join(alone)} cannot be separated by track (each of their "
+           f"tracks holds no other category)" if alone else "")
+    return (f"{file}: fold {fold}: the probe's inner search splits the fold's training stems "
+            f"by track, and one split leaves only category {single} to train on{why}; a probe "
+            f"grouped by track needs more tracks per category, or tracks of several categories")
 
 
 def _scores(y_true, y_pred):

@@ -16,6 +16,8 @@ must match).
 import sys
 from dataclasses import dataclass
 
+from stemeval.errors import needs_packages
+
 
 @dataclass
 class Cell:
@@ -98,9 +100,10 @@ def evaluate(dataset, args):
     check_name(args.tagger)
     deform = None
     if args.deform is not None:
-        from stemeval.deform import Deformer
+        with needs_packages("--deform"):
+            from stemeval.deform import Deformer
 
-        deform = Deformer(args.deform, args.folder)
+            deform = Deformer(args.deform, args.folder)
     stems, category_map = find_stems(dataset, args.folder, args.map, args.split, args.limit,
                                      args.follow_links)
     files = RunFiles(args.output, args.embeddings)

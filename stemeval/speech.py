@@ -281,7 +281,13 @@ class SpeechModelError(ValueError):
 def check_speech_graph(path):
     """Raise SpeechModelError unless the graph at ``path`` gives (1, 8) for one patch of
     silence, run as the gate will run it: by Essentia's TensorFlow where it is installed
-    (essentia-tensorflow), else by the PyTorch runner (plain essentia has no TensorFlow)."""
+    (essentia-tensorflow), else by the PyTorch runner (plain essentia has no TensorFlow).
+
+    Anything but a regular file is refused first: Essentia's TensorflowPredictVGGish
+    crashes the process (a segmentation fault) when given a folder."""
+    if not Path(path).is_file():
+        raise SpeechModelError("it is a folder, not a .pb graph file" if Path(path).is_dir()
+                               else "it is not a regular file (a .pb graph file)")
     if has_essentia_tensorflow():
         try:
             model = essentia_standard().TensorflowPredictVGGish(

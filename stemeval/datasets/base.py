@@ -53,13 +53,15 @@ class Dataset:
 
 
 def audio_files(folder, extensions, follow_links=False):
-    """(directory, name) of every visible file below ``folder`` whose extension (any case) is
-    one of ``extensions``, and how many symlinked folders were not followed.
+    """``(files, skipped links, notes)``: (directory, name) of every visible regular file
+    below ``folder`` whose extension (any case) is one of ``extensions``, how many symlinked
+    folders were not followed, and a note counting the files passed over as not regular.
 
     As the published walker (``os.walk``), symlinked folders are not entered unless
-    ``follow_links``; then each real folder is walked once, so a link loop ends.
+    ``follow_links``; then each real folder is walked once, so a link loop ends. Only regular
+    files (or links to one) are taken: reading a FIFO named ``drums.wav`` would wait forever.
     """
-    files, skipped, seen = [], 0, set()
+    files, skipped, irregular, seen = [], 0, 0, set()
     for directory, folders, names in os.walk(folder, followlinks=follow_links):
         if follow_links:
             real = os.path.realpath(directory)
@@ -69,9 +71,19 @@ def audio_files(folder, extensions, follow_links=False):
             seen.add(real)
         else:
             skipped += sum(os.path.islink(os.path.join(directory, name)) for name in folders)
-        files += [(directory, name) for name in names
-                  if not name.startswith(".") and name.lower().endswith(extensions)]
-    return files, skipped
+        for name in names:
+            if not name.startswith(".") and name.lower().endswith(extensions):
+                if os.path.isfile(os.path.join(directory, name)):
+                    files.append((directory, name))
+                else:
+                    irregular += 1
+    return files, skipped, [irregular_note(irregular)] if irregular else []
+
+
+def irregular_note(count):
+    """The note for files passed over because they are not regular files."""
+    return (f"skipped {count} file(s) that are not regular files (a FIFO, socket or device, "
+            f"or a broken link): only regular files are read as stems")
 
 
 def first_part(folder, directory):
@@ -82,7 +94,8 @@ def first_part(folder, directory):
 
 def metadata_table(files, file_name, columns, folder):
     """The rows (dicts) of the metadata CSV ``file_name`` found among ``files`` (the one
-    nearest ``folder``); a missing file or column is a UserError saying what is wrong."""
+    nearest ``folder``); a missing file or column, or a row short of one, is a UserError
+    saying what is wrong. A byte-order mark (as Excel writes) is not part of the header."""
     from stemeval.errors import UserError
 
     found = sorted((os.path.join(directory, name) for directory, name in files
@@ -91,11 +104,18 @@ def metadata_table(files, file_name, columns, folder):
         raise UserError(f"no {file_name} below {folder}: this dataset's labels come from it "
                         f"(it is distributed with the audio)")
     try:
-        with open(found[0], newline="", encoding="utf-8") as handle:
+        with open(found[0], newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [column for column in columns if column not in (reader.fieldnames or [])]
             if missing:
                 raise UserError(f"{found[0]}: missing column(s) {', '.join(missing)}")
-            return list(reader)
+            rows = []
+            for row in reader:
+                short = [column for column in columns if row[column] is None]
+                if short:
+                    raise UserError(f"{found[0]}, line {reader.line_num}: the row ends before "
+                                    f"the column(s) {', '.join(short)}")
+                rows.append(row)
+            return rows
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{found[0]}: not a readable CSV file ({error})") from None

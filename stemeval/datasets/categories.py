@@ -8,13 +8,13 @@ no category names maps to ``other``.
 """
 
 import difflib
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from stemeval.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS
 from stemeval.errors import UserError
+from stemeval.toml_files import load_toml
 
 MAPS = Path(__file__).with_name("maps")
 UNMAPPED_CATEGORY = "other"
@@ -36,11 +36,10 @@ class CategoryMap:
 def read_map(path):
     """Read and check a map file; a bad one is a UserError naming the file and the fault."""
     try:
-        with open(path, "rb") as handle:
-            table = tomllib.load(handle)
+        table = load_toml(path)
     except OSError as error:
         raise UserError(f"map {path}: cannot read it ({error.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except ValueError as error:
         raise UserError(f"map {path}: not valid TOML ({error})") from None
     return _check(table, str(path))
 

@@ -19,7 +19,7 @@ def split_of(folder, directory):
 
 
 def walk(folder, follow_links=False):
-    files, skipped = audio_files(folder, PUBLISHED_EXTENSIONS, follow_links)
+    files, skipped, notes = audio_files(folder, PUBLISHED_EXTENSIONS, follow_links)
     stems = []
     for directory, name in files:
         label = os.path.splitext(name)[0]
@@ -27,7 +27,7 @@ def walk(folder, follow_links=False):
             stems.append(Stem(os.path.join(directory, name), label,
                               group=os.path.basename(directory),
                               split=split_of(folder, directory)))
-    return Found(stems, skipped)
+    return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(

@@ -16,13 +16,13 @@ _EXCERPT_NUMBER = re.compile(r"__\d+$")
 
 
 def walk(folder, follow_links=False):
-    files, skipped = audio_files(folder, (".wav",), follow_links)
+    files, skipped, notes = audio_files(folder, (".wav",), follow_links)
     stems = []
     for directory, name in files:
         recording = _EXCERPT_NUMBER.sub("", os.path.splitext(name)[0])
         stems.append(Stem(os.path.join(directory, name),
                           os.path.basename(os.path.normpath(directory)), group=recording))
-    return Found(stems, skipped)
+    return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(

@@ -1,18 +1,20 @@
 """A plain manifest: FOLDER is a CSV with the columns ``path,label`` and optionally ``group``
 (the track, so that splits keep a track together). Relative paths are resolved against the
 CSV's folder. Without --map the proposed label is the chosen AudioSet label, lower-cased.
+A file listed twice is refused (which label would be right?); a listed file that is not a
+regular file (a FIFO...) is skipped with a note.
 """
 
 import csv
 import os
 
-from stemeval.datasets.base import Dataset, Found, Stem
+from stemeval.datasets.base import Dataset, Found, Stem, irregular_note
 from stemeval.errors import UserError
 
 
 def _rows(path):
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
             reader = csv.DictReader(handle)
             missing = [name for name in ("path", "label") if name not in (reader.fieldnames or [])]
             if missing:
@@ -24,22 +26,30 @@ def _rows(path):
 
 
 def walk(manifest, follow_links=False):
-    """The listed stems; every listed file must exist (one error names the first missing)."""
+    """The listed stems; every listed file must exist (one error names the first missing) and
+    be listed once (one error names the lines of the first listed twice)."""
     base = os.path.dirname(manifest)
-    stems, missing = [], []
+    stems, missing, lines, irregular = [], [], {}, 0
     for line, row in _rows(manifest):
         path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
         if not path or not label:
             raise UserError(f"{manifest}, line {line}: the path and the label must not be empty")
         path = os.path.join(base, path)
-        if not os.path.isfile(path):
+        same = lines.setdefault(os.path.normcase(os.path.realpath(path)), line)
+        if same != line:
+            raise UserError(f"{manifest}: lines {same} and {line} list the same file "
+                            f"({path}); list each stem once, with its one label")
+        if not os.path.exists(path):
             missing.append((line, path))
+        elif not os.path.isfile(path):
+            irregular += 1
+            continue
         stems.append(Stem(path, label, group=(row.get("group") or "").strip()))
     if missing:
         line, path = missing[0]
         raise UserError(f"{manifest}: {len(missing)} listed file(s) not found, the first on "
                         f"line {line}: {path}")
-    return Found(stems)
+    return Found(stems, notes=[irregular_note(irregular)] if irregular else [])
 
 
 DATASET = Dataset(

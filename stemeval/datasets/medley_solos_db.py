@@ -18,7 +18,7 @@ SPLITS = ("training", "validation", "test")
 
 
 def walk(folder, follow_links=False):
-    files, skipped = audio_files(folder, (".wav", ".csv"), follow_links)
+    files, skipped, notes = audio_files(folder, (".wav", ".csv"), follow_links)
     rows = metadata_table(files, METADATA, ("subset", "instrument", "song_id", "uuid4"), folder)
     clips = {row["uuid4"]: row for row in rows}
     stems, unlisted = [], 0
@@ -31,7 +31,8 @@ def walk(folder, follow_links=False):
             continue
         stems.append(Stem(os.path.join(directory, name), row["instrument"],
                           group=row["song_id"], split=row["subset"]))
-    notes = [f"skipped {unlisted} clips that {METADATA} does not list"] if unlisted else []
+    if unlisted:
+        notes.append(f"skipped {unlisted} clips that {METADATA} does not list")
     return Found(stems, skipped, notes)
 
 

@@ -11,7 +11,7 @@ from stemeval.datasets.dsd100 import PUBLISHED_EXTENSIONS
 
 
 def walk(folder, follow_links=False):
-    files, skipped = audio_files(folder, PUBLISHED_EXTENSIONS, follow_links)
+    files, skipped, notes = audio_files(folder, PUBLISHED_EXTENSIONS, follow_links)
     stems = []
     for directory, name in files:
         holder = os.path.normpath(directory)
@@ -19,7 +19,7 @@ def walk(folder, follow_links=False):
         if label.lower() != "other":
             stems.append(Stem(os.path.join(directory, name), label,
                               group=os.path.basename(os.path.dirname(holder))))
-    return Found(stems, skipped)
+    return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(

@@ -13,7 +13,7 @@ NOT_EVALUATED = ("mixture", "other")
 
 
 def walk(folder, follow_links=False):
-    files, skipped = audio_files(folder, (".wav",), follow_links)
+    files, skipped, notes = audio_files(folder, (".wav",), follow_links)
     stems = []
     for directory, name in files:
         label = os.path.splitext(name)[0]
@@ -22,7 +22,7 @@ def walk(folder, follow_links=False):
             stems.append(Stem(os.path.join(directory, name), label,
                               group=os.path.basename(directory),
                               split=part if part in SPLITS else ""))
-    return Found(stems, skipped)
+    return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(

@@ -20,10 +20,10 @@ def find_stems(dataset, folder, map_file=None, split=None, limit=None, follow_li
     check_input(folder, dataset.input_is_file)
     category_map = read_map(map_file) if map_file else dataset_map(dataset.map_name)
     found = select(dataset, folder, category_map, split, follow_links)
-    for note in found.notes:
-        print(note, file=sys.stderr)
     if not found.stems:
         raise UserError(no_stems_message(dataset, folder, found, split))
+    for note in found.notes:
+        print(note, file=sys.stderr)
     if found.skipped_links:
         print(f"warning: {found.skipped_links} symlinked folder(s) under {folder} were not "
               f"followed (pass --follow-links to include them)", file=sys.stderr)
@@ -67,13 +67,15 @@ def select(dataset, folder, category_map, split=None, follow_links=False):
 
 
 def no_stems_message(dataset, folder, found, split=None):
-    """Why a walk found nothing, with the symlink hint when links were not followed."""
+    """Why a walk found nothing: the symlink hint when links were not followed, and the
+    walker's notes on what it passed over (stems not rendered, no audio folder...)."""
     where = f"in split {split} under {folder}" if split is not None else f"under {folder}"
     message = f"no {dataset.formats} stems found {where}"
+    reasons = list(found.notes)
     if found.skipped_links:
-        message += (f": {found.skipped_links} symlinked folder(s) were not followed "
-                    f"(pass --follow-links to include them)")
-    return message
+        reasons.insert(0, f"{found.skipped_links} symlinked folder(s) were not followed "
+                          f"(pass --follow-links to include them)")
+    return message + (": " + "; ".join(reasons) if reasons else "")
 
 
 def check_stem_labels(dataset, folder, stems, category_map, follow_links=False):

@@ -16,21 +16,22 @@ SPLITS = ("0", "1", "2", "3", "4")
 
 
 def walk(folder, follow_links=False):
-    files, skipped = audio_files(folder, (".wav", ".csv"), follow_links)
+    files, skipped, notes = audio_files(folder, (".wav", ".csv"), follow_links)
     rows = metadata_table(files, METADATA, ("Path", "Fold", "Instrument (in full)"), folder)
-    notes = {os.path.basename(row["Path"]): row for row in rows}
+    by_name = {os.path.basename(row["Path"]): row for row in rows}
     stems, unlisted = [], 0
     for directory, name in files:
         if not name.lower().endswith(".wav"):
             continue
-        row = notes.get(name)
+        row = by_name.get(name)
         if row is None:
             unlisted += 1
             continue
         stems.append(Stem(os.path.join(directory, name), row["Instrument (in full)"],
                           group=os.path.splitext(name)[0], split=row["Fold"]))
-    found_notes = [f"skipped {unlisted} files that {METADATA} does not list"] if unlisted else []
-    return Found(stems, skipped, found_notes)
+    if unlisted:
+        notes.append(f"skipped {unlisted} files that {METADATA} does not list")
+    return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(

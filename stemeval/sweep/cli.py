@@ -2,7 +2,7 @@
 
 import sys
 
-from stemeval.errors import ArgumentParser
+from stemeval.errors import ArgumentParser, needs_packages
 
 
 def parse_args(argv=None):
@@ -25,11 +25,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """Run a sweep; returns the exit status."""
-    from stemeval.sweep.config import load_config
+    args = parse_args(argv)
+    with needs_packages("sweep.py"):  # its conditions are audiomentations transforms
+        from stemeval.sweep.config import load_config
+
+        config = load_config(args.config, args.output)
     from stemeval.sweep.summary import format_table, plot_summary, summarise, write_summary
 
-    args = parse_args(argv)
-    config = load_config(args.config, args.output)
     try:
         if args.ray is None:
             from stemeval.sweep.runner import run_local

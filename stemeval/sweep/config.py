@@ -6,11 +6,11 @@ the config file and what is wrong.
 """
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 
 from stemeval.deform import CLEAN, canonical, parse_spec
 from stemeval.errors import UserError
+from stemeval.toml_files import load_toml
 from stemeval import taggers as tagger_registry
 
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
@@ -98,6 +98,12 @@ def _safe(name):
     return name.replace("/", "_").replace(":", "_")
 
 
+def _is_count(value, low):
+    """Whether ``value`` is an integer of at least ``low`` (TOML's ``true`` is not: a Python
+    bool is an int)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
 def _fail(path, message):
     raise UserError(f"{path}: {message}")
 
@@ -134,9 +140,12 @@ def _datasets(path, data):
         if not os.path.exists(folder):
             _fail(path, f"datasets.{name}: {folder}: no such "
                         f"{'file' if layouts()[layout].input_is_file else 'folder'}")
-        for key, kind in (("map", str), ("split", str), ("limit", int), ("follow_links", bool)):
+        for key, kind in (("map", str), ("split", str), ("follow_links", bool)):
             if key in table and not isinstance(table[key], kind):
                 _fail(path, f"datasets.{name}: {key} must be a {kind.__name__}")
+        if "limit" in table and not _is_count(table["limit"], 1):
+            _fail(path, f"datasets.{name}: limit must be a whole number of stems, 1 or more, "
+                        f"not {table['limit']!r}")
         datasets.append(SweepDataset(name, layout, folder, table.get("map"), table.get("split"),
                                      table.get("limit"), table.get("follow_links", False)))
     return tuple(datasets)
@@ -168,7 +177,7 @@ def _options(path, data, taggers):
             _fail(path, f"options.{key} must be one of {', '.join(choices)}")
     for key, low in (("batch_size", 1), ("workers", 0), ("chunk", 1)):
         value = values[key]
-        if value is not None and (not isinstance(value, int) or value < low):
+        if value is not None and not _is_count(value, low):
             _fail(path, f"options.{key} must be an integer of at least {low}")
     if values["speech_model"] is not None and not os.path.isfile(values["speech_model"]):
         _fail(path, f"options.speech_model: {values['speech_model']}: no such file")
@@ -178,13 +187,12 @@ def _options(path, data, taggers):
 def load_config(path, output=None):
     """Read and check the config at ``path``; ``output`` overrides its ``output`` key."""
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+        data = load_toml(path)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except OSError as error:
         raise UserError(f"{path}: cannot read it ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:
         raise UserError(f"{path}: not valid TOML ({error})") from None
     _check_keys(path, data, TOP_KEYS, "the config")
     taggers = _string_list(path, data, "taggers")

@@ -12,31 +12,123 @@ A task works in this process's folder, so the config's relative paths mean what 
 here; it reads the datasets and model files there and imports this project from its folder
 here (put on their ``PYTHONPATH``): on a cluster of several machines, both must be at the
 same paths on every node (a shared file system).
+
+Failures are one line: joining a cluster gives up after ``STEMEVAL_RAY_TIMEOUT`` seconds
+(default 30; ``ray.init`` itself retries for minutes), checking first that something
+listens at the address; a shard whose task Ray gave up on (its worker killed or out of
+memory more often than Ray retries) names its cells and the cause, and the rows already
+written stay, so running the same command again goes on from there.
 """
 
+import logging
 import os
+import socket
 import sys
+import threading
 from contextlib import ExitStack
 
-from stemeval.errors import UserError, one_line
+from stemeval.errors import UserError, needs_packages, one_line
 from stemeval.progress import Progress
 from stemeval.sweep.runner import finish_datasets, open_datasets
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT_VARIABLE = "STEMEVAL_RAY_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
+TOKEN_HELP = ("give this process the head's token (ray get-auth-token, on the head) in "
+              "RAY_AUTH_TOKEN or ~/.ray/auth_token")
+
+
+def _has_token():
+    """Whether this process has a Ray token where Ray looks for one."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
+
+
+def _no_answer(where, timeout):
+    """Why a cluster that accepts connections may not answer: not Ray, or a token refused
+    (a cluster with token authentication, on by default since Ray 2.60, ignores a process
+    without its token, and ``ray.init`` retries without saying why)."""
+    why = (f"this process has no Ray token, and a cluster with token authentication (on by "
+           f"default since Ray 2.60) does not answer without one: {TOKEN_HELP}"
+           if not _has_token() else
+           f"is it a Ray head's address, and, with token authentication, the head's token?")
+    return (f"cannot join {where}: no answer within {timeout:g} s; {why} (set "
+            f"{TIMEOUT_VARIABLE} to wait longer)")
+
+
+def connect_timeout():
+    """Seconds to wait for a Ray cluster to answer: ``STEMEVAL_RAY_TIMEOUT``, default 30."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise UserError(f"{TIMEOUT_VARIABLE}={text}: give the seconds to wait for the Ray "
+                        f"cluster, a number above 0")
+    return value
+
+
+def _host_port(address):
+    """``(host, port)`` of an address Ray is given as ``HOST:PORT`` or ``ray://HOST:PORT``;
+    None for ``auto`` and the like, which Ray resolves itself."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    return (host.strip("[]"), int(port)) if colon and host and port.isdigit() else None
+
+
+def _check_listening(address, timeout):
+    """A UserError at once when nothing accepts connections at ``address``."""
+    found = _host_port(address)
+    if found is None:
+        return
+    try:
+        socket.create_connection(found, timeout=timeout).close()
+    except OSError as error:
+        why = "nothing answered in time" if isinstance(error, TimeoutError) else one_line(error)
+        raise UserError(f"cannot join the Ray cluster at {address}: {why} (start it there with "
+                        f"ray start --head --port {found[1]}, or give the head's address)") from None
 
 
 def _connect(address):
-    """Use Ray as already started in this process, or start/join it; True if started here."""
+    """Use Ray as already started in this process, or start/join it; True if started here.
+
+    Joining an address, ``ray.init`` runs in a thread so that a cluster that never answers
+    is given up after ``connect_timeout()`` seconds rather than after Ray's own minutes of
+    retries."""
     import ray
 
     if ray.is_initialized():
         return False
-    try:
-        ray.init(address=address, logging_level="warning", configure_logging=True,
-                 log_to_driver=True)
-    except (ConnectionError, ValueError, RuntimeError) as error:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise UserError(f"cannot start or join {where}: {one_line(error)}") from None
+    where = f"the Ray cluster at {address}" if address else "a local Ray"
+    outcome = {}
+
+    def init():
+        try:
+            ray.init(address=address, logging_level="warning", configure_logging=True,
+                     log_to_driver=True)
+        except Exception as error:  # reported below, in the caller's thread
+            outcome["error"] = error
+
+    if address:
+        timeout = connect_timeout()
+        _check_listening(address, timeout)
+        # Off the main thread Ray leaves SIGTERM to this process, and says so: not news here.
+        logging.getLogger("ray._private.worker").addFilter(
+            lambda record: "SIGTERM handler is not set" not in record.getMessage())
+        thread = threading.Thread(target=init, name="ray-init", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise UserError(_no_answer(where, timeout))
+    else:
+        init()
+    error = outcome.get("error")
+    if error is not None:
+        why = (f"the cluster refused this process's Ray token; {TOKEN_HELP}"
+               if isinstance(error, ray.exceptions.AuthenticationError) else one_line(error))
+        raise UserError(f"cannot start or join {where}: {why}") from None
     return True
 
 
@@ -64,7 +156,8 @@ def _shard_task(folder, *args):
     return evaluate_shard(*args, cpus=cpus)
 
 
-def _result(ref):
+def _result(ref, cells, todo):
+    """The rows of one shard's task, or a UserError naming its cells and why Ray gave up."""
     import ray
 
     try:
@@ -73,12 +166,35 @@ def _result(ref):
         cause = getattr(error, "cause", None) or error
         if isinstance(cause, UserError):
             raise UserError(str(cause)) from None
-        raise UserError(f"a sweep task failed: {type(cause).__name__}: {one_line(cause)}") from None
+        why = f"{type(cause).__name__}: {one_line(cause)}"
+    except ray.exceptions.RayError as error:
+        why = _ray_cause(error)
+    names = ", ".join(f"{cells.dataset.name}/{tagger}/{condition.spec}"
+                      for tagger, condition, _ in todo)
+    first = min(path for _, _, paths in todo for path in paths)
+    raise UserError(f"sweep cell(s) {names} failed on Ray at the shard from {first}: {why}; "
+                    f"the rows already written are kept: run the same command again to go "
+                    f"on") from None
+
+
+def _ray_cause(error):
+    """Why Ray gave up on a task, in a few words."""
+    import ray
+
+    known = ((ray.exceptions.OutOfMemoryError, "Ray killed its worker for lack of memory"),
+             (ray.exceptions.WorkerCrashedError, "its worker process died (killed or crashed) "
+                                                 "more times than Ray retries a task"),
+             (ray.exceptions.NodeDiedError, "the node running it died"))
+    for kind, text in known:
+        if isinstance(error, kind):
+            return f"{text} ({kind.__name__})"
+    return f"{type(error).__name__}: {one_line(error)}"
 
 
 def run_ray(config, address=None, quiet=False):
     """Run the sweep's remaining cells as Ray tasks; write their rows here, in order."""
-    import ray
+    with needs_packages("--ray"):
+        import ray
 
     with ExitStack() as stack:
         datasets, remaining = open_datasets(config, stack)
@@ -93,7 +209,7 @@ def run_ray(config, address=None, quiet=False):
                              for stems, todo in cells.shards(config.options.chunk)]
                 with Progress(remaining, quiet=quiet) as progress:
                     for cells, todo, ref in submitted:
-                        cells.write(todo, _result(ref), progress)
+                        cells.write(todo, _result(ref, cells, todo), progress)
             finally:
                 if started:
                     ray.shutdown()

@@ -13,11 +13,10 @@ categories=None)`` returning a ``base.Tagger``, and one ``TaggerEntry`` below.
 import importlib
 from dataclasses import dataclass
 
-from stemeval.errors import UserError
+from stemeval.errors import UserError, needs_packages
 from stemeval.weights.sources import HF_PREFIX, HubRepo, PublishedCheckpoint, Released
 
 DEFAULT = "ast"
-RUNTIME_REQUIREMENTS = "requirements.txt"
 
 
 @dataclass(frozen=True)
@@ -120,17 +119,11 @@ def load(name, checkpoint=None, categories=None):
     """The ``Tagger`` called ``name``, its weights checked, on the CPU; a missing package is
     one UserError naming it and the requirements file that installs it."""
     found = entry(name)
-    try:
+    with needs_packages(f"--tagger {name}"):
         module = importlib.import_module(found.module)
         if found is HF_ENTRY:
             return module.load(name[len(HF_PREFIX):].strip(), checkpoint, categories)
         return module.load(checkpoint=checkpoint, categories=categories)
-    except ModuleNotFoundError as error:
-        if error.name is None or error.name.startswith(("stemeval", "AST")):
-            raise
-        raise UserError(f"--tagger {name} needs the Python package {error.name}, which is not "
-                        f"installed: pip install -r {RUNTIME_REQUIREMENTS} (./run.sh installs "
-                        f"it)") from None
 
 
 def markdown_table():

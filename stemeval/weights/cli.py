@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stemeval.errors import ArgumentParser, UserError
+from stemeval.errors import ArgumentParser, UserError, single_line
 from stemeval.weights import ast_checkpoint, published, registry, speech_model, status
 from stemeval.weights.sources import (AST_HUB_ID, FETCH_COMMAND, HF_PREFIX,
                                       SPEECH_MODEL_URL_ENV, URL_PREFIXES, speech_model_url)
@@ -102,7 +102,7 @@ def fetch_files(args):
         try:
             print(steps[name](), flush=True)
         except UserError as error:
-            print(f"error: {error}", file=sys.stderr, flush=True)
+            print(f"error: {single_line(error)}", file=sys.stderr, flush=True)
             failed = True
     return 2 if failed else 0
 

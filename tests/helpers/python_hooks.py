@@ -1,0 +1,72 @@
+"""A ``sitecustomize`` for test subprocesses: hide packages (as if not installed) or make a
+sweep's Ray tasks kill their worker, with no test hook in the project's own code.
+
+``hooked_env(folder, block=..., crash_ray_tasks=PART)`` writes ``folder/sitecustomize.py``
+and returns an environment whose ``PYTHONPATH`` starts with ``folder`` (Ray passes it on to
+its workers), so every Python process of the test imports it at start-up.
+"""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SITECUSTOMIZE = '''
+import importlib.abc
+import importlib.util
+import os
+import sys
+
+BLOCKED = set(filter(None, os.environ.get("TEST_BLOCK_PACKAGES", "").split(",")))
+CRASH = os.environ.get("TEST_CRASH_RAY_TASKS")
+REAL = {}
+
+
+def crash_or_run(options, dataset, category_map, stems, cells):
+    """A sweep shard's task that kills its Ray worker process, every time it is tried, when
+    one of its stems' paths holds TEST_CRASH_RAY_TASKS; other shards run as usual."""
+    if any(CRASH in stem.path for stem in stems):
+        os._exit(1)
+    import stemeval.sweep.work  # noqa: F401  (fills REAL in a fresh worker)
+
+    return REAL["evaluate_shard"](options, dataset, category_map, stems, cells)
+
+
+class Hooks(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        if name == "stemeval.sweep.work" and CRASH:
+            sys.meta_path.remove(self)
+            try:
+                spec = importlib.util.find_spec(name)
+            finally:
+                sys.meta_path.insert(0, self)
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                REAL["evaluate_shard"] = module.evaluate_shard
+                module.evaluate_shard = crash_or_run  # pickled by reference to this module
+
+            spec.loader.exec_module = exec_module
+            return spec
+        return None
+
+
+sys.meta_path.insert(0, Hooks())
+'''
+
+
+def hooked_env(folder, block=(), crash_ray_tasks=None):
+    """The environment of a subprocess with the hooks above, and this project importable:
+    ``block`` packages cannot be imported; a sweep's Ray task whose stems include a path
+    holding ``crash_ray_tasks`` kills its worker each time it is tried."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), str(ROOT)]),
+               TEST_BLOCK_PACKAGES=",".join(block))
+    if crash_ray_tasks:
+        env["TEST_CRASH_RAY_TASKS"] = crash_ray_tasks
+    return env

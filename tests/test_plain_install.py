@@ -1,0 +1,73 @@
+"""Every tagger works from a plain install: the environment ``./run.sh`` makes, built from
+requirements.txt alone (scripts/setup.sh with VENV=.venv-runtime), imports every tagger's
+module and runs a tiny CLAP and a tiny non-AST Hugging Face classifier through the command
+line.
+
+The only network use in this test is pip reaching the package index while setup.sh builds
+that environment (the first time: a few minutes, PyTorch is large). The environment is kept
+in the project's ``.venv-runtime`` (ignored by git) and reused while the requirements files
+are unchanged, as setup.sh stamps it, so a rerun costs seconds. The runs themselves are
+offline (HF_HUB_OFFLINE) on models made here.
+"""
+
+import csv
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stemeval.taggers import HF_ENTRY, TAGGERS
+from tests.helpers.clap_models import save_tiny_clap
+from tests.helpers.hf_models import hf_wav2vec2
+from tests.helpers.signals import concat, silence, tone, write_wav
+from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv-runtime"
+RATE = 22050
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def runtime_python():
+    """The python of the runtime environment, built or reused by scripts/setup.sh."""
+    done = subprocess.run([str(ROOT / "scripts" / "setup.sh"), "requirements.txt"],
+                          env=dict(os.environ, VENV=str(VENV)), capture_output=True, text=True,
+                          timeout=3000)
+    assert done.returncode == 0, done.stderr
+    return str(VENV / "bin" / "python")
+
+
+def offline(python, *args, cwd):
+    return subprocess.run([python, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1",
+                                                PYTHONPATH=str(ROOT)))
+
+
+def test_every_tagger_module_imports(runtime_python, tmp_path):
+    modules = [entry.module for entry in (*TAGGERS.values(), HF_ENTRY)]
+    done = offline(runtime_python, "-c", f"import importlib; "
+                   f"[importlib.import_module(m) for m in {modules!r}]", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("tagger, build", [
+    ("clap", save_tiny_clap), ("hf:someone/w2v-audioset", hf_wav2vec2)])
+def test_a_tiny_model_runs_through_the_command_line(runtime_python, tmp_path, tagger, build):
+    build(tmp_path / "model")
+    (tmp_path / "tree" / "song").mkdir(parents=True)
+    for index, name in enumerate(("bass", "drums")):
+        write_wav(tmp_path / "tree" / "song" / f"{name}.wav",
+                  concat(tone(1.5, RATE, 200 + 150 * index), silence(0.7, RATE),
+                         tone(0.6, RATE, 600)), RATE)
+    graph = write_constant_speech_graph(tmp_path / "music.pb", logit_for_score(3.0))
+    done = offline(runtime_python, ROOT / "analyze_dsd100.py", "tree", "--tagger", tagger,
+                   "--checkpoint", tmp_path / "model", "--speech-model", graph, "--quiet",
+                   "--output", "rows.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "rows.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["label"] for row in rows] == ["bass", "drums"]
+    assert all(row["prediction"] not in ("", "error") for row in rows)
