@@ -88,9 +88,9 @@ def test_a_peer_that_never_answers_is_given_up_after_the_timeout(tmp_path):
     assert line == (f"error: cannot join the Ray cluster at 127.0.0.1:{port}: no answer within "
                     f"3 s; this process has no Ray token, and a cluster with token "
                     f"authentication (on by default since Ray 2.60) does not answer without "
-                    f"one: give this process the head's token (ray get-auth-token, on the "
-                    f"head) in RAY_AUTH_TOKEN or ~/.ray/auth_token (set STEMEVAL_RAY_TIMEOUT "
-                    f"to wait longer)")
+                    f"one: set RAY_AUTH_MODE=token and give this process the head's token (ray "
+                    f"get-auth-token, on the head) in RAY_AUTH_TOKEN or ~/.ray/auth_token (set "
+                    f"STEMEVAL_RAY_TIMEOUT to wait longer)")
 
 
 def test_a_bad_timeout_is_one_line(tmp_path):

@@ -34,8 +34,8 @@ from stemeval.sweep.runner import finish_datasets, open_datasets
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT_VARIABLE = "STEMEVAL_RAY_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0
-TOKEN_HELP = ("give this process the head's token (ray get-auth-token, on the head) in "
-              "RAY_AUTH_TOKEN or ~/.ray/auth_token")
+TOKEN_HELP = ("set RAY_AUTH_MODE=token and give this process the head's token (ray "
+              "get-auth-token, on the head) in RAY_AUTH_TOKEN or ~/.ray/auth_token")
 
 
 def _has_token():
@@ -45,13 +45,17 @@ def _has_token():
 
 
 def _no_answer(where, timeout):
-    """Why a cluster that accepts connections may not answer: not Ray, or a token refused
-    (a cluster with token authentication, on by default since Ray 2.60, ignores a process
-    without its token, and ``ray.init`` retries without saying why)."""
-    why = (f"this process has no Ray token, and a cluster with token authentication (on by "
-           f"default since Ray 2.60) does not answer without one: {TOKEN_HELP}"
-           if not _has_token() else
-           f"is it a Ray head's address, and, with token authentication, the head's token?")
+    """Why a cluster that accepts connections may not answer: not Ray, or no token sent (a
+    cluster with token authentication, on by default since Ray 2.60, ignores a process that
+    does not send its token, which Ray does only with ``RAY_AUTH_MODE=token``, and
+    ``ray.init`` retries without saying why)."""
+    if os.environ.get("RAY_AUTH_MODE") != "token" or not _has_token():
+        missing = ("this process has no Ray token" if not _has_token() else
+                   "this process does not send its Ray token (RAY_AUTH_MODE is not token)")
+        why = (f"{missing}, and a cluster with token authentication (on by default since Ray "
+               f"2.60) does not answer without one: {TOKEN_HELP}")
+    else:
+        why = "is it a Ray head's address, and is this process's token the head's?"
     return (f"cannot join {where}: no answer within {timeout:g} s; {why} (set "
             f"{TIMEOUT_VARIABLE} to wait longer)")
 
