@@ -242,3 +242,55 @@ def test_the_gate_on_every_patch_in_the_main_process_gives_the_rows_of_the_lazy_
         assert float(one.pop("speech_score", 0)) == pytest.approx(
             float(other.pop("speech_score", 0)), abs=1e-4)
         assert one == other
+
+
+SWEEP = """
+output = "out"
+taggers = ["clap", "passt"]
+conditions = ["clean", "gain:db=-6"]
+[datasets.moises]
+layout = "moisesdb"
+folder = "moises"
+[datasets.dsd]
+layout = "dsd100"
+folder = "tree"
+[checkpoints]
+clap = "clap"
+passt = "passt.pt"
+[options]
+speech_model = "speech.pb"
+workers = 1
+chunk = 3
+"""
+
+
+@pytest.mark.slow
+def test_a_local_sweep_runs_other_taggers_each_cell_a_plain_run(tmp_path):
+    """Taggers other than the AST in a local sweep, clap included (its prompts made per
+    dataset from one loaded model), on the engine's worker processes: each clean cell is
+    what evaluate.py writes for it (tests/test_sweep.py does the same for the AST)."""
+    write_tree(tmp_path)
+    for song, category in enumerate(("bass", "drums", "guitar")):
+        path = tmp_path / "moises" / f"song{song}" / category / "a.wav"
+        path.parent.mkdir(parents=True)
+        write_wav(path, concat(tone(1.5, RATE, 200 + 90 * song, seed=song), silence(0.6, RATE),
+                               tone(0.5, RATE, 600, seed=song)), RATE)
+    TAGGERS["clap"](tmp_path)
+    passt_weights(tmp_path)
+    (tmp_path / "sweep.toml").write_text(SWEEP)
+    result = subprocess.run([sys.executable, str(ROOT / "sweep.py"), "sweep.toml", "--quiet"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    checkpoints = {"clap": "clap", "passt": "passt.pt"}
+    for layout, folder, dataset in (("moisesdb", "moises", "moises"), ("dsd100", "tree", "dsd")):
+        for tagger, checkpoint in checkpoints.items():
+            plain = subprocess.run(
+                [sys.executable, str(ROOT / "evaluate.py"), layout, folder, "--quiet",
+                 "--tagger", tagger, "--checkpoint", checkpoint, "--speech-model", "speech.pb",
+                 "--output", f"{dataset}_{tagger}.csv"],
+                cwd=tmp_path, capture_output=True, text=True, timeout=600)
+            assert plain.returncode == 0, plain.stderr
+            cell = tmp_path / "out" / dataset / tagger / "clean.csv"
+            assert cell.read_bytes() == (tmp_path / f"{dataset}_{tagger}.csv").read_bytes()
+            deformed = (tmp_path / "out" / dataset / tagger / "gain_db=-6.csv").read_text()
+            assert deformed.count("\n") == cell.read_text().count("\n")
