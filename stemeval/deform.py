@@ -4,7 +4,8 @@ A SPEC is one deformation or a chain of them joined by ``+``; each is ``name:par
 with parameters separated by ``,``, e.g. ``noise:snr=10+mp3:bitrate=64`` or
 ``reverb:rt60=0.6,wet=0.3``. ``clean`` is the empty chain. Every step is the audiomentations
 transform with ``p=1`` and its random range collapsed to the one value given, except
-``reverb`` (see ``SyntheticReverb``).
+``reverb`` (see ``stemeval.reverb.SyntheticReverb``). audiomentations is imported when a stem
+is first deformed, so checking a SPEC (and a run without one) does not import it.
 
 Determinism: audiomentations draws from Python's ``random`` and NumPy's global generator, so
 each stem is deformed under a lock with both seeded from the stem's path below the dataset
@@ -25,52 +26,14 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from audiomentations import (AddGaussianSNR, ClippingDistortion, Gain, LowPassFilter,
-                             Mp3Compression, PitchShift, TimeStretch)
-from audiomentations.core.transforms_interface import BaseWaveformTransform
-from scipy.signal import convolve
 
 from stemeval.audio import INT_TYPES, DecodedStem, Pcm
 from stemeval.errors import UserError
 
 CLEAN = "clean"
-
-
-class SyntheticReverb(BaseWaveformTransform):
-    """Convolution with a synthetic room, mixed with the dry signal.
-
-    audiomentations' ``ApplyImpulseResponse`` reads impulse responses only from audio files,
-    so the same convolution (``scipy.signal.convolve``, tail cut to the input's length) is
-    done here on an array. The impulse response is Gaussian noise under an exponential decay
-    of 60 dB over ``rt60`` seconds (``rt60`` seconds long at the stem's rate), with a direct
-    path of 1 at time 0; its noise comes from a generator seeded by ``rt60`` alone, so every
-    stem of a condition is played in the same room. The reverberant signal is scaled to the
-    dry signal's peak (as ``ApplyImpulseResponse`` scales to a fixed peak) and mixed as
-    ``(1 - wet) * dry + wet * reverberant``.
-    """
-
-    supports_multichannel = False
-
-    def __init__(self, rt60, wet=1.0, p=1.0):
-        super().__init__(p)
-        self.rt60 = rt60
-        self.wet = wet
-
-    def impulse_response(self, sample_rate):
-        length = max(1, int(round(self.rt60 * sample_rate)))
-        seed = int.from_bytes(hashlib.sha256(repr(float(self.rt60)).encode()).digest()[:8], "big")
-        noise = np.random.default_rng(seed).standard_normal(length)
-        ir = noise * 10.0 ** (-3.0 * np.arange(length) / (self.rt60 * sample_rate))
-        ir[0] = 1.0
-        return ir.astype(np.float32)
-
-    def apply(self, samples, sample_rate):
-        reverberant = convolve(samples, self.impulse_response(sample_rate))
-        peak = np.max(np.abs(reverberant))
-        if peak > 0:
-            reverberant *= np.max(np.abs(samples)) / peak
-        reverberant = reverberant[:len(samples)]
-        return ((1.0 - self.wet) * samples + self.wet * reverberant).astype(np.float32)
+# audiomentations' Mp3Compression.SUPPORTED_BITRATES (0.43.1), here so that a SPEC is checked
+# without importing audiomentations (a test holds the two equal)
+MP3_BITRATES = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320)
 
 
 @dataclass(frozen=True)
@@ -115,39 +78,54 @@ class Kind:
         return self.params[0].name
 
 
+def _audiomentations():
+    """audiomentations (and scipy), imported when a stem is first deformed, not before."""
+    import audiomentations
+
+    return audiomentations
+
+
 def _mp3(bitrate):
     import pydub  # noqa: F401  (the backend, which audiomentations imports only when it runs)
 
     with warnings.catch_warnings():  # the only backend installed; deprecated but exact
         warnings.simplefilter("ignore", DeprecationWarning)
-        return Mp3Compression(min_bitrate=bitrate, max_bitrate=bitrate, backend="pydub", p=1.0)
+        return _audiomentations().Mp3Compression(min_bitrate=bitrate, max_bitrate=bitrate,
+                                                 backend="pydub", p=1.0)
+
+
+def _reverb(rt60, wet):
+    from stemeval.reverb import SyntheticReverb
+
+    return SyntheticReverb(rt60, wet)
 
 
 KINDS = {
     "noise": Kind((Param("snr", "signal-to-noise ratio, dB", -40, 100),),
-                  lambda snr: AddGaussianSNR(min_snr_db=snr, max_snr_db=snr, p=1.0)),
-    "mp3": Kind((Param("bitrate", "kbps", integer=True,
-                       choices=tuple(Mp3Compression.SUPPORTED_BITRATES)),), _mp3),
+                  lambda snr: _audiomentations().AddGaussianSNR(min_snr_db=snr, max_snr_db=snr,
+                                                                p=1.0)),
+    "mp3": Kind((Param("bitrate", "kbps", integer=True, choices=MP3_BITRATES),), _mp3),
     "gain": Kind((Param("db", "gain, dB", -120, 60),),
-                 lambda db: Gain(min_gain_db=db, max_gain_db=db, p=1.0)),
+                 lambda db: _audiomentations().Gain(min_gain_db=db, max_gain_db=db, p=1.0)),
     "lowpass": Kind((Param("cutoff", "Hz, below half the stem's rate", 1, 1e6),
                      Param("rolloff", "dB/octave, a multiple of 6", 6, 96, integer=True,
                            choices=tuple(range(6, 97, 6)), default=12)),
-                    lambda cutoff, rolloff: LowPassFilter(
+                    lambda cutoff, rolloff: _audiomentations().LowPassFilter(
                         min_cutoff_freq=cutoff, max_cutoff_freq=cutoff, min_rolloff=rolloff,
                         max_rolloff=rolloff, p=1.0)),
     "pitch": Kind((Param("semitones", "shift, semitones", -24, 24),),
-                  lambda semitones: PitchShift(min_semitones=semitones,
-                                               max_semitones=semitones, p=1.0)),
+                  lambda semitones: _audiomentations().PitchShift(
+                      min_semitones=semitones, max_semitones=semitones, p=1.0)),
     "stretch": Kind((Param("rate", "speed factor (length kept)", 0.1, 10),),
-                    lambda rate: TimeStretch(min_rate=rate, max_rate=rate, p=1.0)),
+                    lambda rate: _audiomentations().TimeStretch(min_rate=rate, max_rate=rate,
+                                                                p=1.0)),
     "clip": Kind((Param("percentile", "percent of samples clipped", 0, 100, integer=True),),
-                 lambda percentile: ClippingDistortion(min_percentile_threshold=percentile,
-                                                       max_percentile_threshold=percentile,
-                                                       p=1.0)),
+                 lambda percentile: _audiomentations().ClippingDistortion(
+                     min_percentile_threshold=percentile, max_percentile_threshold=percentile,
+                     p=1.0)),
     "reverb": Kind((Param("rt60", "reverberation time, s", 0.01, 10),
                     Param("wet", "share of the reverberant signal", 0, 1, default=1.0)),
-                   SyntheticReverb),
+                   _reverb),
 }
 
 

@@ -337,7 +337,9 @@ def test_a_missing_optional_package_is_named_with_its_requirements_file(
         tmp_path, script, args, package, what):
     dataset_trees.audio(tmp_path / "Sources" / "Dev" / "s" / "bass.wav")
     dataset_trees.audio(tmp_path / "tree" / "s1" / "bass" / "a.wav")
-    (tmp_path / "sweep.toml").write_text(SWEEP.format(extra=""))
+    # a deformed condition: a sweep of clean stems alone needs no audiomentations
+    (tmp_path / "sweep.toml").write_text(SWEEP.format(extra="").replace(
+        '["clean"]', '["clean", "noise:snr=5"]'))
     one_error(run(script, *args, cwd=tmp_path, env=hooked_env(tmp_path / "hooks", (package,))),
               f"{what} needs the Python package {package}, which is not installed: pip install "
               f"-r requirements.txt")

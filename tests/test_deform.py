@@ -12,7 +12,8 @@ from audiomentations import (AddGaussianSNR, ApplyImpulseResponse, ClippingDisto
                              LowPassFilter, Mp3Compression, PitchShift, TimeStretch)
 
 from stemeval.audio import decode
-from stemeval.deform import Deformer, SyntheticReverb, parse_spec, requantise, seed_for
+from stemeval.deform import MP3_BITRATES, Deformer, parse_spec, requantise, seed_for
+from stemeval.reverb import SyntheticReverb
 from stemeval.errors import UserError
 from tests.helpers.signals import concat, silence, tone, write_wav
 
@@ -170,3 +171,28 @@ def test_cli_deforms_before_the_gate(tree, tmp_path):
     assert outputs["gain:db=0"] == outputs[None]
     assert outputs["gain:db=-120"].count(",error,error") == 2
     assert outputs[None].count(",error,error") == 0
+
+
+def test_mp3_bitrates_are_audiomentations_own():
+    """The SPEC check lists the bitrates without importing audiomentations; they must be its."""
+    from audiomentations import Mp3Compression
+
+    assert MP3_BITRATES == tuple(Mp3Compression.SUPPORTED_BITRATES)
+
+
+def test_a_run_without_deform_needs_no_audiomentations(tmp_path):
+    """Only --deform needs audiomentations (and scipy): without them a plain run still runs."""
+    from tests.helpers.ast_weights import random_model, save_original_checkpoint
+    from tests.helpers.python_hooks import hooked_env
+    from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
+
+    (tmp_path / "Sources" / "Dev" / "a").mkdir(parents=True)
+    write_wav(tmp_path / "Sources" / "Dev" / "a" / "bass.wav", tone(1.5, RATE, 110), RATE)
+    save_original_checkpoint(random_model(seed=1), tmp_path / "ast.pth")
+    write_constant_speech_graph(tmp_path / "speech.pb", logit_for_score(3.0))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "analyze_dsd100.py"), "Sources", "--checkpoint", "ast.pth",
+         "--speech-model", "speech.pb", "--quiet"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=300,
+        env=hooked_env(tmp_path / "hooks", block=("audiomentations", "scipy")))
+    assert result.returncode == 0, result.stderr

@@ -20,11 +20,10 @@ memory more often than Ray retries) names its cells and the cause, and the rows 
 written stay, so running the same command again goes on from there.
 """
 
-import logging
 import os
 import socket
+import subprocess
 import sys
-import threading
 from contextlib import ExitStack
 
 from stemeval.errors import UserError, needs_packages, one_line
@@ -95,45 +94,49 @@ def _check_listening(address, timeout):
                         f"ray start --head --port {found[1]}, or give the head's address)") from None
 
 
+PROBE = ("import sys, ray\n"
+         "ray.init(address=sys.argv[1], logging_level='error', log_to_driver=False)\n"
+         "ray.shutdown()\n")
+
+
 def _connect(address):
     """Use Ray as already started in this process, or start/join it; True if started here.
 
-    Joining an address, ``ray.init`` runs in a thread so that a cluster that never answers
-    is given up after ``connect_timeout()`` seconds rather than after Ray's own minutes of
-    retries."""
+    Joining an address is tried first by a separate process (``_probe``), so that a cluster
+    that never answers is given up after ``connect_timeout()`` seconds, rather than after
+    Ray's own minutes of retries, and leaves nothing of Ray running here."""
     import ray
 
     if ray.is_initialized():
         return False
     where = f"the Ray cluster at {address}" if address else "a local Ray"
-    outcome = {}
-
-    def init():
-        try:
-            ray.init(address=address, logging_level="warning", configure_logging=True,
-                     log_to_driver=True)
-        except Exception as error:  # reported below, in the caller's thread
-            outcome["error"] = error
-
     if address:
         timeout = connect_timeout()
         _check_listening(address, timeout)
-        # Off the main thread Ray leaves SIGTERM to this process, and says so: not news here.
-        logging.getLogger("ray._private.worker").addFilter(
-            lambda record: "SIGTERM handler is not set" not in record.getMessage())
-        thread = threading.Thread(target=init, name="ray-init", daemon=True)
-        thread.start()
-        thread.join(timeout)
-        if thread.is_alive():
-            raise UserError(_no_answer(where, timeout))
-    else:
-        init()
-    error = outcome.get("error")
-    if error is not None:
+        _probe(address, where, timeout)
+    try:
+        ray.init(address=address, logging_level="warning", configure_logging=True,
+                 log_to_driver=True)
+    except Exception as error:
         why = (f"the cluster refused this process's Ray token; {TOKEN_HELP}"
                if isinstance(error, ray.exceptions.AuthenticationError) else one_line(error))
         raise UserError(f"cannot start or join {where}: {why}") from None
     return True
+
+
+def _probe(address, where, timeout):
+    """Join ``address`` from a child process, killed after ``timeout`` seconds."""
+    try:
+        joined = subprocess.run([sys.executable, "-c", PROBE, address], capture_output=True,
+                                text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(_no_answer(where, timeout)) from None
+    if joined.returncode != 0:
+        lines = [line for line in joined.stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {joined.returncode}"
+        why = (f"the cluster refused this process's Ray token; {TOKEN_HELP}"
+               if "AuthenticationError" in last else last.strip())
+        raise UserError(f"cannot start or join {where}: {why}")
 
 
 def _task_options(config):

@@ -22,14 +22,14 @@ CRASH = os.environ.get("TEST_CRASH_RAY_TASKS")
 REAL = {}
 
 
-def crash_or_run(options, dataset, category_map, stems, cells):
+def crash_or_run(options, dataset, category_map, stems, cells, **engine):
     """A sweep shard's task that kills its Ray worker process, every time it is tried, when
     one of its stems' paths holds TEST_CRASH_RAY_TASKS; other shards run as usual."""
     if any(CRASH in stem.path for stem in stems):
         os._exit(1)
     import stemeval.sweep.work  # noqa: F401  (fills REAL in a fresh worker)
 
-    return REAL["evaluate_shard"](options, dataset, category_map, stems, cells)
+    return REAL["evaluate_shard"](options, dataset, category_map, stems, cells, **engine)
 
 
 class Hooks(importlib.abc.MetaPathFinder):
