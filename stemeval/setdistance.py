@@ -50,11 +50,17 @@ def frechet_distance(a, b, eps=1e-6):
     rowvar=False)``) and audio-metrics (``torch.cov``, correction=1) fit them; with ddof=0
     small sets would come out systematically closer.
 
-    Numerical guard, as pytorch-fid has it: if ``sqrtm(S_a S_b)`` is not finite (a
-    near-singular product, e.g. fewer samples than dimensions), ``eps`` is added to both
-    diagonals and the root taken again (the traces keep the plain covariances); the tiny
-    imaginary part rounding leaves is dropped,
-    and a ValueError raised when it is not tiny (over 1e-4 of Tr(S_a) + Tr(S_b)).
+    Fewer samples than dimensions (a set of n <= dim): then S_a S_b is singular, which is
+    where ``sqrtm`` is least reliable and slowest, and the trace is computed exactly another
+    way: with A and B the centred sets over sqrt(n - 1) (S_a = A^T A, S_b = B^T B), the
+    eigenvalues of S_a S_b are the squared singular values of A B^T, so Tr sqrtm(S_a S_b) is
+    the sum of the singular values of that n_a x n_b matrix (no guard needed; a 768-d pair of
+    100 samples takes milliseconds where ``sqrtm`` takes seconds).
+
+    Numerical guard otherwise, as pytorch-fid has it: if ``sqrtm(S_a S_b)`` is not finite
+    (a near-singular product), ``eps`` is added to both diagonals and the root taken again
+    (the traces keep the plain covariances); the tiny imaginary part rounding leaves is
+    dropped, and a ValueError raised when it is not tiny (over 1e-4 of Tr(S_a) + Tr(S_b)).
     The result is not clipped at 0: identical sets may give about -1e-12.
 
     The estimate is biased upwards for finite sets, the more so the fewer samples per
@@ -65,6 +71,13 @@ def frechet_distance(a, b, eps=1e-6):
 
     a, b = _check_sets(a, b, MIN_SAMPLES_FRECHET, "frechet_distance")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    diff = mu_a - mu_b
+    if min(len(a), len(b)) <= a.shape[1]:
+        centred_a = (a - mu_a) / np.sqrt(len(a) - 1)
+        centred_b = (b - mu_b) / np.sqrt(len(b) - 1)
+        trace_root = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False).sum()
+        return float(diff @ diff + np.sum(centred_a ** 2) + np.sum(centred_b ** 2)
+                     - 2.0 * trace_root)
     cov_a = np.atleast_2d(np.cov(a, rowvar=False))
     cov_b = np.atleast_2d(np.cov(b, rowvar=False))
 
@@ -78,7 +91,6 @@ def frechet_distance(a, b, eps=1e-6):
         if imag > 1e-4 * scale:
             raise ValueError(f"frechet_distance: sqrtm(S_a S_b) has an imaginary part of {imag:g}")
         covmean = covmean.real
-    diff = mu_a - mu_b
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean))
 
 

@@ -149,6 +149,31 @@ def test_frechet_against_audio_metrics():
         assert frechet_distance(a, b) == pytest.approx(am_frechet(x, y), rel=1e-8)
 
 
+def test_frechet_fewer_samples_than_dimensions_against_audio_metrics():
+    """Sets of n <= dim (the case computed from the singular values of A B^T): audio-metrics'
+    Fréchet distance (eigenvalues of S_a S_b) of the same sets, and the symmetric form
+    Tr sqrt(S_a^1/2 S_b S_a^1/2) by eigh (sqrtm with eps would be 1e-5 off: eps's roots)."""
+    import torch
+    from audio_metrics.data import AudioMetricsData
+    from audio_metrics.metrics.fad import frechet_distance as am_frechet
+
+    for seed, (n_a, n_b, dim) in enumerate([(12, 9, 40), (30, 30, 30), (5, 50, 20)]):
+        rng = np.random.default_rng(seed)
+        a = rng.standard_normal((n_a, dim)) * rng.uniform(0.5, 2, dim)
+        b = rng.standard_normal((n_b, dim)) @ rng.standard_normal((dim, dim)) * 0.3 + 0.2
+        x, y = AudioMetricsData(), AudioMetricsData()
+        x.add(torch.from_numpy(a))
+        y.add(torch.from_numpy(b))
+        assert frechet_distance(a, b) == pytest.approx(am_frechet(x, y), rel=1e-6)
+        cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        w, v = np.linalg.eigh(cov_a)
+        root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        trace_root = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+        expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+                    - 2 * trace_root)
+        assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-7)
+
+
 # ---------------------------------------------------------------- kernel distance
 
 
