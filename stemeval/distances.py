@@ -13,8 +13,9 @@ bootstrap interval over tracks.
 
 Intervals: ``group_bootstrap`` over tracks (a stem without a track is its own), with
 duplicated tracks for FAD and without for KD and PRDC, whose neighbours and within-set
-pairs duplicates would distort (see its docstring). A resample too small for its metric
-leaves the interval undefined (null), said in the output. Two files made by different
+pairs duplicates would distort (see its docstring); paired (the same tracks drawn in both
+sets) where both sets hold the same tracks, as a dataset and its deformed copy do. A
+resample too small for its metric leaves the interval undefined (null), said in the output. Two files made by different
 taggers, layers or weights, or sets too small for a metric, are refused with one line.
 """
 
@@ -118,6 +119,11 @@ def _too_small(a, b, metric, k, windows):
     return f"{counts[0]} and {counts[1]} {unit}: too few for {what}, which needs {need} per set"
 
 
+def paired(a, b):
+    """Whether two ``Side``s hold the same tracks, which are then resampled together."""
+    return set(a.tracks) == set(b.tracks)
+
+
 def _interval(estimate, low, high):
     return {"estimate": float(estimate),
             "low": None if np.isnan(low) else float(low),
@@ -153,7 +159,8 @@ def measure(a, b, metrics, k=5, windows=False, boot=200, level=0.95, seed=0):
                 return dict.fromkeys(keys, float("nan")) if keys else float("nan")
 
         result = group_bootstrap(safe, rows_a, rows_b, tracks_a, tracks_b, n_boot=boot,
-                                 level=level, seed=seed, duplicates=duplicates)
+                                 level=level, seed=seed, duplicates=duplicates,
+                                 paired=paired(a, b))
         found[metric] = ({key: _interval(*result[key]) for key in keys} if keys
                          else _interval(*result))
     return found
@@ -202,7 +209,7 @@ def compare(a, b, metrics, by_category=False, k=5, boot=200, level=0.95, seed=0)
 
 def _sizes(a, b):
     sizes = [a.sizes(), b.sizes()]
-    return {key: [size[key] for size in sizes] for key in sizes[0]}
+    return {**{key: [size[key] for size in sizes] for key in sizes[0]}, "paired": paired(a, b)}
 
 
 def _number(value):
@@ -218,9 +225,11 @@ def format_report(report):
              f"embeddings: {a['tagger']}" + (f" ({a['layer']})" if a["layer"] else ""),
              f"FAD over the {settings['fad_over']}' embeddings; KD (KID) and PRDC (k="
              f"{settings['prdc_k']}, B against A) over the stems'"]
+    together = ("; paired: both sets hold the same tracks, drawn together"
+                if report["overall"]["paired"] else "")
     lines.append(f"intervals: {100 * boot['level']:g}% percentile intervals of "
                  f"{boot['resamples']} bootstrap resamples of the tracks (seed {boot['seed']})"
-                 if boot["resamples"] else "no intervals (--boot 0)")
+                 f"{together}" if boot["resamples"] else "no intervals (--boot 0)")
     table = [["set", "stems A/B", "metric", "value", "interval"]]
     sets = [("all", report["overall"]), *report.get("categories", {}).items()]
     undefined, notes = False, []

@@ -206,7 +206,7 @@ def _group_index(groups, n, name):
 
 
 def group_bootstrap(metric, a, b, groups_a, groups_b, n_boot=200, level=0.95, seed=0,
-                    duplicates=True):
+                    duplicates=True, paired=False):
     """Bootstrap percentile interval of ``metric(a, b)``, resampling whole groups (tracks).
 
     Samples of one track are not independent, so each replicate draws the groups (e.g. the
@@ -225,6 +225,11 @@ def group_bootstrap(metric, a, b, groups_a, groups_b, n_boot=200, level=0.95, se
     for PRDC and the kernel distance. Either way a replicate is a different set size or
     mix than the data, so read the interval as the spread over tracks, not an exact
     confidence interval; it need not be centred on ``estimate``, the metric on all data.
+
+    ``paired``: both sets hold the same groups (the same tracks, e.g. under two conditions),
+    and each replicate draws them once and takes the drawn groups in both sets. Drawn
+    independently, two such sets would be compared on different tracks, so that even
+    identical sets come out apart in every replicate.
     """
     a, b = _check_sets(a, b, 1, "group_bootstrap")
     if not 0 < level < 1:
@@ -233,16 +238,24 @@ def group_bootstrap(metric, a, b, groups_a, groups_b, n_boot=200, level=0.95, se
         raise ValueError(f"group_bootstrap: n_boot must be at least 1, got {n_boot}")
     rows_a = _group_index(groups_a, len(a), "groups_a")
     rows_b = _group_index(groups_b, len(b), "groups_b")
+    if paired and set(np.asarray(groups_a).tolist()) != set(np.asarray(groups_b).tolist()):
+        raise ValueError("group_bootstrap: paired sets must hold the same groups")
     rng = np.random.default_rng(seed)
 
-    def resample(x, rows):
+    def draw(rows):
         drawn = rng.integers(len(rows), size=len(rows))
-        if not duplicates:
-            drawn = np.unique(drawn)
+        return drawn if duplicates else np.unique(drawn)
+
+    def take(x, rows, drawn):
         return x[np.concatenate([rows[g] for g in drawn])]
 
+    def replicate():
+        drawn_a = draw(rows_a)
+        drawn_b = drawn_a if paired else draw(rows_b)
+        return metric(take(a, rows_a, drawn_a), take(b, rows_b, drawn_b))
+
     estimate = metric(a, b)
-    replicates = [metric(resample(a, rows_a), resample(b, rows_b)) for _ in range(n_boot)]
+    replicates = [replicate() for _ in range(n_boot)]
     tails = 100 * (1 - level) / 2, 100 * (1 + level) / 2
 
     def interval(est, values):

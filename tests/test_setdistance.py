@@ -360,6 +360,33 @@ def test_bootstrap_resamples_whole_groups(duplicates):
     assert saw_repeat == duplicates
 
 
+@pytest.mark.parametrize("duplicates", [True, False])
+def test_paired_bootstrap_draws_the_same_groups_in_both_sets(duplicates):
+    """paired=True: each replicate takes the same groups (by label) from both sets, so a set
+    against a copy of itself (its rows in another order) is 0 in every replicate; drawn
+    apart, the copies differ."""
+    rng = np.random.default_rng(8)
+    groups = np.repeat([f"t{i}" for i in range(6)], [1, 2, 3, 1, 2, 3])
+    a = np.column_stack([np.arange(len(groups)), rng.standard_normal(len(groups))])
+    order = rng.permutation(len(groups))
+    seen = []
+
+    def record(x, y):
+        seen.append((sorted(x[:, 0]), sorted(y[:, 0])))
+        return frechet_distance(x, y) if len(x) > 1 else 0.0
+
+    paired = group_bootstrap(record, a, a[order], groups, groups[order], n_boot=40,
+                             duplicates=duplicates, paired=True)
+    assert all(rows_a == rows_b for rows_a, rows_b in seen)
+    assert [paired.low, paired.high] == pytest.approx([0.0, 0.0], abs=1e-9)
+    apart = group_bootstrap(record, a, a[order], groups, groups[order], n_boot=40,
+                            duplicates=duplicates)
+    assert apart.high > 0.01
+    with pytest.raises(ValueError, match="paired sets must hold the same groups"):
+        group_bootstrap(record, a, a, groups, np.where(groups == "t0", "t9", groups),
+                        paired=True)
+
+
 def test_bootstrap_seeded_and_dict_metrics():
     rng = np.random.default_rng(7)
     a, ga = grouped(rng, 30, 4, 3)

@@ -20,10 +20,10 @@ CATEGORIES = ("bass", "drums", "vocals")
 MAKER = {"tagger": "ast", "layer": "pooled", "weights": "0" * 64}
 
 
-def stems(tracks=8, dim=6, seed=0, shift=None, windows=False):
-    """Arrays of an embeddings file: every track has one stem per category; ``shift``
-    moves the embeddings of one category (``(category, amount)``); ``windows``: each stem
-    also keeps 1 to 3 window embeddings whose mean is its embedding."""
+def stems(tracks=8, dim=6, seed=0, shift=None, windows=False, prefix="t"):
+    """Arrays of an embeddings file: every track (``prefix`` and a number) has one stem per
+    category; ``shift`` moves the embeddings of one category (``(category, amount)``);
+    ``windows``: each stem also keeps 1 to 3 window embeddings whose mean is its embedding."""
     rng = np.random.default_rng(seed)
     paths, labels, groups, vectors, window_rows, counts = [], [], [], [], [], []
     for track in range(tracks):
@@ -33,9 +33,9 @@ def stems(tracks=8, dim=6, seed=0, shift=None, windows=False):
             rows = centre + rng.normal(0, 1, (count, dim))
             if shift and category == shift[0]:
                 rows = rows + shift[1]
-            paths.append(f"t{track}/{category}.wav")
+            paths.append(f"{prefix}{track}/{category}.wav")
             labels.append(category)
-            groups.append(f"t{track}")
+            groups.append(f"{prefix}{track}")
             vectors.append(rows.mean(0))
             window_rows.append(rows)
             counts.append(count)
@@ -136,22 +136,26 @@ def test_the_moved_category_stands_out(report):
     assert coverage["vocals"] < min(coverage["bass"], coverage["drums"])
 
 
+def tracks(arrays, windows):
+    return np.repeat(arrays["groups"], arrays["window_counts"] if windows else 1)
+
+
 def test_intervals_resample_tracks(report):
-    """FAD's interval resamples whole tracks with duplicates, PRDC's without (the
-    library's group_bootstrap on the same rows and tracks, seed 0)."""
+    """FAD's interval resamples whole tracks with duplicates, PRDC's without, the same
+    tracks in both sets, which hold the same tracks (the library's group_bootstrap on the
+    same rows and tracks, seed 0)."""
     from stemeval.setdistance import frechet_distance, group_bootstrap, prdc
 
     a, b, found, _ = report
-    tracks = lambda arrays, windows: np.repeat(  # noqa: E731
-        arrays["groups"], arrays["window_counts"] if windows else 1)
+    assert found["overall"]["paired"] and found["categories"]["bass"]["paired"]
     fad_interval = group_bootstrap(frechet_distance, pick(a, windows=True),
                                    pick(b, windows=True), tracks(a, True), tracks(b, True),
-                                   n_boot=40, seed=0, duplicates=True)
+                                   n_boot=40, seed=0, duplicates=True, paired=True)
     assert [found["overall"]["fad"][key] for key in ("estimate", "low", "high")] == \
         pytest.approx(list(fad_interval), rel=1e-9)
     prdc_interval = group_bootstrap(lambda x, y: prdc(x, y, 3), pick(a), pick(b),
                                     tracks(a, False), tracks(b, False), n_boot=40, seed=0,
-                                    duplicates=False)
+                                    duplicates=False, paired=True)
     for key, interval in prdc_interval.items():
         assert [found["overall"]["prdc"][key][name] for name in ("estimate", "low", "high")] \
             == pytest.approx(list(interval), rel=1e-9)
@@ -169,6 +173,23 @@ def test_text_output(report):
     vocals = next(line for line in lines if line.startswith("vocals"))
     assert vocals.split()[:3] == ["vocals", "8/8", "FAD"]
     assert out.endswith("JSON report written to d.json\n")
+
+
+def test_sets_of_other_tracks_are_resampled_apart(tmp_path):
+    from stemeval.setdistance import frechet_distance, group_bootstrap
+
+    a, b = stems(), stems(seed=1, prefix="u")
+    save(tmp_path / "a.npz", a)
+    save(tmp_path / "b.npz", b)
+    result = run("a.npz", "b.npz", "--metrics", "fad", "--boot", "30", "--json", "d.json",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads((tmp_path / "d.json").read_text())["overall"]
+    expected = group_bootstrap(frechet_distance, pick(a), pick(b), tracks(a, False),
+                               tracks(b, False), n_boot=30, seed=0)
+    assert not found["paired"] and "paired" not in result.stdout
+    assert [found["fad"][key] for key in ("estimate", "low", "high")] == \
+        pytest.approx(list(expected), rel=1e-9)
 
 
 def test_fad_over_stems_without_windows_and_no_intervals(tmp_path):
