@@ -225,11 +225,11 @@ def format_report(report):
              f"embeddings: {a['tagger']}" + (f" ({a['layer']})" if a["layer"] else ""),
              f"FAD over the {settings['fad_over']}' embeddings; KD (KID) and PRDC (k="
              f"{settings['prdc_k']}, B against A) over the stems'"]
-    together = ("; paired: both sets hold the same tracks, drawn together"
-                if report["overall"]["paired"] else "")
     lines.append(f"intervals: {100 * boot['level']:g}% percentile intervals of "
                  f"{boot['resamples']} bootstrap resamples of the tracks (seed {boot['seed']})"
-                 f"{together}" if boot["resamples"] else "no intervals (--boot 0)")
+                 if boot["resamples"] else "no intervals (--boot 0)")
+    if boot["resamples"] and report["overall"]["paired"]:
+        lines.append("paired: both sets hold the same tracks, drawn together in each resample")
     table = [["set", "stems A/B", "metric", "value", "interval"]]
     sets = [("all", report["overall"]), *report.get("categories", {}).items()]
     undefined, notes = False, []
