@@ -91,7 +91,6 @@ def evaluate(dataset, args):
     command line's ``args``; returns the exit status. Bad input is a UserError before any
     stem is analysed; a refused run changes no file."""
     from stemeval.datasets.selection import find_stems
-    from stemeval.deform import CLEAN
     from stemeval.devices import pick_device, warm_up
     from stemeval.outputs import RunFiles, run_inputs
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, left_out_stems
@@ -112,6 +111,8 @@ def evaluate(dataset, args):
             from stemeval.deform import Deformer
 
             deform = Deformer(args.deform, args.folder)
+    from stemeval.deform import CLEAN  # after --deform's check, which names a missing package
+
     stems, category_map = find_stems(dataset, args.folder, args.map, args.split, args.limit,
                                      args.follow_links)
     files = RunFiles(args.output, args.embeddings)
