@@ -15,8 +15,9 @@ Intervals: ``group_bootstrap`` over tracks (a stem without a track is its own), 
 duplicated tracks for FAD and without for KD and PRDC, whose neighbours and within-set
 pairs duplicates would distort (see its docstring); paired (the same tracks drawn in both
 sets) where both sets hold the same tracks, as a dataset and its deformed copy do. A
-resample too small for its metric leaves the interval undefined (null), said in the output. Two files made by different
-taggers, layers or weights, or sets too small for a metric, are refused with one line.
+resample too small for its metric leaves the interval undefined (null), said in the
+output. Two files made by different taggers, layers or weights, or sets too small for a
+metric, are refused with one line.
 """
 
 import sys
