@@ -76,6 +76,11 @@ def build_parser(dataset=None, default_output=None):
     parser.add_argument("--embeddings", metavar="PATH",
                         help="also save one embedding per stem (from the same forward pass) "
                              "in this .npz; speech-gated stems get one too")
+    parser.add_argument("--embeddings-from", choices=("tagger", "vggish"), default="tagger",
+                        help="where --embeddings come from: the tagger's forward pass "
+                             "(default), or vggish: the speech graph's 128-d VGGish embedding "
+                             "of every 0.96 s patch of the stem and their mean, the embedding "
+                             "FAD was defined on")
     parser.add_argument("--details", action="store_true",
                         help="append the columns score, speech_score, top5, error and group "
                              "(the stem's track or song)")

@@ -4,6 +4,10 @@ Writes a few synthetic stems into ``demo/`` (both layouts), runs both analyze sc
 (with the options given, ``--output`` naming the two files) and scores the results. The exit
 status is the first failing command's (2 for bad input, as the analyze scripts). Synthetic tones are not music: the point is to see every step work
 once the model files are in place, not to measure anything.
+
+``--distances`` shows ``setdistance.py`` instead: two MoisesDB-shaped sets of the same songs
+in ``demo/sets/`` that differ in one category (set B's guitar stems are clipped hard, a
+distortion), each run with ``--embeddings``, then compared per category.
 """
 
 import os
@@ -14,15 +18,16 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from stemeval.errors import ArgumentParser, run_main
+from stemeval.errors import ArgumentParser, UserError, run_main
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEMO = PROJECT / "demo"
+SETS = DEMO / "sets"
 RATE = 44100
 
 
-def _bass(t):
-    return 0.5 * np.sign(np.sin(2 * np.pi * 55 * t)) * np.exp(-3 * (t % 0.5))
+def _bass(t, transpose=1.0):
+    return 0.5 * np.sign(np.sin(2 * np.pi * 55 * transpose * t)) * np.exp(-3 * (t % 0.5))
 
 
 def _drums(t, rng):
@@ -32,14 +37,14 @@ def _drums(t, rng):
     return 0.6 * kick + hat
 
 
-def _voice(t):
-    pitch = 220 * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))
+def _voice(t, transpose=1.0):
+    pitch = 220 * transpose * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))
     phase = 2 * np.pi * np.cumsum(pitch) / RATE
     return 0.3 * sum(np.sin(k * phase) / k for k in range(1, 8)) * (np.sin(np.pi * t / 2) ** 2)
 
 
-def _guitar(t, rng):
-    period = int(RATE / 196)
+def _guitar(t, rng, transpose=1.0):
+    period = int(RATE / (196 * transpose))
     out = np.zeros(len(t))
     buffer = rng.uniform(-1, 1, period)
     for i in range(len(t)):
@@ -50,11 +55,27 @@ def _guitar(t, rng):
     return 0.5 * out
 
 
-def _stems(seconds=8.0):
-    rng = np.random.default_rng(0)
+def _stems(seconds=8.0, seed=0, transpose=1.0):
+    rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
-    return {"bass": _bass(t), "drums": _drums(t, rng), "vocals": _voice(t),
-            "guitar": _guitar(t, rng)}
+    return {"bass": _bass(t, transpose), "drums": _drums(t, rng), "vocals": _voice(t, transpose),
+            "guitar": _guitar(t, rng, transpose)}
+
+
+def write_two_sets(songs=8):
+    """Two MoisesDB-shaped sets in ``demo/sets/``, ``a`` and ``b``, of the same ``songs``
+    songs (each its own key and noise), equal but for the guitar stems, clipped hard in
+    ``b``; returns their folders."""
+    folders = SETS / "a", SETS / "b"
+    for song in range(songs):
+        for name, audio in _stems(seed=song, transpose=2 ** (song / 12)).items():
+            for folder in folders:
+                if folder.name == "b" and name == "guitar":
+                    audio = np.clip(6 * audio, -0.4, 0.4)
+                (folder / f"song{song}" / name).mkdir(parents=True, exist_ok=True)
+                soundfile.write(folder / f"song{song}" / name / f"{name}.wav", audio, RATE,
+                                subtype="PCM_16")
+    return folders
 
 
 def write_demo_trees():
@@ -85,6 +106,10 @@ def build_parser():
     parser.add_argument("--embeddings", metavar="PATH",
                         help="also save each evaluation's embeddings, named after PATH as "
                              "--output is: PATH_dsd100.npz and PATH_moises.npz")
+    parser.add_argument("--distances", action="store_true",
+                        help="show setdistance.py instead: two sets of the same songs in "
+                             "demo/sets/, set b's guitar stems distorted, each evaluated with "
+                             "--embeddings (demo/sets/a.npz, b.npz), then compared per category")
     return parser
 
 
@@ -98,8 +123,27 @@ def output_names(output, extension=".csv"):
             Path(f"{root}_moises{given or extension}"))
 
 
+def show_distances(options):
+    """The ``--distances`` demo: both sets evaluated with ``options``, then compared."""
+    for folder in write_two_sets():
+        print(f"demo set written in {folder}", file=sys.stderr)
+        status = subprocess.call([sys.executable, str(PROJECT / "analyze_moisesdb.py"),
+                                  str(folder), "--output", f"{folder}.csv", "--embeddings",
+                                  f"{folder}.npz", *options], stdout=subprocess.DEVNULL)
+        if status != 0:
+            return status
+    return subprocess.call([sys.executable, str(PROJECT / "setdistance.py"), f"{SETS}/a.npz",
+                            f"{SETS}/b.npz", "--by", "category", "--json", f"{SETS}/d.json"])
+
+
 def main(argv=None):
     args, options = build_parser().parse_known_args(argv)
+    if args.distances:
+        if args.output or args.embeddings:
+            raise UserError("--distances writes its files in demo/sets/: drop --output and "
+                            "--embeddings")
+        return show_distances(options + ["--quiet"] * (not {"--quiet", "--verbose"} &
+                                                      set(options)))
     if not {"--quiet", "--verbose"} & set(options):
         options.append("--verbose")
     dsd, moises = write_demo_trees()

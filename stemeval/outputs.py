@@ -3,7 +3,8 @@ to one writer at a time.
 
 An evaluation run writes its results CSV, the sidecar ``<output>.json``, the lock file
 ``<output>.lock`` and, with ``--embeddings``, the ``.npz`` and its log ``<npz>.part``; a
-sweep writes the same for every cell (without embeddings), and its summary files. Nothing
+sweep writes the same for every cell (embeddings with ``embeddings = true``), and its
+summary files. Nothing
 else. Before any model is loaded, each must be a writable path that is not a folder, not a
 device or a pipe, not one of the run's inputs (its stems, manifest, map, checkpoint, speech
 model, sweep config) and not another of its outputs, compared by real path and by file

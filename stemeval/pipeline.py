@@ -36,7 +36,7 @@ class Prepared:
     speech: object = None  # SpeechEvidence
     features: torch.Tensor = None
     row: dict = None
-    embedding: object = None  # numpy float32 [D], once the tagger has run
+    embedding: object = None  # numpy float32, as ``embeddings.pack`` lays it out
 
 
 @dataclass
@@ -132,15 +132,18 @@ class Evaluator:
     its own map) maps an AudioSet tagger's chosen label to the dataset's category.
     ``speech_models`` (a ``stemeval.speech.SpeechModels``) is the speech gate's;
     ``deform`` (a ``stemeval.deform.Deformer``, None for the stems as they are) the
-    condition. With ``embeddings``, speech-gated stems get an embedding too; their rows stay
-    ``speech``.
+    condition. ``embeddings``: False, or where each stem's embedding comes from: ``"tagger"``
+    (or True), its forward pass; ``"vggish"``, the speech graph's VGGish embedding of every
+    patch of the stem and their mean (``speech_models`` built with ``embeddings``). Either
+    way speech-gated stems get an embedding too (their rows stay ``speech``) and error rows
+    none.
     """
 
     def __init__(self, tagger, speech_models, category_map, device="cpu",
                  precision="fp32", details=False, deform=None, embeddings=False):
         self.device = torch.device(device)
         self.details = details
-        self.embeddings = embeddings
+        self.embeddings = "tagger" if embeddings is True else embeddings or None
         self.tagger = tagger.to(self.device)
         self.category_map = datasets.category_map(category_map)
         self.precision = precision
@@ -160,12 +163,22 @@ class Evaluator:
             if gated:
                 row = {"label": stem.label, "path": stem.path, "prediction": SPEECH,
                        "proposed_label": SPEECH, **self._speech_details(prepared.speech)}
-                return Prepared(stem, row=row, features=features if self.embeddings else None)
+                return Prepared(stem, row=row, embedding=self._vggish(prepared.speech),
+                                features=features if self.embeddings == "tagger" else None)
             if prepared.excerpt_failure is not None:
                 return Prepared(stem, row=_error_row(stem, prepared.excerpt_failure))
-            return Prepared(stem, prepared.speech, features=features)
+            return Prepared(stem, prepared.speech, features=features,
+                            embedding=self._vggish(prepared.speech))
         except Exception as error:  # the speech graph failing in this process
             return Prepared(stem, row=_error_row(stem, failure_reason(error)))
+
+    def _vggish(self, speech):
+        """The stem's VGGish embedding (the mean over its patches) with its patches', when
+        they are kept; None for a stem shorter than a patch."""
+        from stemeval.embeddings import pack
+
+        patches = speech.patch_embeddings if self.embeddings == "vggish" else None
+        return None if patches is None or not len(patches) else pack(patches.mean(0), patches)
 
     def _speech_details(self, speech):
         """The exact speech score, computed only when --details asks for it."""
@@ -181,7 +194,7 @@ class Evaluator:
         that runs out of GPU memory is split in half and retried, down to one stem."""
         try:
             output = self.run_tagger([item.features for item in items])
-            return list(zip(items, output.scores.numpy(), output.embeddings.numpy()))
+            return list(zip(items, output.scores.numpy(), output.stem_embeddings()))
         except torch.cuda.OutOfMemoryError as error:
             if len(items) == 1:
                 return [(items[0], error, None)]
@@ -198,7 +211,7 @@ class Evaluator:
         if not waiting:
             return
         for item, scores, embedding in self._run(waiting):
-            if self.embeddings and embedding is not None:
+            if self.embeddings == "tagger" and embedding is not None:
                 item.embedding = embedding
             if item.row is None:
                 try:  # the lazy speech evidence runs here, per stem
@@ -206,6 +219,8 @@ class Evaluator:
                                 if isinstance(scores, Exception) else self._row(item, scores))
                 except Exception as error:
                     item.row = _error_row(item.stem, failure_reason(error))
+            if item.row["prediction"] == ERROR:
+                item.embedding = None
             item.features = item.speech = None
 
     def _row(self, item, scores):

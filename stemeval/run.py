@@ -16,7 +16,7 @@ must match).
 import sys
 from dataclasses import dataclass
 
-from stemeval.errors import needs_packages
+from stemeval.errors import UserError, needs_packages
 
 
 @dataclass
@@ -46,7 +46,8 @@ def run_cells(cells, stems, batch_size=1, workers=0):
     where = [([id(d) for d in deforms].index(id(cell.evaluator.deform)),
               [id(t) for t in taggers].index(id(cell.evaluator.tagger))) for cell in cells]
     preparer = Preparer(deforms, taggers, speech_models,
-                        features_for_speech=any(cell.evaluator.embeddings for cell in cells))
+                        features_for_speech=any(cell.evaluator.embeddings == "tagger"
+                                                for cell in cells))
     queue = []
 
     def flush():
@@ -90,7 +91,6 @@ def evaluate(dataset, args):
     command line's ``args``; returns the exit status. Bad input is a UserError before any
     stem is analysed; a refused run changes no file."""
     from stemeval.datasets.selection import find_stems
-    from stemeval.deform import CLEAN
     from stemeval.devices import pick_device, warm_up
     from stemeval.outputs import RunFiles, run_inputs
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, left_out_stems
@@ -98,12 +98,21 @@ def evaluate(dataset, args):
     from stemeval.taggers import check_name
 
     check_name(args.tagger)
+    if args.embeddings_from != "tagger" and args.embeddings is None:
+        raise UserError(f"--embeddings-from {args.embeddings_from} says where --embeddings come "
+                        f"from; give --embeddings PATH too")
+    if args.embeddings_from == "vggish":
+        from stemeval.speech import check_embeddings_backend
+
+        check_embeddings_backend(args.speech_backend)
     deform = None
     if args.deform is not None:
         with needs_packages("--deform"):
             from stemeval.deform import Deformer
 
             deform = Deformer(args.deform, args.folder)
+    from stemeval.deform import CLEAN  # after --deform's check, which names a missing package
+
     stems, category_map = find_stems(dataset, args.folder, args.map, args.split, args.limit,
                                      args.follow_links)
     files = RunFiles(args.output, args.embeddings)
@@ -176,18 +185,22 @@ def _run(args, stems, category_map, device, deform, columns, condition, resume):
     identity = {**model_identity(tagger, graph), **condition}
     check_resume(resume.previous, identity, args.output)
     kept = resume.kept.rows if resume.kept else []
+    source = args.embeddings_from if args.embeddings else None
+    speech_models = speech_model_factory(graph, args.speech_backend, device,
+                                         embeddings=source == embeddings.VGGISH)
+    made = embeddings.maker(source, identity, tagger, speech_models) if source else None
     if args.embeddings and kept:
-        embeddings.check_resume(args.embeddings, tagger.name, kept, args.output)
-    evaluator = Evaluator(tagger, speech_model_factory(graph, args.speech_backend, device),
-                          category_map, device=device, precision=args.precision,
-                          details=args.details, deform=deform,
-                          embeddings=args.embeddings is not None)
+        embeddings.check_resume(args.embeddings, made["tagger"], kept, args.output,
+                                made["layer"], made["weights"])
+    evaluator = Evaluator(tagger, speech_models, category_map, device=device,
+                          precision=args.precision, details=args.details, deform=deform,
+                          embeddings=source or False)
     groups = {stem.path: stem.group for stem in stems}
     sidecar = Sidecar(args.output, identity, vars(args), device, resume.previous)
     sidecar.start()
     with ResultWriter(args.output, columns, resume.kept) as writer:
-        store = (embeddings.EmbeddingStore(args.embeddings, tagger.name,
-                                           resume=resume.kept is not None)
+        store = (embeddings.EmbeddingStore(args.embeddings, resume=resume.kept is not None,
+                                           **made)
                  if args.embeddings else None)
         complete = False
         try:

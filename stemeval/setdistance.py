@@ -50,11 +50,17 @@ def frechet_distance(a, b, eps=1e-6):
     rowvar=False)``) and audio-metrics (``torch.cov``, correction=1) fit them; with ddof=0
     small sets would come out systematically closer.
 
-    Numerical guard, as pytorch-fid has it: if ``sqrtm(S_a S_b)`` is not finite (a
-    near-singular product, e.g. fewer samples than dimensions), ``eps`` is added to both
-    diagonals and the root taken again (the traces keep the plain covariances); the tiny
-    imaginary part rounding leaves is dropped,
-    and a ValueError raised when it is not tiny (over 1e-4 of Tr(S_a) + Tr(S_b)).
+    Fewer samples than dimensions (a set of n <= dim): then S_a S_b is singular, which is
+    where ``sqrtm`` is least reliable and slowest, and the trace is computed exactly another
+    way: with A and B the centred sets over sqrt(n - 1) (S_a = A^T A, S_b = B^T B), the
+    eigenvalues of S_a S_b are the squared singular values of A B^T, so Tr sqrtm(S_a S_b) is
+    the sum of the singular values of that n_a x n_b matrix (no guard needed; a 768-d pair of
+    100 samples takes milliseconds where ``sqrtm`` takes seconds).
+
+    Numerical guard otherwise, as pytorch-fid has it: if ``sqrtm(S_a S_b)`` is not finite
+    (a near-singular product), ``eps`` is added to both diagonals and the root taken again
+    (the traces keep the plain covariances); the tiny imaginary part rounding leaves is
+    dropped, and a ValueError raised when it is not tiny (over 1e-4 of Tr(S_a) + Tr(S_b)).
     The result is not clipped at 0: identical sets may give about -1e-12.
 
     The estimate is biased upwards for finite sets, the more so the fewer samples per
@@ -65,6 +71,13 @@ def frechet_distance(a, b, eps=1e-6):
 
     a, b = _check_sets(a, b, MIN_SAMPLES_FRECHET, "frechet_distance")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    diff = mu_a - mu_b
+    if min(len(a), len(b)) <= a.shape[1]:
+        centred_a = (a - mu_a) / np.sqrt(len(a) - 1)
+        centred_b = (b - mu_b) / np.sqrt(len(b) - 1)
+        trace_root = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False).sum()
+        return float(diff @ diff + np.sum(centred_a ** 2) + np.sum(centred_b ** 2)
+                     - 2.0 * trace_root)
     cov_a = np.atleast_2d(np.cov(a, rowvar=False))
     cov_b = np.atleast_2d(np.cov(b, rowvar=False))
 
@@ -78,7 +91,6 @@ def frechet_distance(a, b, eps=1e-6):
         if imag > 1e-4 * scale:
             raise ValueError(f"frechet_distance: sqrtm(S_a S_b) has an imaginary part of {imag:g}")
         covmean = covmean.real
-    diff = mu_a - mu_b
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean))
 
 
@@ -194,7 +206,7 @@ def _group_index(groups, n, name):
 
 
 def group_bootstrap(metric, a, b, groups_a, groups_b, n_boot=200, level=0.95, seed=0,
-                    duplicates=True):
+                    duplicates=True, paired=False):
     """Bootstrap percentile interval of ``metric(a, b)``, resampling whole groups (tracks).
 
     Samples of one track are not independent, so each replicate draws the groups (e.g. the
@@ -213,6 +225,11 @@ def group_bootstrap(metric, a, b, groups_a, groups_b, n_boot=200, level=0.95, se
     for PRDC and the kernel distance. Either way a replicate is a different set size or
     mix than the data, so read the interval as the spread over tracks, not an exact
     confidence interval; it need not be centred on ``estimate``, the metric on all data.
+
+    ``paired``: both sets hold the same groups (the same tracks, e.g. under two conditions),
+    and each replicate draws them once and takes the drawn groups in both sets. Drawn
+    independently, two such sets would be compared on different tracks, so that even
+    identical sets come out apart in every replicate.
     """
     a, b = _check_sets(a, b, 1, "group_bootstrap")
     if not 0 < level < 1:
@@ -221,16 +238,24 @@ def group_bootstrap(metric, a, b, groups_a, groups_b, n_boot=200, level=0.95, se
         raise ValueError(f"group_bootstrap: n_boot must be at least 1, got {n_boot}")
     rows_a = _group_index(groups_a, len(a), "groups_a")
     rows_b = _group_index(groups_b, len(b), "groups_b")
+    if paired and set(np.asarray(groups_a).tolist()) != set(np.asarray(groups_b).tolist()):
+        raise ValueError("group_bootstrap: paired sets must hold the same groups")
     rng = np.random.default_rng(seed)
 
-    def resample(x, rows):
+    def draw(rows):
         drawn = rng.integers(len(rows), size=len(rows))
-        if not duplicates:
-            drawn = np.unique(drawn)
+        return drawn if duplicates else np.unique(drawn)
+
+    def take(x, rows, drawn):
         return x[np.concatenate([rows[g] for g in drawn])]
 
+    def replicate():
+        drawn_a = draw(rows_a)
+        drawn_b = drawn_a if paired else draw(rows_b)
+        return metric(take(a, rows_a, drawn_a), take(b, rows_b, drawn_b))
+
     estimate = metric(a, b)
-    replicates = [metric(resample(a, rows_a), resample(b, rows_b)) for _ in range(n_boot)]
+    replicates = [replicate() for _ in range(n_boot)]
     tails = 100 * (1 - level) / 2, 100 * (1 + level) / 2
 
     def interval(est, values):

@@ -51,6 +51,7 @@ class SpeechEvidence:
 
     def __init__(self, source):
         self._source = source
+        self.patch_embeddings = None  # per patch, when the VGGish embeddings are kept
         self._seen = []
         self._units = 0
         self._count = 0
@@ -89,11 +90,17 @@ class SpeechEvidence:
         source), for running them elsewhere with other stems' (``complete``)."""
         return self._source.unit_patches(self._units, len(self._source.weights))
 
-    def complete(self, activations):
-        """Take the activations of every unit not yet run, computed elsewhere."""
+    def complete(self, activations, embeddings=None):
+        """Take the activations of every unit not yet run, computed elsewhere; with
+        ``embeddings`` (the VGGish embedding of every unit, none run before), also keep
+        those, laid out per patch, as ``patch_embeddings`` [patches, 128]."""
         if len(activations) != len(self._source.weights) - self._units:
             raise ValueError(f"{len(activations)} activations for "
                              f"{len(self._source.weights) - self._units} unseen units")
+        if embeddings is not None:
+            if self._units:
+                raise ValueError("embeddings are taken with every unit's activations")
+            self.patch_embeddings = self._source.expand(np.asarray(embeddings, np.float32))
         if len(activations):
             self._take(np.asarray(activations, dtype=np.float32))
 
@@ -152,14 +159,21 @@ class EssentiaSpeechModel:
 class TorchSpeechModel:
     """The same graph executed by PyTorch on Essentia's VGGish input patches."""
 
-    def __init__(self, runner):
+    def __init__(self, runner, embeddings=False):
         self._runner = runner
+        self._embeddings = embeddings
 
     def evidence(self, audio_16k):
-        """The speech evidence of 16 kHz mono audio, computed lazily batch by batch."""
+        """The speech evidence of 16 kHz mono audio, computed lazily batch by batch; with
+        the VGGish embeddings kept, every patch at once (an ``EmbeddingRunner``)."""
         from stemeval.speech_graph import PatchActivations
+        from stemeval.vggish_embeddings import run_patches
 
-        return SpeechEvidence(PatchActivations(self._runner, audio_16k))
+        evidence = SpeechEvidence(PatchActivations(self._runner, audio_16k))
+        patches = evidence.unseen_patches() if self._embeddings else ()
+        if len(patches):
+            evidence.complete(*run_patches(self._runner, patches, SpeechEvidence.MAX_BATCH))
+        return evidence
 
 
 class PatchesOnlySpeechModel:
@@ -187,20 +201,24 @@ class SpeechModels:
 
     PATCH_BATCH = 2048  # patches per forward pass on a GPU
 
-    def __init__(self, graph_path, backend="torch", device="cpu"):
+    def __init__(self, graph_path, backend="torch", device="cpu", embeddings=False):
         import torch
 
         self.graph_path = str(graph_path)
         self.backend = backend
         self.device = torch.device(device)
+        self.embeddings = embeddings  # keep every patch's VGGish embedding
         self._runner = None
         self._essentia = None
+        if embeddings:
+            check_embeddings_backend(backend)
         if backend == "torch":
             from stemeval.speech_graph import GraphRunner, UnsupportedGraph
 
             try:
                 checked = _checked_runners.pop(_file_key(graph_path), None)
-                self._runner = (checked or GraphRunner.from_pb(graph_path)).to(self.device).eval()
+                self._runner = (self._embedding_runner() if embeddings else
+                                checked or GraphRunner.from_pb(graph_path)).to(self.device).eval()
             except UnsupportedGraph as error:
                 print(f"warning: {error}; running the speech graph in Essentia's TensorFlow "
                       f"instead", file=sys.stderr)
@@ -214,14 +232,25 @@ class SpeechModels:
         """Sent to a fresh process (not forked) without the built models; it builds its own."""
         return {**self.__dict__, "_runner": None, "_essentia": None}
 
+    def _embedding_runner(self):
+        from stemeval.vggish_embeddings import EmbeddingRunner
+
+        return EmbeddingRunner.from_pb(self.graph_path, INPUT_NODE, OUTPUT_NODE)
+
     @property
     def runner(self):
         """The PyTorch runner on ``device`` (None for Essentia's backend)."""
         if self._runner is None and self.backend == "torch":
             from stemeval.speech_graph import GraphRunner
 
-            self._runner = GraphRunner.from_pb(self.graph_path).to(self.device).eval()
+            self._runner = (self._embedding_runner() if self.embeddings else
+                            GraphRunner.from_pb(self.graph_path)).to(self.device).eval()
         return self._runner
+
+    @property
+    def embedding_node(self):
+        """The graph node whose output is kept as the VGGish embedding (with embeddings)."""
+        return self.runner.node
 
     @property
     def on_gpu(self):
@@ -231,7 +260,7 @@ class SpeechModels:
     def __call__(self):
         """This process's speech model."""
         if self.backend == "torch":
-            return TorchSpeechModel(self.runner)
+            return TorchSpeechModel(self.runner, self.embeddings)
         if self._essentia is None:
             self._essentia = EssentiaSpeechModel(self.graph_path)
         return self._essentia
@@ -254,21 +283,35 @@ class SpeechModels:
         if not pending:
             return
         patches = np.concatenate([patches for _, patches in pending])
-        outputs = []
-        with torch.inference_mode():
-            for start in range(0, len(patches), self.PATCH_BATCH):
-                batch = torch.from_numpy(patches[start:start + self.PATCH_BATCH])
-                outputs.append(self.runner(batch.to(self.device)).float().cpu().numpy())
-        activations = np.concatenate(outputs)
+        if self.embeddings:
+            from stemeval.vggish_embeddings import run_patches
+
+            activations, embeddings = run_patches(self.runner, patches, self.PATCH_BATCH)
+        else:
+            outputs, embeddings = [], None
+            with torch.inference_mode():
+                for start in range(0, len(patches), self.PATCH_BATCH):
+                    batch = torch.from_numpy(patches[start:start + self.PATCH_BATCH])
+                    outputs.append(self.runner(batch.to(self.device)).float().cpu().numpy())
+            activations = np.concatenate(outputs)
         start = 0
         for evidence, patches in pending:
-            evidence.complete(activations[start:start + len(patches)])
-            start += len(patches)
+            stop = start + len(patches)
+            evidence.complete(activations[start:stop],
+                              None if embeddings is None else embeddings[start:stop])
+            start = stop
 
 
-def speech_model_factory(graph_path, backend="torch", device="cpu"):
+def check_embeddings_backend(backend):
+    """UserError unless the VGGish embeddings can be kept with the speech ``backend``."""
+    if backend != "torch":
+        raise UserError(f"--embeddings-from vggish runs the speech graph in PyTorch, not with "
+                        f"--speech-backend {backend}")
+
+
+def speech_model_factory(graph_path, backend="torch", device="cpu", embeddings=False):
     """The ``SpeechModels`` of the graph at ``graph_path``: call it for this process's model."""
-    return SpeechModels(graph_path, backend, device)
+    return SpeechModels(graph_path, backend, device, embeddings)
 
 
 _ESSENTIA_PREFIXES = ("Error while configuring TensorflowPredictVGGish: ", "TensorflowPredict: ")

@@ -84,6 +84,7 @@ def test_long_excerpt_is_the_mean_over_evenly_spread_windows(folder):
     output = run(tagger, [excerpt, pcm(0.5, seed=4)])
     torch.testing.assert_close(output.scores[0], logits.mean(dim=0), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(output.embeddings[0], embeds.mean(dim=0), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(output.windows[0], embeds, atol=1e-6, rtol=1e-5)  # each kept
     alone = run(tagger, [excerpt])  # a stem's row does not depend on its batch
     torch.testing.assert_close(alone.scores[0], output.scores[0], atol=1e-6, rtol=1e-6)
 
@@ -199,6 +200,11 @@ def test_command_line_rows_embeddings_and_probe(folder, tmp_path):
     tagger = clap.load(str(folder), list(category_map("moisesdb").categories))
     with np.load(tmp_path / "emb.npz") as saved:
         assert sorted(saved["paths"]) == sorted(rows) and len(rows) == 10
+        assert str(saved["layer"]) == clap.ClapTagger.embedding
+        counts = saved["window_counts"]  # the tiny model's windows are 1 s: 3 per stem
+        assert counts.tolist() == [3] * 10 and len(saved["window_embeddings"]) == 30
+        means = saved["window_embeddings"].reshape(10, 3, -1).mean(axis=1)
+        np.testing.assert_allclose(means, saved["embeddings"], atol=1e-6)
         assert sorted(set(saved["groups"])) == [f"song{song}" for song in range(5)]
         scores = tagger.logit_scale * torch.from_numpy(saved["embeddings"]) @ tagger.text_embeds.T
         for path, row in zip(saved["paths"], scores.argmax(dim=1)):

@@ -15,6 +15,7 @@ from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 @pytest.fixture
 def models(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "DEMO", tmp_path / "demo")
+    monkeypatch.setattr(demo, "SETS", tmp_path / "demo" / "sets")
     return ["--checkpoint", str(save_original_checkpoint(random_model(), tmp_path / "ast.pth")),
             "--speech-model",
             str(write_constant_speech_graph(tmp_path / "speech.pb", logit_for_score(20.0)))]
@@ -35,6 +36,32 @@ def test_embeddings_are_named_as_the_outputs_are(tmp_path, models):
     for name, stems in (("e_dsd100.npz", 3), ("e_moises.npz", 4)):
         assert len(load_arrays(tmp_path / name)["paths"]) == stems
     assert not (tmp_path / "e.npz").exists()
+
+
+def test_distances_compare_two_sets_that_differ_in_one_category(tmp_path, models, capfd):
+    """--distances: set b is set a with its guitar stems clipped, so the other categories'
+    stems, and so their embeddings, are the same in both: FAD 0 and full coverage there."""
+    import json
+
+    monkey_sets = demo.SETS
+    assert demo.main(["--distances", *models]) == 0
+    report = json.loads((monkey_sets / "d.json").read_text())
+    categories = report["categories"]
+    assert sorted(categories) == ["bass", "drums", "guitar", "vocals"]
+    for name in ("bass", "drums", "vocals"):
+        assert categories[name]["fad"]["estimate"] == pytest.approx(0, abs=1e-9)
+        assert categories[name]["prdc"]["coverage"]["estimate"] == 1
+    assert categories["guitar"]["fad"]["estimate"] > 1e-3
+    assert report["overall"]["stems"] == [32, 32] and report["overall"]["paired"]
+    out = capfd.readouterr().out
+    assert out.startswith("A (reference): ") and "guitar" in out
+
+
+def test_distances_write_their_own_files(tmp_path, models):
+    from stemeval.errors import UserError
+
+    with pytest.raises(UserError, match="--distances writes its files in demo/sets/"):
+        demo.main(["--distances", "--output", "x.csv", *models])
 
 
 def test_help_runs_nothing(tmp_path, models, capsys):

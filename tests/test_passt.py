@@ -85,6 +85,10 @@ def test_long_excerpt_is_the_mean_of_10_s_windows_the_last_ending_at_the_end(ref
                                atol=TOLERANCE, rtol=0)
     torch.testing.assert_close(out.embeddings[0], torch.cat([e for _, e in windows]).mean(0),
                                atol=TOLERANCE, rtol=0)
+    # each window's own embedding is kept too (window_embeddings of --embeddings)
+    assert [len(stem) for stem in out.windows] == [2, 1]
+    torch.testing.assert_close(out.windows[0], torch.cat([e for _, e in windows]),
+                               atol=TOLERANCE, rtol=0)
     scores, embedding = reference_output(reference, short.to_float())  # one shorter window
     torch.testing.assert_close(out.scores[1], scores[0], atol=TOLERANCE, rtol=0)
     torch.testing.assert_close(out.embeddings[1], embedding[0], atol=TOLERANCE, rtol=0)

@@ -149,6 +149,31 @@ def test_frechet_against_audio_metrics():
         assert frechet_distance(a, b) == pytest.approx(am_frechet(x, y), rel=1e-8)
 
 
+def test_frechet_fewer_samples_than_dimensions_against_audio_metrics():
+    """Sets of n <= dim (the case computed from the singular values of A B^T): audio-metrics'
+    Fréchet distance (eigenvalues of S_a S_b) of the same sets, and the symmetric form
+    Tr sqrt(S_a^1/2 S_b S_a^1/2) by eigh (sqrtm with eps would be 1e-5 off: eps's roots)."""
+    import torch
+    from audio_metrics.data import AudioMetricsData
+    from audio_metrics.metrics.fad import frechet_distance as am_frechet
+
+    for seed, (n_a, n_b, dim) in enumerate([(12, 9, 40), (30, 30, 30), (5, 50, 20)]):
+        rng = np.random.default_rng(seed)
+        a = rng.standard_normal((n_a, dim)) * rng.uniform(0.5, 2, dim)
+        b = rng.standard_normal((n_b, dim)) @ rng.standard_normal((dim, dim)) * 0.3 + 0.2
+        x, y = AudioMetricsData(), AudioMetricsData()
+        x.add(torch.from_numpy(a))
+        y.add(torch.from_numpy(b))
+        assert frechet_distance(a, b) == pytest.approx(am_frechet(x, y), rel=1e-6)
+        cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        w, v = np.linalg.eigh(cov_a)
+        root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        trace_root = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+        expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+                    - 2 * trace_root)
+        assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-7)
+
+
 # ---------------------------------------------------------------- kernel distance
 
 
@@ -333,6 +358,33 @@ def test_bootstrap_resamples_whole_groups(duplicates):
             if not duplicates:
                 assert counts.max() <= 1
     assert saw_repeat == duplicates
+
+
+@pytest.mark.parametrize("duplicates", [True, False])
+def test_paired_bootstrap_draws_the_same_groups_in_both_sets(duplicates):
+    """paired=True: each replicate takes the same groups (by label) from both sets, so a set
+    against a copy of itself (its rows in another order) is 0 in every replicate; drawn
+    apart, the copies differ."""
+    rng = np.random.default_rng(8)
+    groups = np.repeat([f"t{i}" for i in range(6)], [1, 2, 3, 1, 2, 3])
+    a = np.column_stack([np.arange(len(groups)), rng.standard_normal(len(groups))])
+    order = rng.permutation(len(groups))
+    seen = []
+
+    def record(x, y):
+        seen.append((sorted(x[:, 0]), sorted(y[:, 0])))
+        return frechet_distance(x, y) if len(x) > 1 else 0.0
+
+    paired = group_bootstrap(record, a, a[order], groups, groups[order], n_boot=40,
+                             duplicates=duplicates, paired=True)
+    assert all(rows_a == rows_b for rows_a, rows_b in seen)
+    assert [paired.low, paired.high] == pytest.approx([0.0, 0.0], abs=1e-9)
+    apart = group_bootstrap(record, a, a[order], groups, groups[order], n_boot=40,
+                            duplicates=duplicates)
+    assert apart.high > 0.01
+    with pytest.raises(ValueError, match="paired sets must hold the same groups"):
+        group_bootstrap(record, a, a, groups, np.where(groups == "t0", "t9", groups),
+                        paired=True)
 
 
 def test_bootstrap_seeded_and_dict_metrics():

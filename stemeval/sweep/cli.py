@@ -47,7 +47,19 @@ def main(argv=None):
                               f"sweep") from None
     records = summarise(config)
     print("\n".join(format_table(records)))
-    written = [*write_summary(records, config.output),
+    extra = ()
+    if config.options.embeddings:
+        from stemeval.sweep import distances
+
+        distances.add_distances(records, config)
+        print("\n" + "\n".join(distances.format_distances(records)))
+        extra = distances.FIELDS
+    written = [*write_summary(records, config.output, extra),
                plot_summary(records, f"{config.output}/accuracy.png")]
+    if config.options.embeddings:
+        from stemeval.sweep.runner import DISTANCE_PLOT
+
+        written.append(distances.plot_distances(records,
+                                                f"{config.output}/{DISTANCE_PLOT}"))
     print("wrote " + ", ".join(path for path in written if path), file=sys.stderr)
     return 0

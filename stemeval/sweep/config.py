@@ -16,7 +16,8 @@ from stemeval import taggers as tagger_registry
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
 DATASET_KEYS = {"layout", "folder", "map", "split", "limit", "follow_links"}
 OPTION_DEFAULTS = {"speech_model": None, "device": "auto", "precision": "fp32",
-                   "batch_size": None, "workers": None, "speech_backend": "torch", "chunk": 8}
+                   "batch_size": None, "workers": None, "speech_backend": "torch", "chunk": 8,
+                   "embeddings": False}
 OPTION_CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32", "fp16", "bf16"),
                   "speech_backend": ("torch", "essentia")}
 
@@ -74,6 +75,7 @@ class Options:
     workers: int = None  # None: as an evaluation run (1 on a CPU, the core count on CUDA)
     speech_backend: str = "torch"
     chunk: int = 8  # stems decoded and held at once; also the stems of one Ray task
+    embeddings: bool = False  # each cell keeps its stems' embeddings (``embeddings_path``)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,13 @@ class SweepConfig:
     def cell_path(self, dataset, tagger, condition):
         """``<output>/<dataset>/<tagger>/<condition>.csv``."""
         return os.path.join(self.output, _safe(dataset.name), _safe(tagger), condition.file_name)
+
+    def embeddings_path(self, dataset, tagger, condition):
+        """Where a cell keeps its embeddings (with ``options.embeddings``): beside its CSV,
+        ``<condition>.npz``; None without."""
+        if not self.options.embeddings:
+            return None
+        return os.path.splitext(self.cell_path(dataset, tagger, condition))[0] + ".npz"
 
 
 def _safe(name):
@@ -179,6 +188,8 @@ def _options(path, data, taggers):
         value = values[key]
         if value is not None and not _is_count(value, low):
             _fail(path, f"options.{key} must be an integer of at least {low}")
+    if not isinstance(values["embeddings"], bool):
+        _fail(path, f"options.embeddings must be true or false, not {values['embeddings']!r}")
     if values["speech_model"] is not None and not os.path.isfile(values["speech_model"]):
         _fail(path, f"options.speech_model: {values['speech_model']}: no such file")
     return Options(checkpoints=dict(checkpoints), **values)

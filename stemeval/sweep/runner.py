@@ -8,7 +8,9 @@ kill is repaired, and only the stems a cell lacks are run. A dataset's stems are
 shards of ``options.chunk`` stems, in path order; each shard's rows are appended to every
 cell file in the stems' order, so a cell's file is the same whichever runner, shard size or
 interruption made it. Everything is checked, and every cell locked, before any file is
-written.
+written. With ``options.embeddings`` each cell also keeps its embeddings as a run's
+``--embeddings`` does (``config.embeddings_path``: guarded, logged before each row, resumed,
+and refused when the rows kept have none).
 """
 
 import dataclasses
@@ -16,12 +18,14 @@ import os
 import sys
 from contextlib import ExitStack
 
+from stemeval import embeddings
 from stemeval.errors import UserError
 from stemeval.outputs import RunFiles, check_outputs
 from stemeval.progress import Progress
 from stemeval.results import COLUMNS, ERROR, ResultWriter, left_out_stems, read_results
 
 SUMMARY_FILES = ("summary.csv", "summary.json", "accuracy.png")
+DISTANCE_PLOT = "distance.png"  # with embeddings: the accuracy drop against FAD
 
 
 def dataset_stems(config, dataset):
@@ -37,13 +41,15 @@ def dataset_stems(config, dataset):
 
 
 class Cell:
-    """One cell's files, what its resume keeps, and (once started) its writer and sidecar."""
+    """One cell's files, what its resume keeps, and (once started) its writer, sidecar and
+    embeddings store."""
 
-    def __init__(self, path, tagger, condition):
-        self.files = RunFiles(path)
+    def __init__(self, path, tagger, condition, embeddings=None):
+        self.files = RunFiles(path, embeddings)
         self.tagger, self.condition = tagger, condition
-        self.identity = self.resume = self.writer = self.sidecar = None
+        self.identity = self.resume = self.writer = self.sidecar = self.store = None
         self.written = 0
+        self.complete = False
 
 
 class DatasetCells:
@@ -52,7 +58,8 @@ class DatasetCells:
     def __init__(self, config, dataset):
         self.dataset = dataset
         self.stems, self.category_map = dataset_stems(config, dataset)
-        self.cells = [Cell(config.cell_path(dataset, tagger, condition), tagger, condition)
+        self.cells = [Cell(config.cell_path(dataset, tagger, condition), tagger, condition,
+                           config.embeddings_path(dataset, tagger, condition))
                       for d, tagger, condition in config.cells() if d == dataset]
         self.todo = []
 
@@ -90,6 +97,14 @@ class DatasetCells:
         for cell in self.cells:
             cell.identity = {**models[cell.tagger], **cell.identity}
             check_resume(cell.resume.previous, cell.identity, cell.files.output)
+        made = {cell.tagger: self._maker(config, cell) for cell in self.cells
+                if cell.files.embeddings}
+        for cell in self.cells:
+            if cell.files.embeddings and cell.resume.kept and cell.resume.kept.rows:
+                embeddings.check_resume(cell.files.embeddings, made[cell.tagger]["tagger"],
+                                        cell.resume.kept.rows, cell.files.output,
+                                        made[cell.tagger]["layer"],
+                                        made[cell.tagger]["weights"])
         for cell, todo in zip(self.cells, self.todo):
             if not todo:
                 continue
@@ -99,6 +114,18 @@ class DatasetCells:
             cell.sidecar.start()
             cell.writer = stack.enter_context(ResultWriter(cell.files.output, COLUMNS,
                                                            cell.resume.kept))
+            if cell.files.embeddings:
+                cell.store = embeddings.EmbeddingStore(
+                    cell.files.embeddings, resume=cell.resume.kept is not None,
+                    **made[cell.tagger])
+                stack.callback(lambda cell=cell: cell.store.close(cell.complete))
+
+    def _maker(self, config, cell):
+        """What makes the cell's embeddings (``embeddings.maker``): its tagger's."""
+        from stemeval.sweep.work import load_tagger
+
+        tagger = load_tagger(cell.tagger, config.options, list(self.category_map.categories))
+        return embeddings.maker("tagger", cell.identity, tagger)
 
     def remaining(self):
         return sum(map(len, self.todo))
@@ -114,19 +141,27 @@ class DatasetCells:
                 yield stems, cells
 
     def write(self, cells, results, progress):
-        """Append a shard's rows to its cells' files."""
+        """Append a shard's rows (and their embeddings, first) to its cells' files."""
+        from stemeval.sweep.work import EMBEDDING
+
         by_cell = {(cell.tagger, cell.condition): index for index, cell in enumerate(self.cells)}
+        stems = {stem.path: stem for stem in self.stems}
         for (tagger, condition, _), rows in zip(cells, results):
             index = by_cell[(tagger, condition)]
             for row in rows:
+                embedding = row.pop(EMBEDDING, None)
+                if embedding is not None and self.cells[index].store is not None:
+                    self.cells[index].store.add(stems[row["path"]], embedding)
                 self.cells[index].writer.write(row)
                 self.cells[index].written += 1
                 self.todo[index].discard(row["path"])
                 progress.done(row)
 
     def finish(self):
-        """The sidecar's end of every cell this sweep wrote."""
+        """The sidecar's end of every cell this sweep wrote (its embeddings are assembled and
+        their log removed as the sweep closes its files)."""
         for cell in self.cells:
+            cell.complete = True
             if cell.sidecar is not None:
                 rows = read_results(cell.files.output)
                 cell.sidecar.finish(stems=len(rows),
@@ -180,7 +215,8 @@ def open_datasets(config, stack):
     for cells in datasets:
         for cell in cells.cells:
             cell.files.check(inputs, make_folders=True)
-    check_outputs([(name, os.path.join(config.output, name)) for name in SUMMARY_FILES],
+    summary = SUMMARY_FILES + ((DISTANCE_PLOT,) if config.options.embeddings else ())
+    check_outputs([(name, os.path.join(config.output, name)) for name in summary],
                   inputs, make_folders=True)
     for cells in datasets:
         for cell in cells.cells:

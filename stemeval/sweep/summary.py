@@ -73,11 +73,12 @@ def format_table(records):
     return align([header] + lines, left=3, indent="")
 
 
-def write_summary(records, folder):
-    """``summary.csv`` and ``summary.json`` in ``folder``; returns their paths."""
+def write_summary(records, folder, extra=()):
+    """``summary.csv`` and ``summary.json`` in ``folder``; returns their paths. ``extra``:
+    more fields of the records for the CSV (a sweep with embeddings: their distances)."""
     csv_path = os.path.join(folder, "summary.csv")
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, FIELDS + list(extra), extrasaction="ignore")
         writer.writeheader()
         writer.writerows({**{key: "" if value is None else value for key, value in r.items()},
                           **({"accuracy": FAILED} if r["failed"] else {})} for r in records)

@@ -6,12 +6,14 @@ both write the rows it returns, so both write the same files. Each stem is decod
 all the cells that lack it (the engine prepares every condition and tagger from one decode),
 so a stem is decoded once per sweep however many cells there are. Each tagger, the speech
 graph and each deformer are loaded once per process (a Ray worker keeps them between tasks);
-a zero-shot tagger's prompts are made per dataset from that one loaded model.
+a zero-shot tagger's prompts are made per dataset from that one loaded model. With
+``options.embeddings``, each row that has an embedding carries it under ``EMBEDDING``.
 """
 
 import os
 
 _LOADED = {}  # (working folder, kind, ...) -> tagger, speech models, deformer or device
+EMBEDDING = "embedding"  # a row's key for its stem's embedding (``embeddings.pack``)
 
 
 def _once(key, load):
@@ -61,6 +63,21 @@ def _deformer(condition, folder):
     return _once(("deform", condition.spec, folder), lambda: Deformer(condition.spec, folder))
 
 
+def _collect(rows):
+    """``(write, embed)`` of one cell: its rows appended to ``rows``, each with its stem's
+    embedding under ``EMBEDDING`` when it has one (given by ``embed`` before the row)."""
+    pending = {}
+
+    def embed(stem, embedding):
+        pending[stem.path] = embedding
+
+    def write(row):
+        rows.append({**row, EMBEDDING: pending.pop(row["path"])} if row["path"] in pending
+                    else row)
+
+    return write, embed
+
+
 def evaluate_shard(options, dataset, category_map, stems, cells, cpus=None):
     """Rows of ``stems`` (one shard, in order) for each cell that lacks them.
 
@@ -86,8 +103,9 @@ def evaluate_shard(options, dataset, category_map, stems, cells, cpus=None):
         run_cells([Cell(Evaluator(load_tagger(cells[index][0], options, category_map.categories),
                                   speech_models(options), category_map, device=device,
                                   precision=options.precision,
-                                  deform=_deformer(cells[index][1], dataset.folder)),
-                        rows[index].append) for index in indices],
+                                  deform=_deformer(cells[index][1], dataset.folder),
+                                  embeddings=options.embeddings),
+                        *_collect(rows[index])) for index in indices],
                   [stem for stem in stems if stem.path in todo],
                   batch_size=options.batch_size or default_batch_size(device), workers=workers)
     return rows

@@ -17,6 +17,7 @@ from stemeval.taggers.base import Tagger, TaggerOutput
 class AstTagger(Tagger):
     sample_rate = SAMPLE_RATE
     labels = AUDIOSET_LABELS  # the weights' labels are checked to be these, in this order
+    embedding = "pooled: mean of the cls and distillation tokens after the final norm"
 
     def __init__(self, model, weights, name="ast"):
         self.model = model.eval()

@@ -8,7 +8,8 @@ silence trim, 30-60 s excerpt); a tagger only turns that excerpt into scores:
    way (an fbank, a waveform, windows...). Returns one tensor per stem.
 2. ``forward(features, device)``: the network on a list of those tensors (the tagger
    batches them as its inputs allow), under the precision the pipeline has set. Returns
-   ``TaggerOutput``: one score row and one embedding per stem, computed in the same pass.
+   ``TaggerOutput``: one score row and one embedding per stem, computed in the same pass
+   (and, for a tagger that reads windows, each window's embedding).
 
 ``labels`` says what the scores are: AudioSet display names in score order (the scores are
 sigmoid probabilities; the pipeline applies the 91-label filter, the Speech rule and the
@@ -25,6 +26,16 @@ import torch
 class TaggerOutput:
     scores: torch.Tensor  # [stems, classes], float32 on the CPU
     embeddings: torch.Tensor  # [stems, dim], float32 on the CPU
+    windows: list = None  # per stem [windows, dim] (float32, CPU), for taggers with windows
+
+    def stem_embeddings(self):
+        """Each stem's embedding as ``stemeval.embeddings.pack`` lays it out: [dim], or the
+        stem's followed by its windows' [1 + windows, dim]."""
+        from stemeval.embeddings import pack
+
+        windows = self.windows or [None] * len(self.embeddings)
+        return [pack(stem.numpy(), None if stem_windows is None else stem_windows.numpy())
+                for stem, stem_windows in zip(self.embeddings, windows)]
 
 
 class Tagger:
@@ -36,6 +47,7 @@ class Tagger:
     categories = None  # zero-shot taggers: the dataset's categories, in score order
     weights = None  # path or hub id of the weights file, for the provenance sidecar
     model = None  # the network (a torch Module)
+    embedding = None  # which layer and pooling its embedding is, written with the embeddings
 
     networks = ("model",)  # attributes holding networks, which stay in the main process
 

@@ -131,6 +131,7 @@ class ClapTagger(Tagger):
     """Zero-shot scores of a CLAP model over the dataset's categories (see the module doc)."""
 
     name = "clap"
+    embedding = "audio_embeds (projected, L2-normalised); mean over 10 s windows"
 
     def __init__(self, model, processor, categories, weights):
         self.model = model
@@ -183,7 +184,8 @@ class ClapTagger(Tagger):
             audio = self.model.get_audio_features(input_features=batch, is_longer=is_longer)
         with torch.no_grad(), torch.autocast(device_type=torch.device(device).type,
                                              enabled=False):
-            embeds = torch.stack([windows.float().mean(dim=0)
-                                  for windows in audio.pooler_output.split(counts)])
+            windows = [stem.float() for stem in audio.pooler_output.split(counts)]
+            embeds = torch.stack([stem.mean(dim=0) for stem in windows])
             scores = self.logit_scale * embeds @ self.text_embeds.T
-        return TaggerOutput(scores=scores.cpu(), embeddings=embeds.cpu())
+        return TaggerOutput(scores=scores.cpu(), embeddings=embeds.cpu(),
+                            windows=[stem.cpu() for stem in windows])

@@ -30,6 +30,7 @@ class HfTagger(Tagger):
 
     labels = AUDIOSET_LABELS
     networks = ("model", "head")
+    embedding = "the input of the classifier head"
 
     def __init__(self, folder, config, name):
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification

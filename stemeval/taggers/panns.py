@@ -109,6 +109,7 @@ class PannsTagger(Tagger):
     name = "panns-cnn14"
     sample_rate = SAMPLE_RATE
     labels = AUDIOSET_LABELS
+    embedding = "fc1: the ReLU output fc_audioset reads (pooled over time inside the network)"
 
     def __init__(self, model, weights):
         self.model = model.eval()

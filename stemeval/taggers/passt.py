@@ -129,6 +129,8 @@ class PasstTagger(Tagger):
     name = "passt"
     sample_rate = SAMPLE_RATE
     labels = AUDIOSET_LABELS
+    embedding = ("mean of the cls and distillation tokens after the final norm; mean over "
+                 "10 s windows")
 
     def __init__(self, model, weights):
         self.model = model.eval()
@@ -155,9 +157,10 @@ class PasstTagger(Tagger):
                 scores[indices] = torch.sigmoid(logits.float()).cpu()
                 embeddings[indices] = embedding.float().cpu()
         counts = [len(mels) for mels in features]
+        windows = list(embeddings.split(counts))
         return TaggerOutput(
             scores=torch.stack([stem.mean(0) for stem in scores.split(counts)]),
-            embeddings=torch.stack([stem.mean(0) for stem in embeddings.split(counts)]))
+            embeddings=torch.stack([stem.mean(0) for stem in windows]), windows=windows)
 
 
 def _config(state):
