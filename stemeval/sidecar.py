@@ -174,9 +174,10 @@ def _sessions(previous):
 
 class Sidecar:
     """The sidecar of one session of a results file: ``start()`` writes it, ``finish()``
-    again; ``previous``: the record of the file this session resumes (its sessions go on)."""
+    again; ``previous``: the record of the file this session resumes (its sessions go on);
+    ``scores``: the file of its kept scores (``stemeval.kept_scores``), if it keeps them."""
 
-    def __init__(self, output, identity, options, device, previous=None):
+    def __init__(self, output, identity, options, device, previous=None, scores=None):
         self.path = sidecar_path(output)
         packages = _versions()
         self.session = {"started": None, "finished": None, "stems_written": None,
@@ -199,6 +200,8 @@ class Sidecar:
             "stems_per_second": None,
             "sessions": _sessions(previous) + [self.session],
         }
+        if scores is not None:
+            self.record["scores"] = scores
         self._clock = None
 
     def start(self):
