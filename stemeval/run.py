@@ -16,7 +16,7 @@ must match).
 import sys
 from dataclasses import dataclass
 
-from stemeval.errors import needs_packages
+from stemeval.errors import UserError, needs_packages
 
 
 @dataclass
@@ -94,15 +94,19 @@ def evaluate(dataset, args):
     """One evaluation run of ``dataset`` (a ``stemeval.datasets.base.Dataset``) with the
     command line's ``args``; returns the exit status. Bad input is a UserError before any
     stem is analysed; a refused run changes no file."""
+    from stemeval.datasets.clap_prompts import prompts_for
     from stemeval.datasets.selection import find_stems
     from stemeval.deform import CLEAN
     from stemeval.devices import pick_device, warm_up
     from stemeval.outputs import RunFiles, run_inputs
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, left_out_stems
     from stemeval.sidecar import condition_identity
-    from stemeval.taggers import check_name
+    from stemeval.taggers import check_name, entry
 
     check_name(args.tagger)
+    if args.prompts is not None and not entry(args.tagger).zero_shot:
+        raise UserError(f"--prompts is for a zero-shot tagger (clap), whose scores are its "
+                        f"categories' prompts; --tagger {args.tagger} scores AudioSet's labels")
     deform = None
     if args.deform is not None:
         with needs_packages("--deform"):
@@ -111,9 +115,11 @@ def evaluate(dataset, args):
             deform = Deformer(args.deform, args.folder)
     stems, category_map = find_stems(dataset, args.folder, args.map, args.split, args.limit,
                                      args.follow_links)
+    prompts = prompts_for(category_map.categories, args.prompts) if args.prompts else None
     files = RunFiles(args.output, args.embeddings, keep_scores=True)
     files.check(run_inputs(stems, args.tagger, args.folder if dataset.input_is_file else None,
-                           args.map, args.checkpoint, args.speech_model))
+                           args.map, args.checkpoint, args.speech_model)
+                + [("--prompts", args.prompts)])
     device = pick_device(args.device)
     warm_up(device)
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
@@ -124,7 +130,8 @@ def evaluate(dataset, args):
                               left_out_stems(dataset, args.folder, category_map, args.split,
                                              args.limit, args.follow_links))
                   if args.resume else Resume(None, None, stems))
-        return _run(args, stems, category_map, device, deform, columns, condition, resume)
+        return _run(args, stems, category_map, prompts, device, deform, columns, condition,
+                    resume)
 
 
 @dataclass
@@ -159,7 +166,7 @@ def plan_resume(output, columns, condition, stems, folder, left_out=None):
     return Resume(kept, previous, todo)
 
 
-def _run(args, stems, category_map, device, deform, columns, condition, resume):
+def _run(args, stems, category_map, prompts, device, deform, columns, condition, resume):
     """The run proper, under the output's lock: models, checks against the resumed file,
     then the sidecar, the CSV, the embeddings and the kept scores, written in that order."""
     from stemeval import embeddings, kept_scores, taggers
@@ -177,7 +184,8 @@ def _run(args, stems, category_map, device, deform, columns, condition, resume):
     share_cores(device, workers)
     tagger, graph = load_model_files(
         args.checkpoint, args.speech_model,
-        load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories)))
+        load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories),
+                                               prompts))
     identity = {**model_identity(tagger, graph), **condition}
     check_resume(resume.previous, identity, args.output)
     kept = resume.kept.rows if resume.kept else []
