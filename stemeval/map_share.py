@@ -17,7 +17,9 @@
 
 A stem the speech gate sent to speech is known from the kept scores (``gated``) where the
 run kept them, else from its row speech,speech. Groups (tracks) come from the ``group``
-column (``--details``), else from the kept scores, which hold every stem's group.
+column (``--details``), else from the kept scores, which hold every stem's group, else,
+for rows of the published layouts (DSD100, MoisesDB, as ``stemeval.reference`` recognises
+them: the published rows too), from the path: the song folder, the song id.
 """
 
 from stemeval.errors import UserError
@@ -49,11 +51,17 @@ def remap_heading(results, kept, map_file):
 
 def groups_of(rows, kept, results):
     """Each row's group (track), or a UserError naming the rows that have none."""
+    from stemeval.reference import dataset_of, group_of
+
+    layout = dataset_of(rows)
     groups = []
     for row in rows:
+        path = row.get("path") or ""
         group = (row.get("group") or "").strip()
-        if not group and kept is not None and (row.get("path") or "") in kept.stems:
-            group = kept.stems[row["path"]][1].strip()
+        if not group and kept is not None and path in kept.stems:
+            group = kept.stems[path][1].strip()
+        if not group and layout is not None:
+            group = group_of(path, layout)
         groups.append(group)
     if not all(groups):
         missing = next(row.get("path") for row, group in zip(rows, groups) if not group)
@@ -127,9 +135,10 @@ def format_labels(rows, gated):
         right = sum(entry["right"].values())
         lines.append(f"  {truth} ({entry['stems']} stems, {right} right)")
         lines.append(f"    mapped to {truth}: " + _listed(entry["right"]))
+        elsewhere = sorted(((pick, to, count) for pick, targets in entry["elsewhere"].items()
+                            for to, count in targets.items()), key=lambda x: (-x[2], x[0], x[1]))
         lines.append("    mapped elsewhere: " + (", ".join(
-            f"{pick} {count} ({to})" for pick, targets in entry["elsewhere"].items()
-            for to, count in _most_first(targets)) or "-"))
+            f"{pick} {count} ({to})" for pick, to, count in elsewhere) or "-"))
         lines.append("    fell to other: " + _listed(entry["other"]))
         for key, name in (("gated", "gated as speech"), ("errors", "errors")):
             if entry[key]:

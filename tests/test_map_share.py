@@ -187,3 +187,43 @@ def test_bad_options_are_one_line(tmp_path):
         "--map; run the evaluation again")
     assert one_line_error(computeaccuracy("case.csv", "case.csv", "--labels", cwd=tmp_path)) \
         == "--labels takes one FILE; several files give a leaderboard"
+
+
+def test_the_published_rows_are_grouped_by_their_song_folders(tmp_path):
+    """The published DSD100 rows have no group column and no kept scores: their songs come
+    from their paths. The oracle is computed again here: GroupKFold over the song folders,
+    each pick mapped to its most frequent category in the training songs (ties: the first
+    by name), `other` for a pick no training song had."""
+    from collections import Counter
+
+    from sklearn.model_selection import GroupKFold
+
+    from stemeval.reference import PUBLISHED_RESULTS
+
+    path = PUBLISHED_RESULTS["dsd100"]
+    result = computeaccuracy(path, "--oracle", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    truth = [row["label"].strip().lower() for row in rows]
+    picks = [row["prediction"].strip().lower() for row in rows]
+    songs = [row["path"].replace("\\", "/").split("/")[-2] for row in rows]
+    assert len(set(songs)) == 100
+    right = [False] * len(rows)
+    for train, test in GroupKFold(n_splits=5, shuffle=True, random_state=0).split(
+            rows, groups=songs):
+        counts = {}
+        for index in train:
+            counts.setdefault(picks[index], Counter())[truth[index]] += 1
+        for index in test:
+            found = counts.get(picks[index])
+            guess = min(found, key=lambda c: (-found[c], c)) if found else "other"
+            right[index] = guess == truth[index]
+    table = cells(section(result.stdout, "The map's share of the error")[:5])
+    for line in table[1:]:
+        chosen = [i for i, label in enumerate(truth) if line[0] in (label, "all")]
+        mapped = sum(truth[i] == rows[i]["proposed_label"].strip().lower() for i in chosen)
+        oracle = sum(right[i] for i in chosen)
+        assert line[2] == f"{mapped} ({100 * mapped / len(chosen):.2f}%)"
+        assert line[5] == f"{oracle} ({100 * oracle / len(chosen):.2f}%)"
+    assert table[-1][5] == "292 (97.33%)"
