@@ -105,8 +105,8 @@ def add_map_share_options(parser):
         help="also print, per category, the accuracy of the oracle map (each pick mapped to "
              "the category it most often is, learned on folds grouped by track and scored on "
              "the held-out tracks) beside this map's, and its misses split into gated as "
-             "speech and tagger/map; groups come from the group column (--details) or the "
-             "kept scores")
+             "speech and tagger/map; groups come from the group column (--details), the kept "
+             "scores, or a DSD100 or MoisesDB path (the song)")
     parser.add_argument(
         "--embeddings", metavar="NPZ",
         help="with --oracle: the run's embeddings (evaluate.py --embeddings), whose probe's "

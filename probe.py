@@ -8,8 +8,8 @@ macro-F1 as mean ± std over the folds, recall per category and the confusion ma
 --zero-shot, the zero-shot rows of the same stems scored on the same folds beside the probe
 (and how many of them the speech gate sent to speech, which the tagger never heard);
 --probe-right lists the stems the probe names right and the zero-shot rows do not, and --json
-keeps each stem's fold and answers. Several files give one table (tagger x zero-shot/probe). Bad input gives one "error: ..."
-line on stderr and exit status 2.
+keeps each stem's fold and answers. Several files give one table (tagger x
+zero-shot/probe). Bad input gives one "error: ..." line on stderr and exit status 2.
 """
 
 import argparse

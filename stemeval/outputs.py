@@ -5,13 +5,13 @@ An evaluation run writes its results CSV, the sidecar ``<output>.json``, the loc
 ``<output>.lock``, the kept scores ``<output>.scores.npz`` and their log
 ``<output>.scores.npz.part`` and, with ``--embeddings``, the ``.npz`` and its log
 ``<npz>.part``; a sweep writes the same for every cell (without kept scores or embeddings),
-and its summary files. Nothing
-else. Before any model is loaded, each must be a writable path that is not a folder, not a
-device or a pipe, not one of the run's inputs (its stems, manifest, map, checkpoint, speech
-model, sweep config) and not another of its outputs, compared by real path and by file
-identity, so that links and ``./x`` are seen through; a file already there must be one of
-its kind (a results CSV, an ``.npz`` or its log, a lock file) or empty, since the run
-replaces it (the sidecar is checked by a resume, which refuses one it cannot read).
+and its summary files. Nothing else. Before any model is loaded, each must be a writable
+path that is not a folder, not a device or a pipe, not one of the run's inputs (its stems,
+manifest, map, checkpoint, speech model, sweep config) and not another of its outputs,
+compared by real path and by file identity, so that links and ``./x`` are seen through; a
+file already there must be one of its kind (a results CSV, an ``.npz`` or its log, a lock
+file) or empty, since the run replaces it (the sidecar is checked by a resume, which
+refuses one it cannot read).
 
 The lock is ``filelock``'s on ``<output>.lock``, which holds the holder's process id, so a
 second writer of the same output stops at once with one line naming it. The holder removes

@@ -7,8 +7,8 @@ over the same stems: each stem is decoded once and prepared for every condition 
 in a worker (``stemeval.workers``), then each tagger runs on batches of stems and each cell
 gets its rows in the stems' order, one flushed row per stem. ``run_stems`` is one cell.
 ``evaluate`` is a whole evaluation run: checks, model files, the results CSV with its
-sidecar, kept scores and embeddings, progress, and the published ending. What it may write and when it
-refuses are decided apart from the loop: ``outputs.RunFiles`` (the files and their lock),
+sidecar, kept scores and embeddings, progress, and the published ending. What it may write
+and when it refuses are decided apart from the loop: ``outputs.RunFiles`` (the files and their lock),
 ``plan_resume`` (what a resume keeps; sweeps use it too), ``sidecar`` (the identity a resume
 must match).
 """

@@ -3,8 +3,9 @@ and a resume cannot mix two conditions in one file.
 
 Its ``identity`` holds every setting that can change a row: the tagger, its weights (path
 and sha256; for a folder, a sha256 over its files), a zero-shot tagger's prompts (their
-source and a sha256 of their texts), the speech model (sha256), the dataset layout, the category map (sha256 of its categories and labels), the deformation, the
-precision, the speech backend, and, under fp16 or bf16, the kind of device. ``--resume``
+source and a sha256 of their texts), the speech model (sha256), the dataset layout, the
+category map (sha256 of its categories and labels), the deformation, the precision, the
+speech backend, and, under fp16 or bf16, the kind of device. ``--resume``
 (and a resumed sweep cell) refuses a file whose sidecar names another value for any of them,
 in one line naming it; the columns (``--details``) are checked by the CSV's header. Left out
 on purpose, as they change no row: ``--limit`` and ``--split`` (which stems, not their rows),
