@@ -87,6 +87,10 @@ def build_parser(dataset=None, default_output=None):
     parser.add_argument("--map", metavar="FILE",
                         help="a category map (TOML: category = [AudioSet labels]) replacing "
                              "the dataset's own (stemeval/datasets/maps/)")
+    parser.add_argument("--prompts", metavar="FILE",
+                        help="a zero-shot tagger's (clap) prompts (TOML: category = \"text\") "
+                             "for every category, replacing the dataset's own "
+                             "(stemeval/datasets/prompts/)")
     parser.add_argument("--split", metavar="NAME",
                         help="evaluate only this split of the dataset (where it has splits)")
     parser.add_argument("--limit", type=_positive, metavar="N",

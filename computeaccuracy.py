@@ -14,13 +14,17 @@ prints "Error: File '...' does not exist." on stdout with exit status 1; other b
 gives one "error: ..." line on stderr and exit status 2.
 
 Several files give a leaderboard instead (see stemeval/leaderboard.py).
+
+Is a miss the tagger's or the map's? --map derives every row again from the run's kept
+scores with another map, --labels shows where the tagger's picks land, --oracle sets the
+shipped map beside the best map the data allows (see stemeval/map_share.py).
 """
 
 import argparse
 import os
 import sys
 
-from stemeval import leaderboard, metrics, reference
+from stemeval import leaderboard, map_share, metrics, reference
 from stemeval.errors import ArgumentParser, UserError, run_main
 from stemeval.report import json_report, plots, published, text
 from stemeval.outputs import check_outputs
@@ -79,7 +83,39 @@ def build_parser():
         "--format", choices=("published", "compact"), default="published",
         help="published (default): the published script's output; compact: the accuracy, "
              "then one line per mismatch")
+    add_map_share_options(parser)
     return parser
+
+
+def add_map_share_options(parser):
+    """Is it the tagger or the map? (stemeval/map_share.py)"""
+    parser.add_argument(
+        "--map", metavar="MAP_FILE",
+        help="score the rows derived again from the run's kept scores (FILE.scores.npz, "
+             "which every evaluation run writes) with the published pick and this category "
+             "map (TOML, as evaluate.py --map takes), as a run with --map MAP_FILE would have "
+             "written them; every other option then reads those rows")
+    parser.add_argument(
+        "--labels", action="store_true",
+        help="also print where the labels land: the tagger's picks (prediction) x ground "
+             "truth, and for each ground-truth category the picks mapped to it, mapped to "
+             "another category, or fallen to other")
+    parser.add_argument(
+        "--oracle", action="store_true",
+        help="also print, per category, the accuracy of the oracle map (each pick mapped to "
+             "the category it most often is, learned on folds grouped by track and scored on "
+             "the held-out tracks) beside this map's, and its misses split into gated as "
+             "speech and tagger/map; groups come from the group column (--details), the kept "
+             "scores, or a DSD100 or MoisesDB path (the song)")
+    parser.add_argument(
+        "--embeddings", metavar="NPZ",
+        help="with --oracle: the run's embeddings (evaluate.py --embeddings), whose probe's "
+             "recall per category (stemeval/probe.py, folds grouped by track) is printed "
+             "beside the oracle")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="with --oracle: folds grouped by track (default 5)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="with --oracle: seed of the folds (default 0)")
 
 
 def main(argv=None):
@@ -96,7 +132,7 @@ def main(argv=None):
     if not os.path.exists(args.file):
         print(published.published_missing_file(args.file))
         return 1
-    inputs = [args.file]
+    inputs = [args.file, args.map, args.embeddings]
     if args.compare == reference.PUBLISHED:
         inputs += map(str, reference.PUBLISHED_RESULTS.values())
     elif args.compare:
@@ -104,9 +140,18 @@ def main(argv=None):
     check_outputs(outputs, inputs=inputs)
     if args.plot is not None:
         plots.plot_format(args.plot)
+    check_map_share_options(args)
 
     rows = read_results(args.file, allow_empty=True)
     warn_repeated_paths(rows, args.file)
+    kept = None
+    if args.map or args.labels or args.oracle:
+        from stemeval.kept_scores import read_kept_scores  # numpy: only for these options
+
+        kept = read_kept_scores(args.file)
+    if args.map:
+        rows = map_share.remap(args.file, rows, kept, args.map)
+    share = map_share_sections(args, rows, kept)
     scores = None
     if args.per_class or args.plot or args.json:
         check_rows(rows, args.file)
@@ -115,11 +160,14 @@ def main(argv=None):
 
     sections = [published.format_published(rows) if args.format == "published"
                 else text.format_compact(rows)]
+    if args.map:
+        sections[0] = map_share.remap_heading(args.file, kept, args.map) + sections[0]
     if args.per_class:
         sections += [text.format_per_class(scores),
                      text.format_confusion(scores["labels"], scores["confusion_matrix"])]
     if comparison is not None:
         sections.append(text.format_compare(comparison))
+    sections += share
     print("\n".join(text.join_sections(*sections)))
     if args.plot:
         title = (f"{os.path.basename(args.file)}\n"
@@ -127,15 +175,45 @@ def main(argv=None):
         plots.plot_confusion(scores["labels"], scores["confusion_matrix"], args.plot, title)
         print(f"Confusion-matrix plot written to {args.plot}")
     if args.json:
-        json_report.write_json(json_report.json_report(args.file, rows, scores, comparison),
-                               args.json)
+        report = json_report.json_report(args.file, rows, scores, comparison)
+        if args.map:  # the rows scored are not the file's
+            report["remapped"] = {"map": args.map, "kept_scores": kept.file}
+        json_report.write_json(report, args.json)
         print(f"JSON report written to {args.json}")
     return 0
 
 
+def check_map_share_options(args):
+    """The options that go with --oracle, before any work."""
+    if args.folds < 2:
+        raise UserError(f"--folds must be at least 2, not {args.folds}")
+    if not args.oracle:
+        for option in ("embeddings", "folds", "seed"):
+            if getattr(args, option) != build_parser().get_default(option):
+                raise UserError(f"--{option} goes with --oracle")
+
+
+def map_share_sections(args, rows, kept):
+    """The --labels and --oracle reports of ``rows`` (computed before anything prints)."""
+    if not (args.labels or args.oracle):
+        return []
+    from stemeval.kept_scores import gated_flags
+
+    check_rows(rows, args.file)
+    gated = gated_flags(rows, kept)
+    sections = [map_share.format_labels(rows, gated)] if args.labels else []
+    if args.oracle:
+        groups = map_share.groups_of(rows, kept, args.file)
+        share = map_share.oracle_share(rows, gated, groups, args.folds, args.seed, args.file)
+        probe = (map_share.probe_recall(args.embeddings, args.file, args.folds, args.seed)
+                 if args.embeddings else None)
+        sections.append(map_share.format_oracle(share, args.folds, args.seed, probe))
+    return sections
+
+
 def print_leaderboard(args):
     """Several files: the leaderboard (with --plot and --json as asked)."""
-    for option in ("per_class", "compare"):
+    for option in ("per_class", "compare", "map", "labels", "oracle"):
         if getattr(args, option):
             raise UserError(f"--{option.replace('_', '-')} takes one FILE; several files "
                             f"give a leaderboard")

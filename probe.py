@@ -5,9 +5,11 @@ paths, labels, groups, tagger) and cross-validates a probe on each: standardised
 logistic regression (or an MLP with --mlp) whose regularisation is chosen by an inner search
 grouped by track on the training stems of each fold. Prints accuracy, balanced accuracy and
 macro-F1 as mean ± std over the folds, recall per category and the confusion matrix; with
---zero-shot, the zero-shot rows of the same stems scored on the same folds beside the probe.
-Several files give one table (tagger x zero-shot/probe). Bad input gives one "error: ..."
-line on stderr and exit status 2.
+--zero-shot, the zero-shot rows of the same stems scored on the same folds beside the probe
+(and how many of them the speech gate sent to speech, which the tagger never heard);
+--probe-right lists the stems the probe names right and the zero-shot rows do not, and --json
+keeps each stem's fold and answers. Several files give one table (tagger x
+zero-shot/probe). Bad input gives one "error: ..." line on stderr and exit status 2.
 """
 
 import argparse
@@ -43,9 +45,13 @@ def build_parser():
     parser.add_argument("--mlp", action="store_true",
                         help="an MLP probe (one hidden layer of 256 units, its L2 alpha chosen "
                              "by the inner search) instead of logistic regression")
+    parser.add_argument("--probe-right", action="store_true",
+                        help="with --zero-shot: list the stems the probe names right and the "
+                             "zero-shot rows do not (category, zero-shot label, fold, path)")
     parser.add_argument("--json", metavar="JSON_FILE",
-                        help="write every fold, the mean and std of each score, and the "
-                             "per-category metrics and confusion matrices as JSON")
+                        help="write every fold, the mean and std of each score, the "
+                             "per-category metrics and confusion matrices, and each stem's "
+                             "fold and answers (per_stem) as JSON")
     parser.add_argument("--plot", metavar="IMAGE",
                         help="save the recall per category of each tagger and method as a bar "
                              "chart (PNG unless the extension names another matplotlib format)")
@@ -60,6 +66,8 @@ def main(argv=None):
     if zero_shot and len(zero_shot) != len(args.files):
         raise UserError(f"--zero-shot takes one results CSV per embeddings file: "
                         f"{len(zero_shot)} for {len(args.files)}")
+    if args.probe_right and not zero_shot:
+        raise UserError("--probe-right goes with --zero-shot (the rows the probe is set beside)")
     check_outputs([("plot", args.plot), ("JSON file", args.json)], inputs=args.files + zero_shot)
     if args.plot is not None:
         plot_format(args.plot)
@@ -68,9 +76,12 @@ def main(argv=None):
     for number, path in enumerate(args.files):
         data = probe.without_single_stems(read_embeddings(path))
         labels = probe.zero_shot_labels(data, zero_shot[number]) if zero_shot else None
-        results.append(probe.evaluate(data, args.folds, args.seed, args.mlp, labels))
+        gated = probe.zero_shot_gated(data, zero_shot[number]) if zero_shot else None
+        results.append(probe.evaluate(data, args.folds, args.seed, args.mlp, labels, gated))
 
     lines = probe.format_one(results[0]) if len(results) == 1 else probe.format_many(results)
+    if args.probe_right:
+        lines += probe.format_probe_right(results)
     print("\n".join(lines))
     if args.plot:
         probe.plot_recall(results, args.plot)

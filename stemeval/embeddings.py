@@ -31,6 +31,7 @@ import numpy as np
 from stemeval.atomic import write_atomically
 from stemeval.errors import UserError, one_line
 from stemeval.metrics import normalise
+from stemeval.record_log import append as _append, records as _records, repair
 from stemeval.results import ERROR, encode_text
 
 ARRAYS = ("embeddings", "paths", "labels", "groups", "tagger")
@@ -228,8 +229,7 @@ class EmbeddingStore:
     def _repair(self):
         """Cut a half-written last record (a killed run) off the log."""
         if self.log.exists():
-            with open(self.log, "r+b") as handle:
-                handle.truncate(_records(handle)[1])
+            repair(self.log)
 
     def _names(self, names):
         """A log record's names: the stem's, then what made its embedding."""
@@ -268,21 +268,3 @@ class EmbeddingStore:
             self.log.unlink()
         return len(ordered)
 
-
-def _append(handle, names, vector):
-    np.save(handle, np.array([str(name) for name in names], dtype=str))
-    np.save(handle, np.asarray(vector, dtype=np.float32))
-
-
-def _records(handle):
-    """``(records, bytes of whole records)`` of a log: ``[(names, vector), ...]``."""
-    records, good = [], 0
-    handle.seek(0)
-    while True:
-        try:
-            names = np.load(handle, allow_pickle=False)
-            vector = np.load(handle, allow_pickle=False)
-        except (EOFError, ValueError, OSError):
-            return records, good
-        records.append((list(names), vector))
-        good = handle.tell()

@@ -2,15 +2,16 @@
 to one writer at a time.
 
 An evaluation run writes its results CSV, the sidecar ``<output>.json``, the lock file
-``<output>.lock`` and, with ``--embeddings``, the ``.npz`` and its log ``<npz>.part``; a
-sweep writes the same for every cell (embeddings with ``embeddings = true``), and its
-summary files. Nothing
-else. Before any model is loaded, each must be a writable path that is not a folder, not a
-device or a pipe, not one of the run's inputs (its stems, manifest, map, checkpoint, speech
-model, sweep config) and not another of its outputs, compared by real path and by file
-identity, so that links and ``./x`` are seen through; a file already there must be one of
-its kind (a results CSV, an embeddings file or log, a lock file) or empty, since the run
-replaces it (the sidecar is checked by a resume, which refuses one it cannot read).
+``<output>.lock``, the kept scores ``<output>.scores.npz`` and their log
+``<output>.scores.npz.part`` and, with ``--embeddings``, the ``.npz`` and its log
+``<npz>.part``; a sweep writes the same for every cell (embeddings with ``embeddings =
+true``, no kept scores), and its summary files. Nothing else. Before any model is loaded,
+each must be a writable path that is not a folder, not a device or a pipe, not one of the
+run's inputs (its stems, manifest, map, checkpoint, speech model, sweep config) and not
+another of its outputs, compared by real path and by file identity, so that links and
+``./x`` are seen through; a file already there must be one of its kind (a results CSV, an
+``.npz`` or its log, a lock file) or empty, since the run replaces it (the sidecar is
+checked by a resume, which refuses one it cannot read).
 
 The lock is ``filelock``'s on ``<output>.lock``, which holds the holder's process id, so a
 second writer of the same output stops at once with one line naming it. The holder removes
@@ -110,9 +111,11 @@ def _is_lock_file(path):
 
 
 class RunFiles:
-    """The files one run (or one sweep cell) writes: see the module docstring."""
+    """The files one run (or one sweep cell) writes: see the module docstring;
+    ``keep_scores``: an evaluation run's kept scores (``stemeval.kept_scores``)."""
 
-    def __init__(self, output, embeddings=None):
+    def __init__(self, output, embeddings=None, keep_scores=False):
+        from stemeval import kept_scores
         from stemeval.embeddings import log_path
         from stemeval.results import is_results_file
         from stemeval.sidecar import sidecar_path
@@ -130,6 +133,11 @@ class RunFiles:
                              _starts_with(NPZ_STARTS)),
                             ("embeddings log", log_path(embeddings), "an embeddings log",
                              _starts_with(NPY_START))]
+        if keep_scores:
+            self._files += [("kept scores", kept_scores.scores_path(output),
+                             "a kept scores .npz", _starts_with(NPZ_STARTS)),
+                            ("kept scores log", kept_scores.log_path(output),
+                             "a kept scores log", _starts_with(NPY_START))]
 
     def check(self, inputs=(), make_folders=False):
         """UserError unless every file of the run may be written (see the module docstring);

@@ -12,19 +12,18 @@ row's answer directly.
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from stemeval import datasets
 from stemeval.audio import decode
+from stemeval.audioset import INSTRUMENT_LABELS
+from stemeval.kept_scores import AT_LEAST, BELOW, NOT_ASKED, Kept
 from stemeval.precision import autocast
-from stemeval.prediction import choose_label, top_labels
+from stemeval.prediction import SPEECH, pick, top_labels
 from stemeval.resample import resample_16k
 from stemeval.results import ERROR
 from stemeval.silence import trim_silence
 from stemeval.speech import GATE_SCORE, SPEECH_LABEL_MIN_SCORE
-
-SPEECH = "speech"
 
 
 @dataclass
@@ -37,6 +36,7 @@ class Prepared:
     features: torch.Tensor = None
     row: dict = None
     embedding: object = None  # numpy float32, as ``embeddings.pack`` lays it out
+    kept: object = None  # kept_scores.Kept, with keep_scores, once the row is made
 
 
 @dataclass
@@ -137,13 +137,19 @@ class Evaluator:
     patch of the stem and their mean (``speech_models`` built with ``embeddings``). Either
     way speech-gated stems get an embedding too (their rows stay ``speech``) and error rows
     none.
+    With ``keep_scores``, each stem with a row other than error gets the ``Kept`` it was
+    derived from (``stemeval.kept_scores``).
     """
 
+    keep_scores = False  # set by __init__; a class default for evaluators built otherwise
+
     def __init__(self, tagger, speech_models, category_map, device="cpu",
-                 precision="fp32", details=False, deform=None, embeddings=False):
+                 precision="fp32", details=False, deform=None, embeddings=False,
+                 keep_scores=False):
         self.device = torch.device(device)
         self.details = details
         self.embeddings = "tagger" if embeddings is True else embeddings or None
+        self.keep_scores = keep_scores
         self.tagger = tagger.to(self.device)
         self.category_map = datasets.category_map(category_map)
         self.precision = precision
@@ -164,7 +170,8 @@ class Evaluator:
                 row = {"label": stem.label, "path": stem.path, "prediction": SPEECH,
                        "proposed_label": SPEECH, **self._speech_details(prepared.speech)}
                 return Prepared(stem, row=row, embedding=self._vggish(prepared.speech),
-                                features=features if self.embeddings == "tagger" else None)
+                                features=features if self.embeddings == "tagger" else None,
+                                kept=Kept(None, gated=True) if self.keep_scores else None)
             if prepared.excerpt_failure is not None:
                 return Prepared(stem, row=_error_row(stem, prepared.excerpt_failure))
             return Prepared(stem, prepared.speech, features=features,
@@ -213,6 +220,8 @@ class Evaluator:
         for item, scores, embedding in self._run(waiting):
             if self.embeddings == "tagger" and embedding is not None:
                 item.embedding = embedding
+            if item.kept is not None and embedding is not None:  # a gated stem's scores
+                item.kept.scores = scores
             if item.row is None:
                 try:  # the lazy speech evidence runs here, per stem
                     item.row = (_error_row(item.stem, failure_reason(scores))
@@ -225,20 +234,25 @@ class Evaluator:
 
     def _row(self, item, scores):
         tagger = self.tagger
-        if tagger.labels is None:  # zero-shot: the best category is the answer
-            best = int(np.argmax(scores))
-            label, score = tagger.categories[best], float(scores[best])
-            proposed = label
-            top = top_labels(scores, labels=tagger.categories)
-        else:
-            label, score = choose_label(
-                scores, lambda: item.speech.at_least(SPEECH_LABEL_MIN_SCORE),
-                labels=tagger.labels)
-            proposed = self.category_map.category(label)
-            top = top_labels(scores, labels=tagger.labels)
-        return {
+        answers = []  # the Speech rule's answer, if the pick asks it
+
+        def speech_allowed():
+            answers.append(item.speech.at_least(SPEECH_LABEL_MIN_SCORE))
+            return answers[-1]
+
+        zero_shot = tagger.labels is None
+        label, score, proposed = pick(scores, speech_allowed, self.category_map,
+                                      labels=tagger.labels,
+                                      categories=tagger.categories if zero_shot else None)
+        top = (top_labels(scores, labels=tagger.categories) if zero_shot
+               else top_labels(scores, labels=tagger.labels, among=INSTRUMENT_LABELS))
+        row = {
             "label": item.stem.label, "path": item.stem.path, "prediction": label,
             "proposed_label": proposed, "score": repr(score),
             "top5": "; ".join(f"{name} ({value!r})" for name, value in top),
             **self._speech_details(item.speech),
         }
+        if self.keep_scores:
+            item.kept = Kept(scores, gated=False, speech_rule=(
+                NOT_ASKED if not answers else AT_LEAST if answers[0] else BELOW))
+        return row

@@ -1,8 +1,14 @@
-"""From the AST's 527 scores to the row's prediction and proposed label."""
+"""From a tagger's scores to the row's prediction and proposed label: the published pick.
+
+One definition, used where a run makes its rows (``stemeval.pipeline``) and where a scoring
+command re-derives them from the kept scores (``stemeval.kept_scores``).
+"""
 
 import numpy as np
 
 from stemeval.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS, SPEECH_LABEL
+
+SPEECH = "speech"  # the row of a stem the speech gate sends to speech: speech,speech
 
 
 def choose_label(scores, speech_allowed, labels=AUDIOSET_LABELS):
@@ -22,6 +28,23 @@ def choose_label(scores, speech_allowed, labels=AUDIOSET_LABELS):
     raise ValueError("no instrument label among the model's classes")
 
 
-def top_labels(scores, count=5, labels=AUDIOSET_LABELS):
-    """The ``count`` highest-scoring labels with their scores, best first."""
-    return [(labels[index], float(scores[index])) for index in np.argsort(scores)[::-1][:count]]
+def pick(scores, speech_allowed, category_map, labels=None, categories=None):
+    """``(prediction, score, proposed label)`` of one stem the tagger ran on.
+
+    AudioSet scores (``labels``, their display names in score order): ``choose_label``, then
+    the map's category of the label. Zero-shot scores (``labels`` None, over
+    ``categories``): the best category is both the prediction and the proposed label.
+    """
+    if labels is None:
+        best = int(np.argmax(scores))
+        return categories[best], float(scores[best]), categories[best]
+    label, score = choose_label(scores, speech_allowed, labels=labels)
+    return label, score, category_map.category(label)
+
+
+def top_labels(scores, count=5, labels=AUDIOSET_LABELS, among=None):
+    """The ``count`` highest-scoring labels with their scores, best first; only labels in
+    ``among`` when given (the instrument labels, for AudioSet taggers)."""
+    ranked = (index for index in np.argsort(scores)[::-1]
+              if among is None or labels[index] in among)
+    return [(labels[index], float(scores[index])) for index, _ in zip(ranked, range(count))]

@@ -16,7 +16,11 @@ categories; a probe trained on its embeddings measures the first alone. The prot
   the folds. Recall per category and the confusion matrix are over all test stems pooled
   (every stem is tested once).
 - With the zero-shot results CSV of the same run, the zero-shot proposed labels of the same
-  test stems are scored the same way, fold by fold.
+  test stems are scored the same way, fold by fold. Its misses include the stems the speech
+  gate sent to speech, which the tagger never heard (the probe sees their embeddings): they
+  are counted per category and said so.
+- Each stem's fold and answers are kept in the result (``per_stem``), so the stems the probe
+  names right and the zero-shot row does not can be listed.
 
 Only the standard library is imported at module level; numpy and scikit-learn in functions.
 """
@@ -109,8 +113,20 @@ def _same_file(named, path):
 
 
 def zero_shot_labels(data, results_path):
-    """The proposed label of each stem of ``data`` in the results CSV, matched by path, once
-    the CSV's sidecar shows it comes from the run that wrote the embeddings."""
+    """The proposed label of each stem of ``data`` in the results CSV (``zero_shot_rows``)."""
+    return [normalise(row.get("proposed_label")) for row in zero_shot_rows(data, results_path)]
+
+
+def zero_shot_gated(data, results_path):
+    """Whether the speech gate sent each stem of ``data`` to speech in that run."""
+    from stemeval.kept_scores import gated_flags, read_kept_scores
+
+    return gated_flags(zero_shot_rows(data, results_path), read_kept_scores(results_path))
+
+
+def zero_shot_rows(data, results_path):
+    """The row of each stem of ``data`` in the results CSV, matched by path, once the CSV's
+    sidecar shows it comes from the run that wrote the embeddings."""
     check_pairing(data, results_path)
     by_path = {row.get("path") or "": row for row in read_results(results_path)}
     absent = [path for path in data.paths if path not in by_path]
@@ -123,7 +139,7 @@ def zero_shot_labels(data, results_path):
         if other != label:
             raise UserError(f"{results_path}: {path} is labelled {other!r} there and {label!r} "
                             f"in {data.file}")
-    return [normalise(by_path[path].get("proposed_label")) for path in data.paths]
+    return [by_path[path] for path in data.paths]
 
 
 # --- The probe -------------------------------------------------------------------------------
@@ -201,12 +217,14 @@ def _scores(y_true, y_pred):
             "macro_f1": metrics["macro_f1_true"]}
 
 
-def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None):
-    """Cross-validate the probe on ``data`` (and score ``zero_shot`` labels on the same folds).
+def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None, gated=None):
+    """Cross-validate the probe on ``data`` (and score ``zero_shot`` labels on the same folds;
+    ``gated``: whether the speech gate sent each stem to speech in that run).
 
     Returns a dict: the file, tagger, counts, options, one entry per fold (test stems, tracks,
     chosen regularisation, scores of each method), mean and std of each score over the folds,
-    and per-category metrics of all test stems pooled, per method.
+    per-category metrics of all test stems pooled, per method, each stem's fold and answers
+    (``per_stem``), and with ``gated`` the stems gated per category (``gated``).
     """
     import numpy as np
 
@@ -215,11 +233,12 @@ def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None):
     predicted = {PROBE: [None] * len(labels)}
     if zero_shot is not None:
         predicted[ZERO_SHOT] = list(zero_shot)
-    fold_entries = []
+    fold_entries, fold_of = [], [None] * len(labels)
     for number, (train, test) in enumerate(outer_folds(data, folds, seed), start=1):
         search = _fit(data, train, mlp, seed, number)
         for index, guess in zip(test, search.predict(data.embeddings[test])):
             predicted[PROBE][index] = str(guess)
+            fold_of[index] = number
         truth = [data.labels[index] for index in test]
         fold_entries.append({
             "fold": number,
@@ -251,6 +270,14 @@ def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None):
         "summary": summary,
         "pooled": {method: per_class_metrics(list(data.labels), guesses)
                    for method, guesses in predicted.items()},
+        "per_stem": [{"path": path, "label": label, "group": group, "fold": fold,
+                      **{method: guesses[index] for method, guesses in predicted.items()},
+                      **({"gated": bool(gated[index])} if gated is not None else {})}
+                     for index, (path, label, group, fold) in enumerate(
+                         zip(data.paths, data.labels, data.groups, fold_of))],
+        **({"gated": value_counts([{"label": label} for label, flag
+                                   in zip(data.labels, gated) if flag])}
+           if gated is not None else {}),
     }
 
 
@@ -349,7 +376,7 @@ def format_one(result):
         table = format_confusion(pooled["labels"], pooled["confusion_matrix"])
         lines += ["", f"Confusion matrix, {method}, all test stems (rows: ground truth, "
                       f"columns: proposed label):"] + table[1:]
-    return lines
+    return lines + format_gated([result])
 
 
 def format_many(results):
@@ -357,7 +384,39 @@ def format_many(results):
     lines = []
     for result in results:
         lines += describe(result)
-    return lines + [""] + format_methods_table(results) + [""] + format_recall(results)
+    return (lines + [""] + format_methods_table(results) + [""] + format_recall(results)
+            + format_gated(results))
+
+
+def format_gated(results):
+    """What the zero-shot rows' misses owe to the speech gate, per tagger (a blank line
+    first), or nothing without zero-shot rows."""
+    lines = []
+    for name, result in _named(results):
+        if "gated" not in result:
+            continue
+        gated = result["gated"]
+        per = ", ".join(f"{label} {count}" for label, count in gated.items())
+        lines += ["", f"{name} zero-shot: {sum(gated.values())} of its {result['stems']} "
+                      f"stems were sent to speech by the speech gate, so the tagger never heard "
+                      f"them; they count as zero-shot misses above"
+                      + (f" ({per})" if per else "")]
+    return lines
+
+
+def format_probe_right(results):
+    """The stems the probe names right and the zero-shot rows do not, per tagger."""
+    lines = []
+    for name, result in _named(results):
+        found = [stem for stem in result["per_stem"]
+                 if stem[PROBE] == stem["label"] != stem[ZERO_SHOT]]
+        lines += ["", f"Stems {name}'s probe names right and its zero-shot rows do not "
+                      f"({len(found)}):"]
+        rows = [[stem["label"], f"zero-shot {stem[ZERO_SHOT]}"
+                 + (" (gated as speech)" if stem.get("gated") else ""),
+                 f"fold {stem['fold']}", stem["path"]] for stem in found]
+        lines += align(rows) if rows else ["  none"]
+    return lines
 
 
 # --- Plot and JSON ---------------------------------------------------------------------------

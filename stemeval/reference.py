@@ -65,6 +65,12 @@ def _fits(row, dataset, labels):
             and (dataset != "dsd100" or parts[-DEPTH] in _DSD100_SPLITS))
 
 
+def group_of(path, dataset):
+    """The track of a stem of ``dataset`` (``dataset_of``), as its walker names it: DSD100's
+    song folder, MoisesDB's song id."""
+    return _parts(path)[-2 if dataset == "dsd100" else -3]
+
+
 def below_root(path):
     """The stem's path below the dataset root (its last three parts, ``/``-separated), as
     the results CSV writes it."""

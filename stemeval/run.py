@@ -7,8 +7,8 @@ over the same stems: each stem is decoded once and prepared for every condition 
 in a worker (``stemeval.workers``), then each tagger runs on batches of stems and each cell
 gets its rows in the stems' order, one flushed row per stem. ``run_stems`` is one cell.
 ``evaluate`` is a whole evaluation run: checks, model files, the results CSV with its
-sidecar and embeddings, progress, and the published ending. What it may write and when it
-refuses are decided apart from the loop: ``outputs.RunFiles`` (the files and their lock),
+sidecar, kept scores and embeddings, progress, and the published ending. What it may write
+and when it refuses are decided apart from the loop: ``outputs.RunFiles`` (the files and their lock),
 ``plan_resume`` (what a resume keeps; sweeps use it too), ``sidecar`` (the identity a resume
 must match).
 """
@@ -22,11 +22,13 @@ from stemeval.errors import UserError, needs_packages
 @dataclass
 class Cell:
     """One tagger on one condition: its ``Evaluator``, where its rows go, and (optionally)
-    where its embeddings go (``embed(stem, vector)``, called before the row is written)."""
+    where its embeddings and kept scores go (``embed(stem, vector)``, ``keep(stem, kept)``,
+    called before the row is written)."""
 
     evaluator: object
     write: object
     embed: object = None
+    keep: object = None
 
 
 def _unique(values):
@@ -65,6 +67,8 @@ def run_cells(cells, stems, batch_size=1, workers=0):
                 item = cell_items[index]
                 if cell.embed is not None and item.embedding is not None:
                     cell.embed(item.stem, item.embedding)
+                if cell.keep is not None and item.kept is not None:
+                    cell.keep(item.stem, item.kept)
                 cell.write(item.row)
         queue.clear()
 
@@ -80,22 +84,24 @@ def run_cells(cells, stems, batch_size=1, workers=0):
     flush()
 
 
-def run_stems(evaluator, stems, write, batch_size=1, workers=0, embed=None):
+def run_stems(evaluator, stems, write, batch_size=1, workers=0, embed=None, keep=None):
     """Evaluate ``stems`` with one evaluator and pass each finished row to ``write``, in the
-    stems' order (``embed(stem, embedding)`` first, for each stem the tagger ran on)."""
-    run_cells([Cell(evaluator, write, embed)], stems, batch_size, workers)
+    stems' order (``embed(stem, embedding)`` first, for each stem the tagger ran on, and
+    ``keep(stem, kept)`` for each row other than error)."""
+    run_cells([Cell(evaluator, write, embed, keep)], stems, batch_size, workers)
 
 
 def evaluate(dataset, args):
     """One evaluation run of ``dataset`` (a ``stemeval.datasets.base.Dataset``) with the
     command line's ``args``; returns the exit status. Bad input is a UserError before any
     stem is analysed; a refused run changes no file."""
+    from stemeval.datasets.clap_prompts import prompts_for
     from stemeval.datasets.selection import find_stems
     from stemeval.devices import pick_device, warm_up
     from stemeval.outputs import RunFiles, run_inputs
     from stemeval.results import COLUMNS, DETAIL_COLUMNS, left_out_stems
     from stemeval.sidecar import condition_identity
-    from stemeval.taggers import check_name
+    from stemeval.taggers import check_name, entry
 
     check_name(args.tagger)
     if args.embeddings_from != "tagger" and args.embeddings is None:
@@ -105,6 +111,9 @@ def evaluate(dataset, args):
         from stemeval.speech import check_embeddings_backend
 
         check_embeddings_backend(args.speech_backend)
+    if args.prompts is not None and not entry(args.tagger).zero_shot:
+        raise UserError(f"--prompts is for a zero-shot tagger (clap), whose scores are its "
+                        f"categories' prompts; --tagger {args.tagger} scores AudioSet's labels")
     deform = None
     if args.deform is not None:
         with needs_packages("--deform"):
@@ -115,9 +124,11 @@ def evaluate(dataset, args):
 
     stems, category_map = find_stems(dataset, args.folder, args.map, args.split, args.limit,
                                      args.follow_links)
-    files = RunFiles(args.output, args.embeddings)
+    prompts = prompts_for(category_map.categories, args.prompts) if args.prompts else None
+    files = RunFiles(args.output, args.embeddings, keep_scores=True)
     files.check(run_inputs(stems, args.tagger, args.folder if dataset.input_is_file else None,
-                           args.map, args.checkpoint, args.speech_model))
+                           args.map, args.checkpoint, args.speech_model)
+                + [("--prompts", args.prompts)])
     device = pick_device(args.device)
     warm_up(device)
     columns = COLUMNS + DETAIL_COLUMNS if args.details else COLUMNS
@@ -128,7 +139,8 @@ def evaluate(dataset, args):
                               left_out_stems(dataset, args.folder, category_map, args.split,
                                              args.limit, args.follow_links))
                   if args.resume else Resume(None, None, stems))
-        return _run(args, stems, category_map, device, deform, columns, condition, resume)
+        return _run(args, stems, category_map, prompts, device, deform, columns, condition,
+                    resume)
 
 
 @dataclass
@@ -163,10 +175,10 @@ def plan_resume(output, columns, condition, stems, folder, left_out=None):
     return Resume(kept, previous, todo)
 
 
-def _run(args, stems, category_map, device, deform, columns, condition, resume):
+def _run(args, stems, category_map, prompts, device, deform, columns, condition, resume):
     """The run proper, under the output's lock: models, checks against the resumed file,
-    then the sidecar, the CSV and the embeddings, written in that order."""
-    from stemeval import embeddings, taggers
+    then the sidecar, the CSV, the embeddings and the kept scores, written in that order."""
+    from stemeval import embeddings, kept_scores, taggers
     from stemeval.devices import default_batch_size, default_workers, share_cores
     from stemeval.pipeline import Evaluator
     from stemeval.precision import use_exact_fp32
@@ -181,7 +193,8 @@ def _run(args, stems, category_map, device, deform, columns, condition, resume):
     share_cores(device, workers)
     tagger, graph = load_model_files(
         args.checkpoint, args.speech_model,
-        load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories)))
+        load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories),
+                                               prompts))
     identity = {**model_identity(tagger, graph), **condition}
     check_resume(resume.previous, identity, args.output)
     kept = resume.kept.rows if resume.kept else []
@@ -192,16 +205,23 @@ def _run(args, stems, category_map, device, deform, columns, condition, resume):
     if args.embeddings and kept:
         embeddings.check_resume(args.embeddings, made["tagger"], kept, args.output,
                                 made["layer"], made["weights"])
+    scores_header = kept_scores.header_of(tagger, identity)
+    if kept:
+        kept_scores.check_resume(args.output, scores_header, kept)
     evaluator = Evaluator(tagger, speech_models, category_map, device=device,
                           precision=args.precision, details=args.details, deform=deform,
-                          embeddings=source or False)
+                          embeddings=source or False, keep_scores=True)
     groups = {stem.path: stem.group for stem in stems}
-    sidecar = Sidecar(args.output, identity, vars(args), device, resume.previous)
+    sidecar = Sidecar(args.output, identity, vars(args), device, resume.previous,
+                      scores=kept_scores.scores_path(args.output))
     sidecar.start()
     with ResultWriter(args.output, columns, resume.kept) as writer:
         store = (embeddings.EmbeddingStore(args.embeddings, resume=resume.kept is not None,
                                            **made)
                  if args.embeddings else None)
+        keeper = kept_scores.KeptScoresStore(args.output, scores_header,
+                                             resume=resume.kept is not None,
+                                             kept_rows=len(kept))
         complete = False
         try:
             with Progress(len(resume.todo), quiet=args.quiet, verbose=args.verbose) as progress:
@@ -211,7 +231,8 @@ def _run(args, stems, category_map, device, deform, columns, condition, resume):
 
                 run_stems(evaluator, resume.todo, write,
                           batch_size=args.batch_size or default_batch_size(device),
-                          workers=workers, embed=store.add if store else None)
+                          workers=workers, embed=store.add if store else None,
+                          keep=keeper.add)
             complete = True
         except KeyboardInterrupt as interrupt:
             raise type(interrupt)(
@@ -220,6 +241,7 @@ def _run(args, stems, category_map, device, deform, columns, condition, resume):
         finally:
             if store is not None:
                 store.close(complete)
+            keeper.close(complete)
     rows = read_results(args.output)
     sidecar.finish(stems=len(rows), errors=sum(row["prediction"] == ERROR for row in rows),
                    stems_this_run=len(resume.todo))

@@ -2,9 +2,10 @@
 and a resume cannot mix two conditions in one file.
 
 Its ``identity`` holds every setting that can change a row: the tagger, its weights (path
-and sha256; for a folder, a sha256 over its files), the speech model (sha256), the dataset
-layout, the category map (sha256 of its categories and labels), the deformation, the
-precision, the speech backend, and, under fp16 or bf16, the kind of device. ``--resume``
+and sha256; for a folder, a sha256 over its files), a zero-shot tagger's prompts (their
+source and a sha256 of their texts), the speech model (sha256), the dataset layout, the
+category map (sha256 of its categories and labels), the deformation, the precision, the
+speech backend, and, under fp16 or bf16, the kind of device. ``--resume``
 (and a resumed sweep cell) refuses a file whose sidecar names another value for any of them,
 in one line naming it; the columns (``--details``) are checked by the CSV's header. Left out
 on purpose, as they change no row: ``--limit`` and ``--split`` (which stems, not their rows),
@@ -35,7 +36,8 @@ PACKAGES = ("torch", "torchaudio", "transformers", "timm", "numpy", "essentia-te
             "pydub", "soundfile", "huggingface_hub", "panns-inference", "hear21passt")
 CHUNK = 1 << 20
 # identity field -> how a refusal names it, in the order they are checked
-IDENTITY = {"tagger": "tagger", "weights": "weights", "speech_model": "speech model",
+IDENTITY = {"tagger": "tagger", "weights": "weights", "prompts": "prompts",
+            "speech_model": "speech model",
             "dataset": "dataset", "map": "map", "deform": "--deform",
             "precision": "--precision", "speech_backend": "--speech-backend",
             "device": "device (under fp16 or bf16)"}
@@ -93,7 +95,8 @@ def file_record(path):
 
 def model_identity(tagger, speech_model):
     """The identity fields of the loaded model files (see the module docstring)."""
-    return {"tagger": tagger.name, "weights": file_record(tagger.weights),
+    prompts = {"prompts": tagger.prompting.identity()} if tagger.prompting else {}
+    return {"tagger": tagger.name, "weights": file_record(tagger.weights), **prompts,
             "speech_model": file_record(str(speech_model))}
 
 
@@ -174,9 +177,10 @@ def _sessions(previous):
 
 class Sidecar:
     """The sidecar of one session of a results file: ``start()`` writes it, ``finish()``
-    again; ``previous``: the record of the file this session resumes (its sessions go on)."""
+    again; ``previous``: the record of the file this session resumes (its sessions go on);
+    ``scores``: the file of its kept scores (``stemeval.kept_scores``), if it keeps them."""
 
-    def __init__(self, output, identity, options, device, previous=None):
+    def __init__(self, output, identity, options, device, previous=None, scores=None):
         self.path = sidecar_path(output)
         packages = _versions()
         self.session = {"started": None, "finished": None, "stems_written": None,
@@ -199,6 +203,8 @@ class Sidecar:
             "stems_per_second": None,
             "sessions": _sessions(previous) + [self.session],
         }
+        if scores is not None:
+            self.record["scores"] = scores
         self._clock = None
 
     def start(self):

@@ -90,12 +90,12 @@ class DatasetCells:
         self.todo = [{stem.path for stem in cell.resume.todo} for cell in self.cells]
 
     def start(self, config, device, models, stack):
-        """Check each cell against its model files (``models``: tagger -> identity fields),
-        then write the sidecar and open the CSV of each cell with work left."""
+        """Check each cell against its model files (``models``: (dataset, tagger) -> identity
+        fields), then write the sidecar and open the CSV of each cell with work left."""
         from stemeval.sidecar import Sidecar, check_resume
 
         for cell in self.cells:
-            cell.identity = {**models[cell.tagger], **cell.identity}
+            cell.identity = {**models[self.dataset.name, cell.tagger], **cell.identity}
             check_resume(cell.resume.previous, cell.identity, cell.files.output)
         made = {cell.tagger: self._maker(config, cell) for cell in self.cells
                 if cell.files.embeddings}
@@ -191,7 +191,8 @@ def _sweep_inputs(config, datasets):
 
 
 def _model_identities(config, datasets):
-    """tagger name -> its model identity fields (the taggers are loaded once per process)."""
+    """(dataset, tagger name) -> its model identity fields (the taggers are loaded once per
+    process; a zero-shot tagger's prompts are its dataset's)."""
     from stemeval.sidecar import model_identity
     from stemeval.weights.published import ensure_speech_model
     from stemeval.sweep.work import load_tagger
@@ -201,7 +202,7 @@ def _model_identities(config, datasets):
     for cells in datasets:
         for tagger in config.taggers:
             model = load_tagger(tagger, config.options, list(cells.category_map.categories))
-            found.setdefault(tagger, model_identity(model, speech_model))
+            found[cells.dataset.name, tagger] = model_identity(model, speech_model)
     return found
 
 

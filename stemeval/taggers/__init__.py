@@ -115,14 +115,17 @@ def entry(name):
     return HF_ENTRY if check_name(name).startswith(HF_PREFIX) else TAGGERS[name]
 
 
-def load(name, checkpoint=None, categories=None):
+def load(name, checkpoint=None, categories=None, prompts=None):
     """The ``Tagger`` called ``name``, its weights checked, on the CPU; a missing package is
-    one UserError naming it and the requirements file that installs it."""
+    one UserError naming it and the requirements file that installs it. ``prompts``: a
+    zero-shot tagger's (``clap_prompts.Prompts``; None: those of its categories)."""
     found = entry(name)
     with needs_packages(f"--tagger {name}"):
         module = importlib.import_module(found.module)
         if found is HF_ENTRY:
             return module.load(name[len(HF_PREFIX):].strip(), checkpoint, categories)
+        if found.zero_shot:
+            return module.load(checkpoint=checkpoint, categories=categories, prompts=prompts)
         return module.load(checkpoint=checkpoint, categories=categories)
 
 

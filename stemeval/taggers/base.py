@@ -45,6 +45,7 @@ class Tagger:
     sample_rate = None  # the rate its features are computed at
     labels = None  # AudioSet display names in score order, or None (zero-shot)
     categories = None  # zero-shot taggers: the dataset's categories, in score order
+    prompting = None  # zero-shot taggers: the clap_prompts.Prompts of those categories
     weights = None  # path or hub id of the weights file, for the provenance sidecar
     model = None  # the network (a torch Module)
     embedding = None  # which layer and pooling its embedding is, written with the embeddings

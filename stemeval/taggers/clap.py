@@ -2,9 +2,10 @@
 
 The model is any Hugging Face ``ClapModel`` with its processor (feature extractor and
 tokenizer): ``laion/larger_clap_music`` by default, ``hf:<repo id>`` for another on the hub,
-or a local model folder. Each dataset category becomes the prompt ``PROMPT`` with its
-underscores read as spaces ("other_keys" -> "the sound of other keys"); the prompts' text
-embeddings are computed once, at load.
+or a local model folder. Each dataset category is scored against its prompt, read from the
+data files of ``stemeval.datasets.clap_prompts`` ("other_keys" -> "the sound of a synthesizer
+or an organ"; ``PROMPT``, "the sound of {category}", where no file names the categories); the
+prompts' text embeddings are computed once, at load.
 
 Reading an excerpt: CLAP hears ``max_length_s`` (10 s) at 48 kHz. The 30-60 s excerpt is
 resampled to 48 kHz and cut into ``ceil(length / 10 s)`` windows of exactly 10 s, spread
@@ -31,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# PROMPT and prompt (the template for categories no prompts file names) are read here too
+from stemeval.datasets.clap_prompts import PROMPT, prompt, prompts_for  # noqa: F401
 from stemeval.errors import UserError, one_line
 from stemeval.resample import resample
 from stemeval.taggers import TAGGERS
@@ -41,24 +44,19 @@ from stemeval.weights.sources import HF_PREFIX
 DEFAULT_MODEL = TAGGERS["clap"].weights.repo_id
 # Besides the weights: the model's config, the processor's (feature extractor and tokenizer).
 HUB_FILES = TAGGERS["clap"].weights.files
-PROMPT = "the sound of {category}"
 
 
-def prompt(category):
-    """The text that stands for ``category``: ``PROMPT`` with underscores read as spaces."""
-    return PROMPT.format(category=" ".join(category.replace("_", " ").split()))
-
-
-def load(checkpoint=None, categories=None):
+def load(checkpoint=None, categories=None, prompts=None):
     """The CLAP tagger over ``categories`` with the model ``checkpoint`` names (None: default).
 
-    ``checkpoint``: a local Hugging Face CLAP folder or ``hf:<repo id>``.
+    ``checkpoint``: a local Hugging Face CLAP folder or ``hf:<repo id>``; ``prompts``: a
+    ``clap_prompts.Prompts`` (None: ``prompts_for(categories)``).
     """
     if not categories:
         raise UserError("the clap tagger scores the dataset's categories, and none were given")
     folder, weights = _resolve(checkpoint)
     model, processor = _load_checked(folder, weights)
-    return ClapTagger(model, processor, categories, weights)
+    return ClapTagger(model, processor, prompts or prompts_for(categories), weights)
 
 
 def _resolve(checkpoint):
@@ -133,14 +131,15 @@ class ClapTagger(Tagger):
     name = "clap"
     embedding = "audio_embeds (projected, L2-normalised); mean over 10 s windows"
 
-    def __init__(self, model, processor, categories, weights):
+    def __init__(self, model, processor, prompts, weights):
         self.model = model
         self._processor = processor
         self.feature_extractor = processor.feature_extractor
         self.sample_rate = int(self.feature_extractor.sampling_rate)
         self.window = int(self.feature_extractor.nb_max_samples)
-        self.categories = list(categories)
-        self.prompts = [prompt(category) for category in self.categories]
+        self.categories = list(prompts.texts)
+        self.prompts = list(prompts.texts.values())
+        self.prompting = prompts
         self.weights = weights
         device = next(model.parameters()).device
         with torch.no_grad():
@@ -150,10 +149,12 @@ class ClapTagger(Tagger):
             self.logit_scale = model.logit_scale_a.exp().float()
 
     def for_categories(self, categories):
-        """The tagger over other categories: new prompts, the same model (not loaded again)."""
-        if list(categories) == self.categories:
+        """The tagger over other categories: their prompts (``prompts_for``), the same model
+        (not loaded again)."""
+        prompts = prompts_for(categories)
+        if prompts == self.prompting:
             return self
-        return ClapTagger(self.model, self._processor, categories, self.weights)
+        return ClapTagger(self.model, self._processor, prompts, self.weights)
 
     def to(self, device):
         self.text_embeds = self.text_embeds.to(device)
