@@ -85,9 +85,7 @@ def score_run(name, path, rows):
     truth = set(metrics.value_counts(rows))
     return {
         "name": name, "file": path, "matches": matches, "total": total,
-        "accuracy": matches / total,
-        "balanced_accuracy": scores["balanced_accuracy"],
-        "macro_f1": scores["macro_f1_true"],
+        **{column: scores[column] for column in COLUMNS},
         "recall": {label: recall for label, recall in zip(scores["labels"], scores["recall"])
                    if label in truth},
     }

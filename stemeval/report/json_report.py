@@ -47,8 +47,8 @@ def json_report(path, rows, metrics, comparison=None):
         "mismatches": mismatch_records(rows),
         "labels": metrics["labels"],
         "per_class": per_class,
-        "macro_f1": metrics["macro_f1"],
-        "macro_f1_ground_truth_labels": metrics["macro_f1_true"],
+        "macro_f1": metrics["macro_f1_all_labels"],  # kept as it was: over all labels
+        "macro_f1_ground_truth_labels": metrics["macro_f1"],
         "balanced_accuracy": metrics["balanced_accuracy"],
         "confusion_matrix": {
             "labels": metrics["labels"],

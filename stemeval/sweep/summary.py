@@ -3,9 +3,9 @@
 Written into the output folder as ``summary.csv``, ``summary.json`` and ``accuracy.png``
 (accuracy against each deformation's strength, one line per tagger, one panel per dataset
 and deformation; each tagger's clean accuracy is its dashed line). Metrics are those of
-``computeaccuracy.py``: accuracy over all rows (speech and error rows count as wrong
-unless the label says so), macro-F1 as scikit-learn computes it over the union of
-ground-truth and proposed categories. A cell whose every row is an error row (a condition
+``stemeval.metrics`` (as ``computeaccuracy.py`` and the leaderboard): accuracy over all
+rows (speech and error rows count as wrong unless the label says so), macro-F1 over the
+ground-truth categories. A cell whose every row is an error row (a condition
 the stems cannot take, e.g. a cut-off above their Nyquist frequency) *failed*: it has no
 accuracy, macro-F1 or drop (``failed`` in the table and the CSV's accuracy column, null in
 the JSON, an ``x`` in the plot), rather than a 0 that would read as degraded audio. Each
