@@ -20,11 +20,11 @@ import argparse
 import os
 import sys
 
-from stemeval import leaderboard, metrics, reference
+from stemeval import leaderboard, metrics, reference, tracks
 from stemeval.errors import ArgumentParser, UserError, run_main
 from stemeval.report import json_report, plots, published, text
 from stemeval.outputs import check_outputs
-from stemeval.results import check_rows, read_results, warn_repeated_paths
+from stemeval.results import check_rows, count_errors, read_results, warn_repeated_paths
 
 SCRIPT = "computeaccuracy.py"
 
@@ -54,6 +54,14 @@ def build_parser():
              "(mean recall over the ground-truth categories) and the confusion matrix as a "
              "text table (rows: ground truth, columns: proposed label); computed with "
              "scikit-learn")
+    parser.add_argument(
+        "--stats", action="store_true",
+        help="a 95%% interval for the accuracy and the recall of each ground-truth category "
+             "(percentile bootstrap over tracks: the group column, else the dataset's "
+             "layout read from each path; --per-class prints them too), and the stems and "
+             "error rows scored; with several files, the leaderboard adds them and, for "
+             "every two runs on the same stems, McNemar's exact test and the accuracy "
+             "difference with its interval")
     parser.add_argument(
         "--plot", metavar="IMAGE",
         help="save the confusion matrix as a heat map to IMAGE (PNG unless the extension "
@@ -107,10 +115,12 @@ def main(argv=None):
 
     rows = read_results(args.file, allow_empty=True)
     warn_repeated_paths(rows, args.file)
-    scores = None
-    if args.per_class or args.plot or args.json:
+    scores = intervals = None
+    if args.per_class or args.plot or args.json or args.stats:
         check_rows(rows, args.file)
         scores = metrics.per_class_metrics(*metrics.category_lists(rows))
+    if args.per_class or args.json or args.stats:
+        found, intervals = tracks.file_intervals(rows, args.file)
     comparison = reference.compare(rows, args.file, args.compare) if args.compare else None
 
     sections = [published.format_published(rows) if args.format == "published"
@@ -118,6 +128,8 @@ def main(argv=None):
     if args.per_class:
         sections += [text.format_per_class(scores),
                      text.format_confusion(scores["labels"], scores["confusion_matrix"])]
+    if intervals is not None and (args.per_class or args.stats):
+        sections.append(text.format_intervals(intervals, found, count_errors(rows)))
     if comparison is not None:
         sections.append(text.format_compare(comparison))
     print("\n".join(text.join_sections(*sections)))
@@ -127,8 +139,9 @@ def main(argv=None):
         plots.plot_confusion(scores["labels"], scores["confusion_matrix"], args.plot, title)
         print(f"Confusion-matrix plot written to {args.plot}")
     if args.json:
-        json_report.write_json(json_report.json_report(args.file, rows, scores, comparison),
-                               args.json)
+        json_report.write_json(json_report.json_report(
+            args.file, rows, scores, comparison,
+            json_report.json_intervals(intervals, found, count_errors(rows))), args.json)
         print(f"JSON report written to {args.json}")
     return 0
 

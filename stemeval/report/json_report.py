@@ -25,7 +25,23 @@ def mismatch_records(rows):
     return [{name: row.get(name) or "" for name in COLUMNS} for row in mismatches(rows)]
 
 
-def json_report(path, rows, metrics, comparison=None):
+def json_intervals(intervals, tracks, errors):
+    """``stats.score_intervals``'s estimates (fractions), how they were made and the error
+    rows, as a JSON-ready dict."""
+    from dataclasses import asdict
+
+    from stemeval.stats import LEVEL, RESAMPLES, SEED
+
+    return {"level": LEVEL, "resamples": RESAMPLES, "seed": SEED,
+            "tracks": {"source": tracks.source, "known": tracks.known,
+                       "count": len(set(tracks.groups))},
+            "error_rows": errors,
+            "accuracy": asdict(intervals["accuracy"]),
+            "recall": {category: asdict(estimate)
+                       for category, estimate in intervals["recall"].items()}}
+
+
+def json_report(path, rows, metrics, comparison=None, intervals=None):
     """Everything about one results file as a JSON-ready dict (fractions, not percents)."""
     matches, total = accuracy(rows)
     per_class = {
@@ -64,6 +80,8 @@ def json_report(path, rows, metrics, comparison=None):
             compared[key] = {"matches": hits, "total": count,
                              "accuracy": hits / count if count else None}
         report["compare"] = compared
+    if intervals is not None:
+        report["intervals"] = intervals
     return json_safe(report)
 
 
