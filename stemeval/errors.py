@@ -74,7 +74,7 @@ def run_main(main):
 
     A reader that goes away (``| head``) ends the command quietly.
     """
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         status = main()
     except UserError as error:
@@ -86,4 +86,6 @@ def run_main(main):
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # a test calling this in-process keeps its own
     sys.exit(status or 0)
