@@ -152,7 +152,7 @@ def print_leaderboard(args):
         if getattr(args, option):
             raise UserError(f"--{option.replace('_', '-')} takes one FILE; several files "
                             f"give a leaderboard")
-    board = leaderboard.leaderboard(args.files)
+    board = leaderboard.leaderboard(args.files, stats=args.stats)
     print("\n".join(leaderboard.format_leaderboard(board)))
     if args.plot:
         leaderboard.plot_leaderboard(board, args.plot)

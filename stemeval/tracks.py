@@ -22,8 +22,9 @@ class Tracks:
     known: bool
 
 
-def _layout(rows, path):
-    """The evaluate.py layout of a results file: its sidecar's, else recognised from rows."""
+def layout_of(rows, path):
+    """The evaluate.py layout of a results file: its sidecar's, else DSD100 or MoisesDB
+    recognised from the rows; None when unknown."""
     from stemeval.reference import dataset_of
     from stemeval.sidecar import identity_of, read_sidecar, sidecar_path
 
@@ -39,7 +40,7 @@ def tracks_of(rows, path):
     groups = [(row.get("group") or "").strip() for row in rows]
     if rows and all(groups):
         return Tracks(groups, "the group column", True)
-    layout = DATASETS.get(_layout(rows, path))
+    layout = DATASETS.get(layout_of(rows, path))
     if layout is not None and layout.track_of is not None:
         groups = [layout.track_of(path_parts(row.get("path") or "")) for row in rows]
         if all(groups):

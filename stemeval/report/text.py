@@ -78,8 +78,8 @@ def format_per_class(metrics):
     lines += align(rows, left=3)
     lines.append(
         f"Macro-F1: {metrics['macro_f1_all_labels']:.4f} (mean over the {len(labels)} "
-        f"categories above; {metrics['macro_f1']:.4f} over the {metrics['n_true_labels']} ground-truth "
-        f"categories)")
+        f"categories above; {metrics['macro_f1']:.4f} over the {metrics['n_true_labels']} "
+        f"ground-truth categories)")
     lines.append(
         f"Balanced accuracy: {100.0 * metrics['balanced_accuracy']:.2f}% (mean recall over "
         f"the {metrics['n_true_labels']} ground-truth categories)")
