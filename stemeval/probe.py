@@ -17,6 +17,10 @@ categories; a probe trained on its embeddings measures the first alone. The prot
   (every stem is tested once).
 - With the zero-shot results CSV of the same run, the zero-shot proposed labels of the same
   test stems are scored the same way, fold by fold.
+- Over all test stems pooled, each method's accuracy and recall per category get a 95%
+  interval by bootstrap over tracks (``stemeval.stats``); with zero-shot labels, the two
+  methods on the same stems get McNemar's exact test and the accuracy difference (probe
+  minus zero-shot) with its paired-bootstrap interval.
 
 Only the standard library is imported at module level; numpy and scikit-learn in functions.
 """
@@ -249,7 +253,33 @@ def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None):
         "summary": summary,
         "pooled": {method: per_class_metrics(list(data.labels), guesses)
                    for method, guesses in predicted.items()},
+        **pooled_statistics(data, predicted),
     }
+
+
+def pooled_statistics(data, predicted):
+    """``intervals`` of each method over all test stems (``stats.score_intervals``, as dicts)
+    and, with zero-shot labels, ``paired``: zero-shot (A) against the probe (B) on the same
+    stems, McNemar's exact test and B - A with its interval, over the stems' tracks."""
+    from dataclasses import asdict
+
+    from stemeval.stats import mcnemar_exact, paired_bootstrap_difference, score_intervals
+
+    found = {}
+    for method, guesses in predicted.items():
+        estimates = score_intervals(data.labels, guesses, data.groups)
+        found[method] = {"accuracy": asdict(estimates["accuracy"]),
+                         "recall": {category: asdict(estimate)
+                                    for category, estimate in estimates["recall"].items()}}
+    if ZERO_SHOT not in predicted:
+        return {"intervals": found}
+    a, b = ([truth == guess for truth, guess in zip(data.labels, predicted[method])]
+            for method in (ZERO_SHOT, PROBE))
+    low, high = paired_bootstrap_difference(a, b, data.groups)
+    return {"intervals": found,
+            "paired": {"a": ZERO_SHOT, "b": PROBE, "stems": len(a),
+                       **asdict(mcnemar_exact(a, b)),
+                       "difference": (sum(b) - sum(a)) / len(a), "low": low, "high": high}}
 
 
 # --- Text ------------------------------------------------------------------------------------
@@ -339,10 +369,41 @@ def format_methods_table(results):
     return ["Leaderboard (mean ± std over the folds; * best in its column):"] + align(rows)
 
 
+def format_pooled(results):
+    """Each (tagger, method)'s accuracy over all test stems with its interval, the recall
+    intervals, and zero-shot against probe on the same stems."""
+    from stemeval.report.text import format_interval, format_share
+    from stemeval.stats import LEVEL, RESAMPLES, SEED
+
+    columns = [(name, result, method) for name, result in _named(results)
+               for method in result["intervals"]]
+    categories = sorted({label for result in results for label in result["categories"]})
+    rows = [["tagger / method", "accuracy", "interval"] + categories]
+    for name, result, method in columns:
+        found = result["intervals"][method]
+        rows.append([f"{name} {method}", format_share(found["accuracy"]["value"]),
+                     format_interval(found["accuracy"]["low"], found["accuracy"]["high"])] +
+                    [format_interval(found["recall"][category]["low"],
+                                     found["recall"][category]["high"])
+                     if category in found["recall"] else "-" for category in categories])
+    lines = [f"All test stems pooled, {100 * LEVEL:g}% intervals (percentile bootstrap over "
+             f"tracks, {RESAMPLES} resamples, seed {SEED}; the last columns: recall):"]
+    lines += align(rows)
+    for name, result in _named(results):
+        pair = result.get("paired")
+        if pair:
+            lines.append(
+                f"{name}: probe against zero-shot on the same {pair['stems']} stems: fixed {pair['fixed']} (zero-shot wrong, probe right), broken "
+                f"{pair['broken']}, McNemar's exact p = {pair['p_value']:.4f}; probe - zero-shot "
+                f"{100 * pair['difference']:+.2f} points "
+                f"{format_interval(pair['low'], pair['high'], signed=True)}")
+    return lines
+
+
 def format_one(result):
     """The full report of one embeddings file."""
     lines = describe(result) + [""] + format_folds(result) + [""] + format_summary(result)
-    lines += [""] + format_recall([result])
+    lines += [""] + format_recall([result]) + [""] + format_pooled([result])
     for method, pooled in result["pooled"].items():
         table = format_confusion(pooled["labels"], pooled["confusion_matrix"])
         lines += ["", f"Confusion matrix, {method}, all test stems (rows: ground truth, "
@@ -355,7 +416,8 @@ def format_many(results):
     lines = []
     for result in results:
         lines += describe(result)
-    return lines + [""] + format_methods_table(results) + [""] + format_recall(results)
+    return (lines + [""] + format_methods_table(results) + [""] + format_recall(results) +
+            [""] + format_pooled(results))
 
 
 # --- Plot and JSON ---------------------------------------------------------------------------
