@@ -7,9 +7,9 @@ block per mismatching row (its path, expected label, raw prediction and proposed
 written in the file), or "No mismatches found!". A row matches when label and
 proposed_label, stripped and lower-cased, are equal.
 
-Options add per-category metrics and the confusion matrix (scikit-learn), a confusion-matrix
-image (matplotlib), a JSON report, and a comparison with the published rows or with the
-results of another run; they print after the published part. As published, a missing file
+Options add per-category metrics and the confusion matrix (scikit-learn), intervals by
+bootstrap over tracks (scipy), a confusion-matrix image (matplotlib), a JSON report, and a
+comparison with the published rows or with the results of another run; they print after the published part. As published, a missing file
 prints "Error: File '...' does not exist." on stdout with exit status 1; other bad input
 gives one "error: ..." line on stderr and exit status 2.
 
@@ -53,7 +53,7 @@ def build_parser():
              "ground-truth and proposed labels, lower-cased), macro-F1, balanced accuracy "
              "(mean recall over the ground-truth categories) and the confusion matrix as a "
              "text table (rows: ground truth, columns: proposed label); computed with "
-             "scikit-learn")
+             "scikit-learn; then what --stats prints")
     parser.add_argument(
         "--stats", action="store_true",
         help="a 95%% interval for the accuracy and the recall of each ground-truth category "

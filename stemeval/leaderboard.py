@@ -9,6 +9,11 @@ that is not enough, the parts of their paths that differ (``ast (clean)``, ``ast
 ground-truth categories (a category never proposed has F1 0), and the recall of each
 ground-truth category; the definitions are those of ``metrics.per_class_metrics``, so the
 numbers equal ``computeaccuracy.py FILE --per-class`` for each file.
+
+Runs are ranked only against runs on the same stems (``stem_keys``): each set of stems has
+its own table. With ``--stats``, each run's stems, error rows and intervals over tracks, and
+for every two runs on the same stems McNemar's exact test and the accuracy difference with
+its paired-bootstrap interval (``stemeval.stats``).
 """
 
 import dataclasses
