@@ -11,7 +11,8 @@ Options add per-category metrics and the confusion matrix (scikit-learn), interv
 bootstrap over tracks (scipy), a confusion-matrix image (matplotlib), a JSON report, and a
 comparison with the published rows or with the results of another run; they print after
 the published part. As published, a missing file prints "Error: File '...' does not
-exist." on stdout with exit status 1; other bad input gives one "error: ..." line on stderr and exit status 2.
+exist." on stdout with exit status 1; other bad input gives one "error: ..." line on
+stderr and exit status 2.
 
 Several files give a leaderboard instead (see stemeval/leaderboard.py).
 """
