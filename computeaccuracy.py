@@ -7,11 +7,12 @@ block per mismatching row (its path, expected label, raw prediction and proposed
 written in the file), or "No mismatches found!". A row matches when label and
 proposed_label, stripped and lower-cased, are equal.
 
-Options add per-category metrics and the confusion matrix (scikit-learn), a confusion-matrix
-image (matplotlib), a JSON report, and a comparison with the published rows or with the
-results of another run; they print after the published part. As published, a missing file
-prints "Error: File '...' does not exist." on stdout with exit status 1; other bad input
-gives one "error: ..." line on stderr and exit status 2.
+Options add per-category metrics and the confusion matrix (scikit-learn), intervals by
+bootstrap over tracks (scipy), a confusion-matrix image (matplotlib), a JSON report, and a
+comparison with the published rows or with the results of another run; they print after
+the published part. As published, a missing file prints "Error: File '...' does not
+exist." on stdout with exit status 1; other bad input gives one "error: ..." line on
+stderr and exit status 2.
 
 Several files give a leaderboard instead (see stemeval/leaderboard.py).
 
@@ -24,11 +25,11 @@ import argparse
 import os
 import sys
 
-from stemeval import leaderboard, map_share, metrics, reference
+from stemeval import leaderboard, map_share, metrics, reference, tracks
 from stemeval.errors import ArgumentParser, UserError, run_main
 from stemeval.report import json_report, plots, published, text
 from stemeval.outputs import check_outputs
-from stemeval.results import check_rows, read_results, warn_repeated_paths
+from stemeval.results import check_rows, count_errors, read_results, warn_repeated_paths
 
 SCRIPT = "computeaccuracy.py"
 
@@ -57,7 +58,15 @@ def build_parser():
              "ground-truth and proposed labels, lower-cased), macro-F1, balanced accuracy "
              "(mean recall over the ground-truth categories) and the confusion matrix as a "
              "text table (rows: ground truth, columns: proposed label); computed with "
-             "scikit-learn")
+             "scikit-learn; then what --stats prints")
+    parser.add_argument(
+        "--stats", action="store_true",
+        help="a 95%% interval for the accuracy and the recall of each ground-truth category "
+             "(percentile bootstrap over tracks: the group column, else the dataset's "
+             "layout read from each path; --per-class prints them too), and the stems and "
+             "error rows scored; with several files, the leaderboard adds them and, for "
+             "every two runs on the same stems, McNemar's exact test and the accuracy "
+             "difference with its interval")
     parser.add_argument(
         "--plot", metavar="IMAGE",
         help="save the confusion matrix as a heat map to IMAGE (PNG unless the extension "
@@ -152,10 +161,12 @@ def main(argv=None):
     if args.map:
         rows = map_share.remap(args.file, rows, kept, args.map)
     share = map_share_sections(args, rows, kept)
-    scores = None
-    if args.per_class or args.plot or args.json:
+    scores = intervals = None
+    if args.per_class or args.plot or args.json or args.stats:
         check_rows(rows, args.file)
         scores = metrics.per_class_metrics(*metrics.category_lists(rows))
+    if args.per_class or args.json or args.stats:
+        found, intervals = tracks.file_intervals(rows, args.file)
     comparison = reference.compare(rows, args.file, args.compare) if args.compare else None
 
     sections = [published.format_published(rows) if args.format == "published"
@@ -165,6 +176,8 @@ def main(argv=None):
     if args.per_class:
         sections += [text.format_per_class(scores),
                      text.format_confusion(scores["labels"], scores["confusion_matrix"])]
+    if intervals is not None and (args.per_class or args.stats):
+        sections.append(text.format_intervals(intervals, found, count_errors(rows)))
     if comparison is not None:
         sections.append(text.format_compare(comparison))
     sections += share
@@ -175,7 +188,9 @@ def main(argv=None):
         plots.plot_confusion(scores["labels"], scores["confusion_matrix"], args.plot, title)
         print(f"Confusion-matrix plot written to {args.plot}")
     if args.json:
-        report = json_report.json_report(args.file, rows, scores, comparison)
+        report = json_report.json_report(
+            args.file, rows, scores, comparison,
+            json_report.json_intervals(intervals, found, count_errors(rows)))
         if args.map:  # the rows scored are not the file's
             report["remapped"] = {"map": args.map, "kept_scores": kept.file}
         json_report.write_json(report, args.json)
@@ -217,7 +232,7 @@ def print_leaderboard(args):
         if getattr(args, option):
             raise UserError(f"--{option.replace('_', '-')} takes one FILE; several files "
                             f"give a leaderboard")
-    board = leaderboard.leaderboard(args.files)
+    board = leaderboard.leaderboard(args.files, stats=args.stats)
     print("\n".join(leaderboard.format_leaderboard(board)))
     if args.plot:
         leaderboard.plot_leaderboard(board, args.plot)

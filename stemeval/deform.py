@@ -12,6 +12,11 @@ each stem is deformed under a lock with both seeded from the stem's path below t
 folder and the canonical SPEC (``seed_for``); any copy of the dataset, in any order, on any
 machine, gives the same audio. The generators' previous states are restored afterwards.
 
+Draws: a SPEC may end in ``@seedK`` (K a whole number) to draw its random steps (``noise``;
+the other kinds give the same audio whatever the seed) another time: the suffix is part of
+the canonical SPEC the seed is made from. ``@seed0`` is the SPEC without a suffix, the draw
+every run makes by default, so its seeds are those made before draws existed.
+
 Both views of the stem come from the deformed signal: Essentia's float view is deformed,
 requantised to the stem's PCM sample width (as a file of that width would hold it; samples
 beyond full scale are clipped), and the two views are derived from those integers, so the
@@ -21,6 +26,7 @@ speech gate and the silence trim see the same deformed audio.
 import hashlib
 import os
 import random
+import re
 import threading
 import warnings
 from dataclasses import dataclass
@@ -68,10 +74,12 @@ class Param:
 
 @dataclass(frozen=True)
 class Kind:
-    """A deformation: its parameters (the first is its strength) and its transform."""
+    """A deformation: its parameters (the first is its strength), its transform, and whether
+    its audio depends on the seed (``random``)."""
 
     params: tuple
     build: object
+    random: bool = False
 
     @property
     def strength(self):
@@ -103,7 +111,8 @@ def _reverb(rt60, wet):
 KINDS = {
     "noise": Kind((Param("snr", "signal-to-noise ratio, dB", -40, 100),),
                   lambda snr: _audiomentations().AddGaussianSNR(min_snr_db=snr, max_snr_db=snr,
-                                                                p=1.0)),
+                                                                p=1.0),
+                  random=True),
     "mp3": Kind((Param("bitrate", "kbps", integer=True, choices=MP3_BITRATES),), _mp3),
     "gain": Kind((Param("db", "gain, dB", -120, 60),),
                  lambda db: _audiomentations().Gain(min_gain_db=db, max_gain_db=db, p=1.0)),
@@ -201,13 +210,47 @@ def parse_spec(spec, context="--deform"):
     return steps
 
 
-def canonical(steps):
-    """The SPEC written one way (parameters in order, defaults included): seeds and names."""
-    return "+".join(step.text() for step in steps) or CLEAN
+DRAW = "@seed"
+
+
+def split_draw(spec, context="--deform"):
+    """``(SPEC, K)`` of ``SPEC@seedK`` (K 0 when there is no suffix); raises UserError when
+    the suffix is not ``@seed`` and a whole number."""
+    text, at, draw = (spec or "").rpartition("@")
+    if not at:
+        return spec, 0
+    number = re.fullmatch(DRAW[1:] + "([0-9]+)", draw.strip().lower())
+    if number is None:
+        raise UserError(f"{context} {spec}: a draw is written {DRAW}K, K a whole number "
+                        f"(e.g. noise:snr=10{DRAW}1)")
+    return text, int(number.group(1))
+
+
+def is_random(steps):
+    """Whether the audio of a chain depends on its seed (a ``random`` kind in it)."""
+    return any(step.kind.random for step in steps)
+
+
+def parse_draw(spec, context="--deform"):
+    """``(steps, K)`` of a SPEC with or without ``@seedK``; a draw of a SPEC whose audio does
+    not depend on the seed is refused (every draw would be the same audio)."""
+    text, draw = split_draw(spec, context)
+    steps = parse_spec(text, context)
+    if draw and not is_random(steps):
+        raise UserError(f"{context} {spec}: {canonical(steps)} gives the same audio whatever "
+                        f"the seed (only noise is drawn at random); drop {DRAW}{draw}")
+    return steps, draw
+
+
+def canonical(steps, draw=0):
+    """The SPEC written one way (parameters in order, defaults included, ``@seedK`` for a
+    draw other than 0): seeds and names."""
+    return ("+".join(step.text() for step in steps) or CLEAN) + (f"{DRAW}{draw}" if draw else "")
 
 
 def seed_for(relative_path, spec_text):
-    """A 32-bit seed from the stem's path below the dataset folder and the canonical SPEC."""
+    """A 32-bit seed from the stem's path below the dataset folder and the canonical SPEC,
+    its draw (``@seedK``) included: draw 0 has no suffix, so its seeds are unchanged."""
     key = f"{relative_path.replace(chr(92), '/')}\n{spec_text}".encode("utf-8")
     return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
 
@@ -242,8 +285,8 @@ class Deformer:
     dataset folder, or the folder of a manifest file)."""
 
     def __init__(self, spec, root, context="--deform"):
-        self.steps = parse_spec(spec, context)
-        self.spec = canonical(self.steps)
+        self.steps, draw = parse_draw(spec, context)
+        self.spec = canonical(self.steps, draw)
         self.root = root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))
 
     def relative(self, path):

@@ -3,7 +3,19 @@ inputs checked first (mir_eval's habit), used by ``computeaccuracy.py``, the lea
 the probes and the sweep summaries.
 
 A row *matches* when its ``label`` and ``proposed_label``, stripped and lower-cased, are
-equal. Categories are compared in that normalised form everywhere.
+equal. Categories are compared in that normalised form everywhere. Each named metric has one
+definition, here:
+
+- *accuracy*: matching rows / rows (every row counts: a speech or error row is a miss unless
+  its label says so);
+- *recall* of a category: its matching rows / its ground-truth rows; *precision*: its
+  matching rows / the rows proposing it;
+- *balanced accuracy*: the mean recall over the ground-truth categories;
+- *macro-F1*: the mean F1 over the ground-truth categories (a category never proposed has
+  F1 0; a label that is never the ground truth, such as ``other``, is not a class);
+- *macro-F1 over all labels*, the one variant kept, named so: the mean F1 over the union of
+  ground-truth and proposed labels (scikit-learn's default), in which ``other`` counts as a
+  class with F1 0 (``--per-class`` prints it beside macro-F1).
 """
 
 import warnings
@@ -59,9 +71,8 @@ def per_class_metrics(y_true, y_pred):
 
     Categories are the sorted union of ground-truth and proposed labels. A precision or
     recall that is 0/0 (a category never proposed, or never the ground truth) is NaN.
-    ``macro_f1`` is the unweighted mean F1 over all those categories (scikit-learn's
-    default); ``macro_f1_true`` is the same over the ground-truth categories only.
-    ``balanced_accuracy`` is the mean recall over the ground-truth categories.
+    ``accuracy``, ``balanced_accuracy``, ``macro_f1`` and ``macro_f1_all_labels`` are as
+    the module docstring defines them.
     """
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} labels, y_pred has {len(y_pred)}")
@@ -79,14 +90,15 @@ def per_class_metrics(y_true, y_pred):
         warnings.simplefilter("ignore", UserWarning)
         precision, recall, f1, support = precision_recall_fscore_support(
             y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
-        macro_f1 = precision_recall_fscore_support(
+        macro_f1_all_labels = precision_recall_fscore_support(
             y_true, y_pred, labels=labels, average="macro", zero_division=np.nan)[2]
-        macro_f1_true = precision_recall_fscore_support(
+        macro_f1 = precision_recall_fscore_support(
             y_true, y_pred, labels=true_labels, average="macro", zero_division=np.nan)[2]
         balanced = balanced_accuracy_score(y_true, y_pred)
         matrix = confusion_matrix(y_true, y_pred, labels=labels)
     return {
         "labels": labels,
+        "accuracy": float(np.trace(matrix) / len(y_true)),
         "precision": [float(value) for value in precision],
         "recall": [float(value) for value in recall],
         "f1": [float(value) for value in f1],
@@ -94,7 +106,7 @@ def per_class_metrics(y_true, y_pred):
         "correct": [int(matrix[i, i]) for i in range(len(labels))],
         "predicted": [int(value) for value in matrix.sum(axis=0)],
         "macro_f1": float(macro_f1),
-        "macro_f1_true": float(macro_f1_true),
+        "macro_f1_all_labels": float(macro_f1_all_labels),
         "n_true_labels": len(true_labels),
         "balanced_accuracy": float(balanced),
         "confusion_matrix": matrix.tolist(),

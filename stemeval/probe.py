@@ -21,6 +21,10 @@ categories; a probe trained on its embeddings measures the first alone. The prot
   are counted per category and said so.
 - Each stem's fold and answers are kept in the result (``per_stem``), so the stems the probe
   names right and the zero-shot row does not can be listed.
+- Over all test stems pooled, each method's accuracy and recall per category get a 95%
+  interval by bootstrap over tracks (``stemeval.stats``); with zero-shot labels, the two
+  methods on the same stems get McNemar's exact test and the accuracy difference (probe
+  minus zero-shot) with its paired-bootstrap interval.
 
 Only the standard library is imported at module level; numpy and scikit-learn in functions.
 """
@@ -210,11 +214,9 @@ def _inseparable(file, fold, labels, groups, single):
 
 
 def _scores(y_true, y_pred):
-    """Accuracy, balanced accuracy and macro-F1 (over the ground-truth categories)."""
+    """Accuracy, balanced accuracy and macro-F1, as ``stemeval.metrics`` defines them."""
     metrics = per_class_metrics(y_true, y_pred)
-    matches = sum(1 for truth, guess in zip(y_true, y_pred) if truth == guess)
-    return {"accuracy": matches / len(y_true), "balanced_accuracy": metrics["balanced_accuracy"],
-            "macro_f1": metrics["macro_f1_true"]}
+    return {key: metrics[key] for key, _ in METRICS}
 
 
 def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None, gated=None):
@@ -278,7 +280,33 @@ def evaluate(data, folds=5, seed=0, mlp=False, zero_shot=None, gated=None):
         **({"gated": value_counts([{"label": label} for label, flag
                                    in zip(data.labels, gated) if flag])}
            if gated is not None else {}),
+        **pooled_statistics(data, predicted),
     }
+
+
+def pooled_statistics(data, predicted):
+    """``intervals`` of each method over all test stems (``stats.score_intervals``, as dicts)
+    and, with zero-shot labels, ``paired``: zero-shot (A) against the probe (B) on the same
+    stems, McNemar's exact test and B - A with its interval, over the stems' tracks."""
+    from dataclasses import asdict
+
+    from stemeval.stats import mcnemar_exact, paired_bootstrap_difference, score_intervals
+
+    found = {}
+    for method, guesses in predicted.items():
+        estimates = score_intervals(data.labels, guesses, data.groups)
+        found[method] = {"accuracy": asdict(estimates["accuracy"]),
+                         "recall": {category: asdict(estimate)
+                                    for category, estimate in estimates["recall"].items()}}
+    if ZERO_SHOT not in predicted:
+        return {"intervals": found}
+    a, b = ([truth == guess for truth, guess in zip(data.labels, predicted[method])]
+            for method in (ZERO_SHOT, PROBE))
+    low, high = paired_bootstrap_difference(a, b, data.groups)
+    return {"intervals": found,
+            "paired": {"a": ZERO_SHOT, "b": PROBE, "stems": len(a),
+                       **asdict(mcnemar_exact(a, b)),
+                       "difference": (sum(b) - sum(a)) / len(a), "low": low, "high": high}}
 
 
 # --- Text ------------------------------------------------------------------------------------
@@ -368,10 +396,41 @@ def format_methods_table(results):
     return ["Leaderboard (mean ± std over the folds; * best in its column):"] + align(rows)
 
 
+def format_pooled(results):
+    """Each (tagger, method)'s accuracy over all test stems with its interval, the recall
+    intervals, and zero-shot against probe on the same stems."""
+    from stemeval.report.text import format_interval, format_share
+    from stemeval.stats import LEVEL, RESAMPLES, SEED
+
+    columns = [(name, result, method) for name, result in _named(results)
+               for method in result["intervals"]]
+    categories = sorted({label for result in results for label in result["categories"]})
+    rows = [["tagger / method", "accuracy", "interval"] + categories]
+    for name, result, method in columns:
+        found = result["intervals"][method]
+        rows.append([f"{name} {method}", format_share(found["accuracy"]["value"]),
+                     format_interval(found["accuracy"]["low"], found["accuracy"]["high"])] +
+                    [format_interval(found["recall"][category]["low"],
+                                     found["recall"][category]["high"])
+                     if category in found["recall"] else "-" for category in categories])
+    lines = [f"All test stems pooled, {100 * LEVEL:g}% intervals (percentile bootstrap over "
+             f"tracks, {RESAMPLES} resamples, seed {SEED}; the last columns: recall):"]
+    lines += align(rows)
+    for name, result in _named(results):
+        pair = result.get("paired")
+        if pair:
+            lines.append(
+                f"{name}: probe against zero-shot on the same {pair['stems']} stems: fixed {pair['fixed']} (zero-shot wrong, probe right), broken "
+                f"{pair['broken']}, McNemar's exact p = {pair['p_value']:.4f}; probe - zero-shot "
+                f"{100 * pair['difference']:+.2f} points "
+                f"{format_interval(pair['low'], pair['high'], signed=True)}")
+    return lines
+
+
 def format_one(result):
     """The full report of one embeddings file."""
     lines = describe(result) + [""] + format_folds(result) + [""] + format_summary(result)
-    lines += [""] + format_recall([result])
+    lines += [""] + format_recall([result]) + [""] + format_pooled([result])
     for method, pooled in result["pooled"].items():
         table = format_confusion(pooled["labels"], pooled["confusion_matrix"])
         lines += ["", f"Confusion matrix, {method}, all test stems (rows: ground truth, "
@@ -384,8 +443,8 @@ def format_many(results):
     lines = []
     for result in results:
         lines += describe(result)
-    return (lines + [""] + format_methods_table(results) + [""] + format_recall(results)
-            + format_gated(results))
+    return (lines + [""] + format_methods_table(results) + [""] + format_recall(results) +
+            [""] + format_pooled(results) + format_gated(results))
 
 
 def format_gated(results):

@@ -379,6 +379,11 @@ def check_rows(rows, path):
         raise UserError(f"{path}: the file has no rows, so there is nothing to score")
 
 
+def count_errors(rows):
+    """The error rows among ``rows``: stems that failed, scored as misses."""
+    return sum(1 for row in rows if row.get("prediction") == ERROR)
+
+
 def warn_repeated_paths(rows, path):
     """Warn on stderr when paths repeat (each stem should have one row; every row is scored)."""
     repeated = len(rows) - len({row.get("path") for row in rows})

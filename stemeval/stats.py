@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+LEVEL, RESAMPLES, SEED = 0.95, 2000, 0  # what the reports use
+
 
 def _as_correct(correct, name="correct"):
     """``correct`` as a 1-D float array of 0s and 1s, or a ValueError saying why not."""
@@ -75,7 +77,7 @@ def _difference_of_ratios(right_a, right_b, stems, axis=-1):
     return (right_b.sum(axis=axis) - right_a.sum(axis=axis)) / stems.sum(axis=axis)
 
 
-def grouped_bootstrap_interval(correct, groups, level=0.95, resamples=2000, seed=0):
+def grouped_bootstrap_interval(correct, groups, level=LEVEL, resamples=RESAMPLES, seed=SEED):
     """Percentile bootstrap interval ``(low, high)`` of accuracy, the mean of ``correct``.
 
     Resamples whole groups (tracks) with replacement, since stems of one track move together;
@@ -89,7 +91,8 @@ def grouped_bootstrap_interval(correct, groups, level=0.95, resamples=2000, seed
     return _group_bootstrap(per_group, _ratio_of_sums, level, resamples, seed)
 
 
-def paired_bootstrap_difference(correct_a, correct_b, groups, level=0.95, resamples=2000, seed=0):
+def paired_bootstrap_difference(correct_a, correct_b, groups, level=LEVEL, resamples=RESAMPLES,
+                                seed=SEED):
     """Percentile bootstrap interval ``(low, high)`` of accuracy(B) - accuracy(A).
 
     Both runs are scored on the same resampled groups (paired), so what the two runs share
@@ -107,6 +110,46 @@ def paired_bootstrap_difference(correct_a, correct_b, groups, level=0.95, resamp
         np.bincount(index).astype(float),
     )
     return _group_bootstrap(per_group, _difference_of_ratios, level, resamples, seed)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A share (accuracy, or one category's recall) with its interval over groups: ``low`` and
+    ``high`` are None when its stems are of one group (nothing to resample)."""
+
+    value: float
+    low: float
+    high: float
+    stems: int
+    groups: int
+
+
+def grouped_estimate(correct, groups, level=LEVEL, resamples=RESAMPLES, seed=SEED):
+    """The mean of ``correct`` with ``grouped_bootstrap_interval``'s interval as an ``Estimate``
+    (no interval for a single group)."""
+    right = _as_correct(correct)
+    n_groups = np.unique(np.asarray(groups)).size
+    low = high = None
+    if n_groups > 1:
+        low, high = grouped_bootstrap_interval(right, groups, level, resamples, seed)
+    return Estimate(float(right.mean()), low, high, int(right.size), int(n_groups))
+
+
+def score_intervals(y_true, y_pred, groups, level=LEVEL, resamples=RESAMPLES, seed=SEED):
+    """Accuracy and the recall of each ground-truth category, each an ``Estimate`` whose
+    interval resamples ``groups`` (tracks): ``{"accuracy": Estimate, "recall": {category:
+    Estimate}}``, categories sorted. A category's recall resamples the groups of its stems."""
+    y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
+    if y_true.shape != y_pred.shape or y_true.shape != groups.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true, y_pred and groups must be 1-D of one length, got shapes "
+                         f"{y_true.shape}, {y_pred.shape} and {groups.shape}")
+    right = y_true == y_pred
+    recall = {}
+    for category in sorted(set(y_true.tolist())):
+        mask = y_true == category
+        recall[category] = grouped_estimate(right[mask], groups[mask], level, resamples, seed)
+    return {"accuracy": grouped_estimate(right, groups, level, resamples, seed),
+            "recall": recall}
 
 
 @dataclass(frozen=True)

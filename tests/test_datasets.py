@@ -219,3 +219,20 @@ def test_skipped_links_are_reported_before_any_work(tmp_path):
         "warning: 1 symlinked folder(s) under Sources were not followed (pass --follow-links "
         "to include them)")
     assert result.returncode == 2 and "missing.pth" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("dataset", sorted(dataset_trees.TREES))
+def test_the_track_rule_read_from_a_path_gives_the_walkers_group(tmp_path, dataset):
+    """What stemeval/tracks.py reads back from a results CSV's paths (also written the
+    Windows way) is each walker's group; layouts whose paths do not say it have no rule."""
+    from stemeval.datasets.base import path_parts
+
+    dataset_trees.TREES[dataset](tmp_path / "tree")
+    stems, _ = stems_of(dataset, dataset_trees.input_path(dataset, str(tmp_path / "tree")))
+    rule = DATASETS[dataset].track_of
+    if dataset in ("medley-solos-db", "manifest"):
+        assert rule is None
+        return
+    for path, _, group, _ in stems:
+        assert rule(path_parts(path)) == group
+        assert rule(path_parts(path.replace("/", "\\"))) == group

@@ -196,3 +196,57 @@ def test_a_run_without_deform_needs_no_audiomentations(tmp_path):
         text=True, timeout=300,
         env=hooked_env(tmp_path / "hooks", block=("audiomentations", "scipy")))
     assert result.returncode == 0, result.stderr
+
+
+# --- Draws (@seedK), for a sweep's repeats ---------------------------------------------------
+
+def test_the_first_draw_keeps_the_seeds_made_before_draws(tree):
+    """seed_for written out again: the first 4 bytes of sha256 of the path and the SPEC."""
+    import hashlib
+
+    assert seed_for("a/bass/x.wav", "noise:snr=5") == int.from_bytes(
+        hashlib.sha256(b"a/bass/x.wav\nnoise:snr=5").digest()[:4], "big")
+    path = str(tree / "a/bass/x.wav")
+    decoded = decode(path)
+    first = Deformer("noise:snr=5", str(tree))(decoded, path).pcm_mono.samples
+    assert np.array_equal(Deformer("noise:snr=5@seed0", str(tree))(decoded, path)
+                          .pcm_mono.samples, first)
+    drawn = Deformer("noise:snr=5@seed1", str(tree))
+    assert drawn.spec == "noise:snr=5@seed1"
+    expected = _expected([AddGaussianSNR(min_snr_db=5, max_snr_db=5, p=1.0)], decoded,
+                         seed_for("a/bass/x.wav", "noise:snr=5@seed1"))
+    assert np.array_equal(drawn(decoded, path).pcm_mono.samples, expected)
+    assert not np.array_equal(expected, first)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("spec", sorted(TRANSFORMS) + ["reverb:rt60=0.3,wet=0.5"])
+def test_only_noise_depends_on_the_seed(tree, spec):
+    """Why a sweep draws only noise again: every other step gives the same audio under
+    another seed, and a draw of it is refused."""
+    from stemeval.deform import apply_seeded
+
+    path = str(tree / "a/bass/x.wav")
+    decoded = decode(path)
+    deformer = Deformer(spec, str(tree))
+    other = apply_seeded([step.transform() for step in deformer.steps],
+                         decoded.essentia_mono.astype(np.float32), decoded.rate, 12345)
+    same = np.array_equal(deformer(decoded, path).pcm_mono.samples,
+                          requantise(np.asarray(other, dtype=np.float32),
+                                     decoded.pcm_mono.sample_width, decoded.rate).samples)
+    assert same == (not spec.startswith("noise"))
+    if not same:
+        return
+    with pytest.raises(UserError) as error:
+        Deformer(spec + "@seed1", str(tree))
+    assert str(error.value).endswith("gives the same audio whatever the seed (only noise is "
+                                     "drawn at random); drop @seed1")
+
+
+@pytest.mark.parametrize("spec", ["noise:snr=5@seed", "noise:snr=5@1", "noise:snr=5@seed-1",
+                                  "noise:snr=5@seedx"])
+def test_a_bad_draw_names_how_it_is_written(spec):
+    with pytest.raises(UserError) as error:
+        Deformer(spec, ".")
+    assert str(error.value) == (f"--deform {spec}: a draw is written @seedK, K a whole number "
+                                f"(e.g. noise:snr=10@seed1)")

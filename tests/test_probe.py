@@ -183,3 +183,41 @@ def test_command_line(tmp_path):
     assert (done.returncode, done.stderr) == (0, "")
     means = done.stdout.split("Mean ± std over the folds:")[1].splitlines()
     assert means[2].split() == ["probe"] + ["100.00%", "±", "0.00"] * 3
+
+
+def test_pooled_intervals_and_probe_against_zero_shot(tmp_path):
+    """Separable embeddings (the probe names every stem) and zero-shot rows wrong on whole
+    tracks: McNemar by statsmodels, the intervals by a bootstrap over tracks by hand."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    from tests.helpers.cluster_bootstrap import numpy_cluster_bootstrap
+
+    arrays = dataset(tracks=30)
+    groups = arrays["groups"]
+    wrong = {path for path, group in zip(arrays["paths"], groups)
+             if int(group[-2:]) % 3 == 0 or path.endswith("bass.wav")}
+    npz = save(tmp_path / "e.npz", arrays)
+    results = write_results(tmp_path / "r.csv", arrays, wrong)
+    done = subprocess.run([sys.executable, "probe.py", npz, "--zero-shot", results, "--folds",
+                           "3", "--json", tmp_path / "p.json"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert (done.returncode, done.stderr) == (0, "")
+    [result] = json.loads((tmp_path / "p.json").read_text())["results"]
+    zero_shot = np.array([path not in wrong for path in arrays["paths"]], dtype=int)
+    pair = result["paired"]
+    n, fixed = len(zero_shot), int(np.sum(zero_shot == 0))
+    assert (pair["fixed"], pair["broken"], pair["both_right"], pair["both_wrong"]) == (
+        fixed, 0, n - fixed, 0)
+    assert pair["p_value"] == pytest.approx(
+        mcnemar([[n - fixed, 0], [fixed, 0]], exact=True).pvalue, rel=1e-9)
+    assert pair["difference"] == pytest.approx(fixed / n)
+    assert (pair["low"], pair["high"]) == pytest.approx(
+        numpy_cluster_bootstrap(zero_shot, np.ones(n), groups, 0.95, 20000, seed=1), abs=0.02)
+    accuracy = result["intervals"]["zero-shot"]["accuracy"]
+    assert (accuracy["value"], accuracy["groups"]) == (zero_shot.mean(), 30)
+    assert (accuracy["low"], accuracy["high"]) == pytest.approx(
+        numpy_cluster_bootstrap(None, zero_shot, groups, 0.95, 20000, seed=2), abs=0.02)
+    assert result["intervals"]["probe"]["accuracy"]["low"] == 1.0
+    line = next(line for line in done.stdout.splitlines() if line.startswith("ast: probe"))
+    assert line.startswith(f"ast: probe against zero-shot on the same {n} stems: fixed {fixed} "
+                           f"(zero-shot wrong, probe right), broken 0, McNemar's exact p = ")

@@ -16,6 +16,7 @@ from stemeval.stats import (
     oracle_map,
     paired_bootstrap_difference,
 )
+from tests.helpers.cluster_bootstrap import numpy_cluster_bootstrap
 
 # --- McNemar -----------------------------------------------------------------------------
 
@@ -56,23 +57,6 @@ def test_mcnemar_accepts_lists_of_bools():
 
 
 # --- Bootstrap intervals ---------------------------------------------------------------
-
-
-def numpy_cluster_bootstrap(values_a, values_b, groups, level, resamples, seed):
-    """The definition, by hand: draw tracks with replacement, pool their stems, take
-    mean(b) - mean(a) (mean(b) alone when values_a is None); percentile interval."""
-    rng = np.random.default_rng(seed)
-    tracks = np.unique(groups)
-    members = [np.flatnonzero(groups == t) for t in tracks]
-    stats = []
-    for _ in range(resamples):
-        drawn = np.concatenate([members[k] for k in rng.integers(0, len(tracks), len(tracks))])
-        stat = np.mean(values_b[drawn])
-        if values_a is not None:
-            stat -= np.mean(values_a[drawn])
-        stats.append(stat)
-    tail = (1 - level) / 2 * 100
-    return tuple(np.percentile(stats, [tail, 100 - tail]))
 
 
 def uneven_tracks(n_tracks=60, seed=1):

@@ -2,7 +2,8 @@
 killed and restarted ends with the files of an uninterrupted one, a local Ray cluster writes
 the same files, each stem is decoded once, and a bad config is one line before any work.
 Every cell has a run's sidecar, checked when the sweep is run again; two sweeps on one
-output do not both write; a condition that fails on every stem is marked failed."""
+output do not both write; a condition that fails on every stem is marked failed; repeats
+draw each random condition again, and the summary gives the spread of its draws."""
 
 import csv
 import json
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stemeval.errors import UserError
@@ -266,3 +268,98 @@ def test_a_condition_that_fails_on_every_stem_is_marked_failed(tmp_path):
             cell["accuracy_drop"]) == (True, 5, 5, None, None)
     line = next(line for line in result.stdout.splitlines() if "30000" in line)
     assert line.split()[3:6] == ["5", "5", "failed"]
+
+
+def _cell_scores(path):
+    """Accuracy and macro-F1 (over the ground-truth categories) of a cell, in percent, by
+    scikit-learn."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    truth = [row["label"] for row in rows]
+    proposed = [row["proposed_label"] for row in rows]
+    return (100 * accuracy_score(truth, proposed),
+            100 * f1_score(truth, proposed, labels=sorted(set(truth)), average="macro"))
+
+
+def test_repeats_draw_each_random_condition_with_its_own_seed(uninterrupted, tmp_path):
+    folder = _project(tmp_path)
+    config = folder / "sweep.toml"
+    config.write_text(config.read_text().replace('output = "out"', 'output = "out"\nrepeats = 3'))
+    result = _sweep("sweep.toml", "--quiet", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    files = _files(folder / "out")
+    noise = ["noise_snr=5.csv", "noise_snr=5@seed1.csv", "noise_snr=5@seed2.csv"]
+    assert sorted(files) == sorted([f"toy/ast/{name}" for name in CELLS + noise[1:]] +
+                                   ["summary.csv", "summary.json"])
+    for name in CELLS:  # draw 0 and the conditions drawn once: the files of repeats = 1
+        assert files[f"toy/ast/{name}"] == uninterrupted[1][f"toy/ast/{name}"]
+    record = json.loads((folder / "out/toy/ast/noise_snr=5@seed2.csv.json").read_text())
+    assert record["identity"]["deform"] == "noise:snr=5@seed2"
+    plain = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "moisesdb", "tree", "--checkpoint",
+         "ast.pth", "--speech-model", "speech.pb", "--deform", "noise:snr=5@seed2",
+         "--output", str(tmp_path / "plain.csv"), "--quiet"],
+        cwd=folder, capture_output=True, text=True, timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    assert files["toy/ast/noise_snr=5@seed2.csv"] == (tmp_path / "plain.csv").read_bytes()
+    assert result.stdout.splitlines()[-1] == (
+        "drawn once, as their audio does not depend on the seed: clean, "
+        "lowpass:cutoff=2000,rolloff=12")
+
+    # Random weights name every stem alike, whatever the noise: give two draws other labels,
+    # as other draws could have, so that the summary has a spread to report.
+    for name, right in (("noise_snr=5@seed1.csv", 2), ("noise_snr=5@seed2.csv", 3)):
+        path = folder / "out/toy/ast" / name
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        for row in rows[1:1 + right]:
+            row[3] = row[0]
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+    again = _sweep("sweep.toml", "--quiet", cwd=folder)
+    assert again.returncode == 0, again.stderr
+    with open(folder / "out/summary.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        summary = {row["condition"]: row for row in reader}
+    assert reader.fieldnames == ["dataset", "tagger", "condition", "deformation", "parameter",
+                                 "strength", "stems", "accuracy", "macro_f1", "accuracy_drop",
+                                 "macro_f1_drop", "draws", "accuracy_min", "accuracy_max",
+                                 "macro_f1_min", "macro_f1_max"]
+    assert list(summary) == ["clean", "noise:snr=5", "lowpass:cutoff=2000,rolloff=12"]
+    scores = np.array([_cell_scores(folder / "out/toy/ast" / name) for name in noise])
+    clean = _cell_scores(folder / "out/toy/ast/clean.csv")
+    row = summary["noise:snr=5"]
+    assert row["draws"] == "3" and scores[:, 0].min() < scores[:, 0].max()
+    for key, column in (("accuracy", 0), ("macro_f1", 1)):
+        assert float(row[key]) == pytest.approx(scores[:, column].mean(), abs=1e-4)
+        assert float(row[f"{key}_min"]) == pytest.approx(scores[:, column].min(), abs=1e-4)
+        assert float(row[f"{key}_max"]) == pytest.approx(scores[:, column].max(), abs=1e-4)
+        assert float(row[f"{key}_drop"]) == pytest.approx(clean[column] - scores[:, column].mean(),
+                                                          abs=1e-3)
+    assert summary["lowpass:cutoff=2000,rolloff=12"]["draws"] == "1"
+    cells = json.loads((folder / "out/summary.json").read_text())["cells"]
+    assert [(cell["condition"], cell["draw"]) for cell in cells] == [
+        ("clean", 0), ("noise:snr=5", 0), ("noise:snr=5", 1), ("noise:snr=5", 2),
+        ("lowpass:cutoff=2000,rolloff=12", 0)]
+    assert [cell["accuracy"] for cell in cells[1:4]] == pytest.approx(list(scores[:, 0]),
+                                                                      abs=1e-4)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('output = "out"', 'output = "out"\nrepeats = 0'),
+     "repeats must be a whole number of draws, 1 or more, not 0"),
+    (('output = "out"', 'output = "out"\nrepeats = true'),
+     "repeats must be a whole number of draws, 1 or more, not True"),
+    (('"noise:snr=5"', '"noise:snr=5@seed1"'),
+     "condition 'noise:snr=5@seed1': draws are not listed; set repeats = N"),
+])
+def test_bad_repeats_are_one_line_before_any_work(tmp_path, edit, message):
+    folder = _project(tmp_path)
+    config = folder / "sweep.toml"
+    config.write_text(config.read_text().replace(*edit))
+    result = _sweep("sweep.toml", cwd=folder)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: sweep.toml: {message}")
+    assert len(result.stderr.splitlines()) == 1 and not (folder / "out").exists()

@@ -6,6 +6,7 @@ exactly as written, so rows of two runs on the same tree can be matched by path.
 
 import csv
 import os
+import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -39,6 +40,9 @@ class Dataset:
     ``walk(folder, follow_links)`` returns a ``Found``; ``map_name`` names the category map
     ``maps/<map_name>.toml`` (None: the chosen AudioSet label is the proposed label);
     ``folder`` says what FOLDER must be, for --help and for the wrong-layout hint.
+    ``track_of(parts)`` gives a stem's group from its path's names (``path_parts``), for
+    the walker and for rows read back from a results CSV; None where the path does not
+    say it (the group comes from metadata or the manifest).
     """
 
     name: str
@@ -50,6 +54,19 @@ class Dataset:
     formats: str = ".wav"  # the audio files it takes, for messages
     input_is_file: bool = False  # FOLDER is a file (the manifest CSV)
     mapped_only: bool = False  # keep only stems whose label is a category of the map
+    track_of: Callable = None
+
+
+def path_parts(path):
+    """The folder and file names of a path, ``/`` or ``\\`` separated as written on any
+    system (``.`` and ``x/..`` resolved away), as ``Dataset.track_of`` takes them."""
+    return [part for part in posixpath.normpath(path.replace("\\", "/")).split("/")
+            if part not in ("", ".")]
+
+
+def part_from_end(parts, index):
+    """``parts[-index]``, or "" when the path is shorter."""
+    return parts[-index] if len(parts) >= index else ""
 
 
 def audio_files(folder, extensions, follow_links=False):

@@ -10,21 +10,27 @@ the group. The testing part (several instruments per excerpt) is not a stem data
 import os
 import re
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files
+from stemeval.datasets.base import Dataset, Found, Stem, audio_files, part_from_end, path_parts
 
 _EXCERPT_NUMBER = re.compile(r"__\d+$")
+
+
+def recording(parts):
+    """The group: the file name up to its final ``__<n>``."""
+    return _EXCERPT_NUMBER.sub("", os.path.splitext(part_from_end(parts, 1))[0])
 
 
 def walk(folder, follow_links=False):
     files, skipped, notes = audio_files(folder, (".wav",), follow_links)
     stems = []
     for directory, name in files:
-        recording = _EXCERPT_NUMBER.sub("", os.path.splitext(name)[0])
-        stems.append(Stem(os.path.join(directory, name),
-                          os.path.basename(os.path.normpath(directory)), group=recording))
+        path = os.path.join(directory, name)
+        stems.append(Stem(path, os.path.basename(os.path.normpath(directory)),
+                          group=recording(path_parts(path))))
     return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(
     name="irmas", title="IRMAS (training data)", walk=walk, map_name="irmas",
+    track_of=recording,
     folder="the IRMAS-TrainingData folder (<instrument code>/<excerpt>.wav)")

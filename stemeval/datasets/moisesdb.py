@@ -6,23 +6,27 @@ As published: every ``.wav``/``.mp3`` except those directly in a folder named ``
 
 import os
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files
+from stemeval.datasets.base import Dataset, Found, Stem, audio_files, part_from_end, path_parts
 from stemeval.datasets.dsd100 import PUBLISHED_EXTENSIONS
+
+
+def song_id(parts):
+    """The group: the song folder, above the category folder holding the stem."""
+    return part_from_end(parts, 3)
 
 
 def walk(folder, follow_links=False):
     files, skipped, notes = audio_files(folder, PUBLISHED_EXTENSIONS, follow_links)
     stems = []
     for directory, name in files:
-        holder = os.path.normpath(directory)
-        label = os.path.basename(holder)
+        label = os.path.basename(os.path.normpath(directory))
         if label.lower() != "other":
-            stems.append(Stem(os.path.join(directory, name), label,
-                              group=os.path.basename(os.path.dirname(holder))))
+            path = os.path.join(directory, name)
+            stems.append(Stem(path, label, group=song_id(path_parts(path))))
     return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(
     name="moisesdb", title="MoisesDB", walk=walk, map_name="moisesdb",
-    formats=".wav or .mp3",
+    formats=".wav or .mp3", track_of=song_id,
     folder="the moisesdb_v0.1 folder (<song id>/<category>/<stem>.wav)")

@@ -6,7 +6,8 @@ Evaluated like DSD100, its predecessor: the label is the file name, ``other`` an
 
 import os
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files, first_part
+from stemeval.datasets.base import Dataset, Found, Stem, audio_files, first_part, path_parts
+from stemeval.datasets.dsd100 import song_folder
 
 SPLITS = ("train", "test")
 NOT_EVALUATED = ("mixture", "other")
@@ -19,12 +20,13 @@ def walk(folder, follow_links=False):
         label = os.path.splitext(name)[0]
         if label.lower() not in NOT_EVALUATED:
             part = first_part(folder, directory)
-            stems.append(Stem(os.path.join(directory, name), label,
-                              group=os.path.basename(directory),
+            path = os.path.join(directory, name)
+            stems.append(Stem(path, label, group=song_folder(path_parts(path)),
                               split=part if part in SPLITS else ""))
     return Found(stems, skipped, notes)
 
 
 DATASET = Dataset(
     name="musdb18hq", title="MUSDB18-HQ", walk=walk, map_name="dsd100", splits=SPLITS,
+    track_of=song_folder,
     folder="the musdb18hq folder (train|test/<track>/{bass,drums,vocals}.wav)")

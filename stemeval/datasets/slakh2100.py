@@ -15,7 +15,8 @@ from collections import Counter
 
 import yaml
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files, irregular_note
+from stemeval.datasets.base import (Dataset, Found, Stem, audio_files, irregular_note,
+                                    part_from_end)
 from stemeval.errors import UserError
 
 SPLITS = ("train", "validation", "test", "omitted")
@@ -93,6 +94,12 @@ def walk(folder, follow_links=False):
     return Found(stems, skipped, notes + _skip_notes(skips, no_folder))
 
 
+def track_folder(parts):
+    """The group of a stem read back from its path: the track folder above its audio folder
+    (``TrackNNNNN/stems/S00.flac``), which is the walker's track id in Slakh's layout."""
+    return part_from_end(parts, 3)
+
+
 def _skip_notes(skips, no_folder):
     """One note per reason a stem listed in the metadata was skipped."""
     notes = []
@@ -108,6 +115,6 @@ def _skip_notes(skips, no_folder):
 
 DATASET = Dataset(
     name="slakh2100", title="Slakh2100", walk=walk, map_name="slakh2100", splits=SPLITS,
-    formats=".flac", mapped_only=True,
+    formats=".flac", mapped_only=True, track_of=track_folder,
     folder="the slakh2100_flac_redux folder (<split>/TrackNNNNN/metadata.yaml and "
            "stems/SNN.flac)")

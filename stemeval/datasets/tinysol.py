@@ -9,10 +9,16 @@ wherever they sit below FOLDER; a file the metadata does not list is skipped and
 
 import os
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files, metadata_table
+from stemeval.datasets.base import (Dataset, Found, Stem, audio_files, metadata_table,
+                                    part_from_end, path_parts)
 
 METADATA = "TinySOL_metadata.csv"
 SPLITS = ("0", "1", "2", "3", "4")
+
+
+def note(parts):
+    """The group: the file name without its extension (each note is its own recording)."""
+    return os.path.splitext(part_from_end(parts, 1))[0]
 
 
 def walk(folder, follow_links=False):
@@ -27,8 +33,9 @@ def walk(folder, follow_links=False):
         if row is None:
             unlisted += 1
             continue
-        stems.append(Stem(os.path.join(directory, name), row["Instrument (in full)"],
-                          group=os.path.splitext(name)[0], split=row["Fold"]))
+        path = os.path.join(directory, name)
+        stems.append(Stem(path, row["Instrument (in full)"], group=note(path_parts(path)),
+                          split=row["Fold"]))
     if unlisted:
         notes.append(f"skipped {unlisted} files that {METADATA} does not list")
     return Found(stems, skipped, notes)
@@ -36,4 +43,5 @@ def walk(folder, follow_links=False):
 
 DATASET = Dataset(
     name="tinysol", title="TinySOL", walk=walk, map_name="tinysol", splits=SPLITS,
+    track_of=note,
     folder=f"the folder holding {METADATA} and the TinySOL audio (in it or below it)")

@@ -25,7 +25,23 @@ def mismatch_records(rows):
     return [{name: row.get(name) or "" for name in COLUMNS} for row in mismatches(rows)]
 
 
-def json_report(path, rows, metrics, comparison=None):
+def json_intervals(intervals, tracks, errors):
+    """``stats.score_intervals``'s estimates (fractions), how they were made and the error
+    rows, as a JSON-ready dict."""
+    from dataclasses import asdict
+
+    from stemeval.stats import LEVEL, RESAMPLES, SEED
+
+    return {"level": LEVEL, "resamples": RESAMPLES, "seed": SEED,
+            "tracks": {"source": tracks.source, "known": tracks.known,
+                       "count": len(set(tracks.groups))},
+            "error_rows": errors,
+            "accuracy": asdict(intervals["accuracy"]),
+            "recall": {category: asdict(estimate)
+                       for category, estimate in intervals["recall"].items()}}
+
+
+def json_report(path, rows, metrics, comparison=None, intervals=None):
     """Everything about one results file as a JSON-ready dict (fractions, not percents)."""
     matches, total = accuracy(rows)
     per_class = {
@@ -47,8 +63,8 @@ def json_report(path, rows, metrics, comparison=None):
         "mismatches": mismatch_records(rows),
         "labels": metrics["labels"],
         "per_class": per_class,
-        "macro_f1": metrics["macro_f1"],
-        "macro_f1_ground_truth_labels": metrics["macro_f1_true"],
+        "macro_f1": metrics["macro_f1_all_labels"],  # kept as it was: over all labels
+        "macro_f1_ground_truth_labels": metrics["macro_f1"],
         "balanced_accuracy": metrics["balanced_accuracy"],
         "confusion_matrix": {
             "labels": metrics["labels"],
@@ -64,6 +80,8 @@ def json_report(path, rows, metrics, comparison=None):
             compared[key] = {"matches": hits, "total": count,
                              "accuracy": hits / count if count else None}
         report["compare"] = compared
+    if intervals is not None:
+        report["intervals"] = intervals
     return json_safe(report)
 
 

@@ -77,9 +77,9 @@ def format_per_class(metrics):
     lines = ["Per category (precision: correct/proposed, recall: correct/ground truth):"]
     lines += align(rows, left=3)
     lines.append(
-        f"Macro-F1: {metrics['macro_f1']:.4f} (mean over the {len(labels)} categories above; "
-        f"{metrics['macro_f1_true']:.4f} over the {metrics['n_true_labels']} ground-truth "
-        f"categories)")
+        f"Macro-F1: {metrics['macro_f1_all_labels']:.4f} (mean over the {len(labels)} "
+        f"categories above; {metrics['macro_f1']:.4f} over the {metrics['n_true_labels']} "
+        f"ground-truth categories)")
     lines.append(
         f"Balanced accuracy: {100.0 * metrics['balanced_accuracy']:.2f}% (mean recall over "
         f"the {metrics['n_true_labels']} ground-truth categories)")
@@ -93,6 +93,43 @@ def format_confusion(labels, matrix):
     rows = [["truth \\ proposed", *labels]]
     rows += [[label, *map(str, counts)] for label, counts in zip(labels, matrix)]
     return ["Confusion matrix (rows: ground truth, columns: proposed label):"] + align(rows)
+
+
+def format_share(value):
+    """A share as a percentage with two decimals (``-`` when undefined)."""
+    return "-" if value is None else f"{100.0 * value:.2f}"
+
+
+def format_interval(low, high, signed=False):
+    """``[88.33, 95.00]`` in percent (``+`` before positive values when ``signed``), ``-``
+    when there is no interval."""
+    if low is None:
+        return "-"
+    shown = "{:+.2f}" if signed else "{:.2f}"
+    return f"[{shown.format(100.0 * low)}, {shown.format(100.0 * high)}]"
+
+
+def bootstrap_heading(tracks):
+    """What the intervals are, and where their tracks come from, as one line."""
+    from stemeval.stats import LEVEL, RESAMPLES, SEED
+
+    return (f"{100 * LEVEL:g}% intervals: percentile bootstrap over tracks ({RESAMPLES} "
+            f"resamples, seed {SEED}); tracks: {tracks.source}")
+
+
+def format_intervals(intervals, tracks, errors):
+    """Accuracy and the recall of each ground-truth category with their intervals
+    (``stats.score_intervals``), and how many stems and error rows were scored."""
+    estimates = [("accuracy", intervals["accuracy"])] + [
+        (f"recall {category}", estimate) for category, estimate in intervals["recall"].items()]
+    rows = [["measure", "percent", "interval", "stems", "tracks"]]
+    rows += [[name, format_share(estimate.value), format_interval(estimate.low, estimate.high),
+              str(estimate.stems), str(estimate.groups)] for name, estimate in estimates]
+    lines = [bootstrap_heading(tracks) + ":"] + align(rows)
+    if any(estimate.low is None for _, estimate in estimates):
+        lines.append("  (-: the stems are of one track, there is nothing to resample)")
+    return lines + [f"Stems scored: {intervals['accuracy'].stems}, of which error rows "
+                    f"(stems that failed, scored as misses): {errors}"]
 
 
 LISTED_UNMATCHED = 10  # stems only in one file printed by name; --json lists them all

@@ -8,12 +8,12 @@ the config file and what is wrong.
 import os
 from dataclasses import dataclass, field
 
-from stemeval.deform import CLEAN, canonical, parse_spec
+from stemeval.deform import CLEAN, canonical, is_random, parse_spec
 from stemeval.errors import UserError
 from stemeval.toml_files import load_toml
 from stemeval import taggers as tagger_registry
 
-TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options"}
+TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options", "repeats"}
 DATASET_KEYS = {"layout", "folder", "map", "split", "limit", "follow_links"}
 OPTION_DEFAULTS = {"speech_model": None, "device": "auto", "precision": "fp32",
                    "batch_size": None, "workers": None, "speech_backend": "torch", "chunk": 8,
@@ -43,8 +43,14 @@ class SweepDataset:
 
 @dataclass(frozen=True)
 class Condition:
-    spec: str  # the canonical SPEC (``clean`` for none)
+    spec: str  # the canonical SPEC (``clean`` for none), its draw ``@seedK`` included
     steps: tuple
+    draw: int = 0  # which draw of a random condition (0: the one a plain run makes)
+
+    @property
+    def base(self):
+        """The SPEC without its draw: what the draws of one condition share."""
+        return canonical(self.steps)
 
     @property
     def file_name(self):
@@ -86,6 +92,7 @@ class SweepConfig:
     taggers: tuple
     conditions: tuple
     options: Options
+    repeats: int = 1  # draws of each random condition (deterministic ones are drawn once)
 
     def cells(self):
         """Every (dataset, tagger, condition), datasets outermost, in config order."""
@@ -160,9 +167,14 @@ def _datasets(path, data):
     return tuple(datasets)
 
 
-def _conditions(path, data):
+def _conditions(path, data, repeats):
+    """The conditions in config order, clean first if missing; a random one (see
+    ``deform.is_random``) is followed by its draws 1 to ``repeats - 1``."""
     conditions = []
     for text in _string_list(path, data, "conditions"):
+        if "@" in text:
+            _fail(path, f"condition {text!r}: draws are not listed; set repeats = N to draw "
+                        f"each random condition N times")
         steps = parse_spec(text, context=f"{path}: condition")
         condition = Condition(canonical(steps), steps)
         if condition in conditions:
@@ -170,7 +182,13 @@ def _conditions(path, data):
         conditions.append(condition)
     if not any(condition.spec == CLEAN for condition in conditions):
         conditions.insert(0, Condition(CLEAN, ()))
-    return tuple(conditions)
+    drawn = []
+    for condition in conditions:
+        drawn.append(condition)
+        if is_random(condition.steps):
+            drawn += [Condition(canonical(condition.steps, draw), condition.steps, draw)
+                      for draw in range(1, repeats)]
+    return tuple(drawn)
 
 
 def _options(path, data, taggers):
@@ -212,10 +230,13 @@ def load_config(path, output=None):
             _fail(path, f"unknown tagger {name!r} (valid: {tagger_registry.choices()})")
     if len(set(taggers)) != len(taggers):
         _fail(path, "a tagger is listed twice")
-    conditions = _conditions(path, data)
+    repeats = data.get("repeats", 1)
+    if not _is_count(repeats, 1):
+        _fail(path, f"repeats must be a whole number of draws, 1 or more, not {repeats!r}")
+    conditions = _conditions(path, data, repeats)
     datasets = _datasets(path, data)
     output = output or data.get("output")
     if not isinstance(output, str) or not output:
         _fail(path, "no output folder: set output = \"FOLDER\" or pass --output")
     return SweepConfig(path, output, datasets, tuple(taggers), conditions,
-                       _options(path, data, taggers))
+                       _options(path, data, taggers), repeats)

@@ -1,7 +1,7 @@
 """How far each condition moved the embeddings (a sweep with ``embeddings = true``): FAD and
-coverage of every cell's embeddings against its clean cell's (same dataset and tagger), for
-the summary beside the accuracy drop, and ``distance.png``: the accuracy drop against FAD,
-one point per cell.
+coverage of every cell's embeddings against its clean cell's (same dataset and tagger; with
+repeats, the mean over the draws), for the summary beside the accuracy drop, and
+``distance.png``: the accuracy drop against FAD, one point per condition.
 
 They are ``setdistance.py``'s numbers (``stemeval.distances``, without intervals): FAD over
 the windows' embeddings where the tagger has windows, else the stems'; coverage with
@@ -20,26 +20,43 @@ FIELDS = ["fad", "coverage"]
 
 def add_distances(records, config):
     """Give each summary record ``fad`` and ``coverage`` against its clean cell (None where
-    there is none); the records are matched to cells by dataset, tagger and condition."""
-    from stemeval.distances import Side, measure
+    there is none); the records are matched to cells by dataset, tagger and condition. With
+    repeats, a record's numbers are the mean over its draws, each draw measured alone."""
     from stemeval.embeddings import read_embeddings
 
-    cells = {(dataset.name, tagger, condition.spec): (dataset, tagger, condition)
+    cells = {(dataset.name, tagger, condition.base, condition.draw): (dataset, tagger, condition)
              for dataset, tagger, condition in config.cells()}
-    failed = {(r["dataset"], r["tagger"], r["condition"]) for r in records if r["failed"]}
+
+    def cell_file(dataset, tagger, condition, draw=0):
+        return config.embeddings_path(*cells[dataset, tagger, condition, draw])
+
     for record in records:
-        key = (record["dataset"], record["tagger"], record["condition"])
-        clean = (record["dataset"], record["tagger"], CLEAN)
         record.update(dict.fromkeys(FIELDS))
-        if key in failed or clean in failed:
+        clean = [r for r in records if (r["dataset"], r["tagger"], r["condition"]) ==
+                 (record["dataset"], record["tagger"], CLEAN)]
+        if record["failed"] or not clean or clean[0]["failed"]:
             continue
-        a, b = (read_embeddings(config.embeddings_path(*cells[which])) for which in (clean, key))
-        found = measure(Side.of(a), Side.of(b), ["fad", "prdc"], k=PRDC_K,
-                        windows=a.windows is not None and b.windows is not None, boot=0)
-        if "estimate" in found["fad"]:
-            record["fad"] = round(found["fad"]["estimate"], 4)
-        if "coverage" in found["prdc"]:
-            record["coverage"] = round(found["prdc"]["coverage"]["estimate"], 4)
+        reference = read_embeddings(cell_file(record["dataset"], record["tagger"], CLEAN))
+        found = [_measure(reference, read_embeddings(
+                     cell_file(record["dataset"], record["tagger"], record["condition"],
+                               draw.get("draw", 0))))
+                 for draw in record.get("cells", [record])]
+        for field in FIELDS:
+            values = [one[field] for one in found if one[field] is not None]
+            if len(values) == len(found):
+                record[field] = round(sum(values) / len(values), 4)
+
+
+def _measure(clean, deformed):
+    """FAD and coverage of one cell's embeddings against its clean cell's (None where the
+    sets are too small for the metric)."""
+    from stemeval.distances import Side, measure
+
+    found = measure(Side.of(clean), Side.of(deformed), ["fad", "prdc"], k=PRDC_K,
+                    windows=clean.windows is not None and deformed.windows is not None,
+                    boot=0)
+    return {"fad": found["fad"].get("estimate"),
+            "coverage": found["prdc"].get("coverage", {}).get("estimate")}
 
 
 def format_distances(records):
