@@ -151,3 +151,35 @@ def test_embeddings_asked_for_cells_made_without_them_are_refused(tmp_path):
     bad = sweep(folder)
     assert bad.returncode == 2
     assert bad.stderr == "error: sweep.toml: options.embeddings must be true or false, not 'yes'\n"
+
+
+def test_with_repeats_each_draw_is_measured_and_the_condition_gets_their_mean(tmp_path):
+    """repeats and embeddings together: every draw keeps its embeddings, and the condition's
+    FAD is the mean of each draw's FAD against clean (oracle: audio-metrics per draw)."""
+    import torch
+    from audio_metrics.data import AudioMetricsData
+    from audio_metrics.metrics.fad import frechet_distance
+
+    folder = project(tmp_path)
+    config = (folder / "sweep.toml").read_text()
+    config = config.replace('conditions = ["clean", "noise:snr=0", "lowpass:cutoff=1000"]',
+                            'conditions = ["clean", "noise:snr=0"]\nrepeats = 2')
+    (folder / "sweep.toml").write_text(config)
+    result = sweep(folder)
+    assert result.returncode == 0, result.stderr
+    cells = folder / "out/toy/ast"
+    clean = arrays(cells / "clean.npz")["embeddings"].astype(np.float64)
+
+    def fad(name):
+        x, y = AudioMetricsData(), AudioMetricsData()
+        x.add(torch.from_numpy(clean))
+        y.add(torch.from_numpy(arrays(cells / f"{name}.npz")["embeddings"].astype(np.float64)))
+        return frechet_distance(x, y)
+
+    draws = [fad("noise_snr=0"), fad("noise_snr=0@seed1")]
+    assert draws[0] != pytest.approx(draws[1], abs=1e-6)
+    with open(folder / "out/summary.csv", newline="") as handle:
+        records = {record["condition"]: record for record in csv.DictReader(handle)}
+    assert records["noise:snr=0"]["draws"] == "2"
+    assert float(records["noise:snr=0"]["fad"]) == pytest.approx(sum(draws) / 2, abs=1e-4)
+    assert float(records["clean"]["fad"]) == 0.0
