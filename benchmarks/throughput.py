@@ -8,7 +8,7 @@ real VGGish's size), then times in one process:
   TensorflowPredictVGGish on the file, pydub's split_on_silence, the excerpt written to a wav
   and read back with MonoLoader, the fbank, and the AST one stem at a time with the plain
   (unfused) attention of timm 0.4.5;
-- fast: this project's pipeline (decode once, the speech graph in PyTorch, worker threads,
+- fast: this project's pipeline (decode once, the speech graph in PyTorch, worker processes,
   batched AST).
 
 It prints stems/s, audio seconds per second, the ratio and the peak RSS, and fails (exit 1)
