@@ -1,7 +1,8 @@
 """Every tagger works from a plain install: the environment ``./run.sh`` makes, built from
 requirements.txt alone (scripts/setup.sh with VENV=.venv-runtime), imports every tagger's
-module and runs a tiny CLAP and a tiny non-AST Hugging Face classifier through the command
-line.
+module, runs a tiny CLAP and a tiny non-AST Hugging Face classifier through the command
+line, and asks a tiny AST run's files every analysis question (kept scores re-mapped,
+labels, oracle map and intervals, the leaderboard's paired test, probe and set distances).
 
 The only network use in this test is pip reaching the package index while setup.sh builds
 that environment (the first time: a few minutes, PyTorch is large). The environment is kept
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from stemeval.taggers import HF_ENTRY, TAGGERS
+from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.clap_models import save_tiny_clap
 from tests.helpers.hf_models import hf_wav2vec2
 from tests.helpers.signals import concat, silence, tone, write_wav
@@ -71,3 +73,34 @@ def test_a_tiny_model_runs_through_the_command_line(runtime_python, tmp_path, ta
         rows = list(csv.DictReader(handle))
     assert [row["label"] for row in rows] == ["bass", "drums"]
     assert all(row["prediction"] not in ("", "error") for row in rows)
+
+
+def test_the_analysis_commands_run_on_a_run_s_files(runtime_python, tmp_path):
+    """The scoring and analysis commands need only requirements.txt (scipy, scikit-learn):
+    --map from kept scores, --labels, --oracle with a probe, --stats, the leaderboard's
+    paired test, probe.py and setdistance.py, on the files of one tiny AST run."""
+    save_original_checkpoint(random_model(seed=3), tmp_path / "ast.pth")
+    for song in range(6):
+        for index, name in enumerate(("bass", "drums", "vocals")):
+            path = tmp_path / "tree" / f"song{song}" / f"{name}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_wav(path, concat(tone(1.2, RATE, 110 * (index + 1) + 37 * song, seed=song),
+                                   silence(0.5, RATE), tone(0.5, RATE, 500 + 20 * song)), RATE)
+    graph = write_constant_speech_graph(tmp_path / "music.pb", logit_for_score(3.0))
+    done = offline(runtime_python, ROOT / "analyze_dsd100.py", "tree", "--checkpoint", "ast.pth",
+                   "--speech-model", graph, "--quiet", "--output", "rows.csv",
+                   "--embeddings", "rows.npz", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    dsd_map = ROOT / "stemeval" / "datasets" / "maps" / "dsd100.toml"
+    commands = [
+        [ROOT / "computeaccuracy.py", "rows.csv", "--map", dsd_map, "--labels", "--stats"],
+        [ROOT / "computeaccuracy.py", "rows.csv", "--oracle", "--embeddings", "rows.npz",
+         "--folds", "3"],
+        [ROOT / "computeaccuracy.py", "rows.csv", "rows.csv", "--stats"],
+        [ROOT / "probe.py", "rows.npz", "--zero-shot", "rows.csv", "--folds", "3"],
+        [ROOT / "setdistance.py", "rows.npz", "rows.npz", "--k", "2", "--boot", "20"],
+    ]
+    for command in commands:
+        done = offline(runtime_python, *command, cwd=tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+        assert done.stdout.strip(), command
