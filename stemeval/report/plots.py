@@ -1,5 +1,5 @@
 """Plots (matplotlib, Agg, imported only when a plot is asked for): the confusion matrix
-and recall per category as bars."""
+and recall per category as bars, and the saving of a grid of panels (the sweep's plots)."""
 
 import os
 
@@ -94,3 +94,17 @@ def plot_recall_bars(categories, series, path, title):
         figure.savefig(path, format=image_format, dpi=PLOT_DPI)
     except OSError as error:
         raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+
+
+def save_panels(figure, axes, used, path):
+    """Hide the grid's panels past the first ``used``, save ``figure`` to ``path`` (without
+    the Software tag, so the same sweep writes the same bytes) and close it; returns
+    ``path``."""
+    import matplotlib.pyplot as plt
+
+    for axis in list(axes.flat)[used:]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, metadata={"Software": None})
+    plt.close(figure)
+    return path

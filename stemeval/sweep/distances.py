@@ -85,6 +85,8 @@ def plot_distances(records, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from stemeval.report.plots import save_panels
+
     taggers = list(dict.fromkeys(r["tagger"] for r in points))
     datasets = list(dict.fromkeys(r["dataset"] for r in points))
     columns = min(3, len(taggers))
@@ -105,9 +107,4 @@ def plot_distances(records, path):
         axis.set_xlabel("FAD from clean (this tagger's embeddings)")
         axis.set_ylabel("accuracy drop (points)")
         axis.legend(fontsize="small")
-    for axis in list(axes.flat)[len(taggers):]:
-        axis.set_visible(False)
-    figure.tight_layout()
-    figure.savefig(path, metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return save_panels(figure, axes, len(taggers), path)

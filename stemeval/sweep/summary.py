@@ -160,6 +160,8 @@ def plot_summary(records, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from stemeval.report.plots import save_panels
+
     taggers = list(dict.fromkeys(r["tagger"] for r in records))
     colours = {tagger: f"C{i % 10}" for i, tagger in enumerate(taggers)}
     columns = min(3, len(panels))
@@ -191,9 +193,4 @@ def plot_summary(records, path):
         axis.set_xlabel(parameter)
         axis.set_ylabel("accuracy (%)")
         axis.legend(fontsize="small")
-    for axis in list(axes.flat)[len(panels):]:
-        axis.set_visible(False)
-    figure.tight_layout()
-    figure.savefig(path, metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return save_panels(figure, axes, len(panels), path)
