@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stemeval.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS
 from stemeval.errors import UserError
-from stemeval.toml_files import load_toml
+from stemeval.toml_files import read_toml
 
 MAPS = Path(__file__).with_name("maps")
 UNMAPPED_CATEGORY = "other"
@@ -35,13 +35,7 @@ class CategoryMap:
 
 def read_map(path):
     """Read and check a map file; a bad one is a UserError naming the file and the fault."""
-    try:
-        table = load_toml(path)
-    except OSError as error:
-        raise UserError(f"map {path}: cannot read it ({error.strerror})") from None
-    except ValueError as error:
-        raise UserError(f"map {path}: not valid TOML ({error})") from None
-    return _check(table, str(path))
+    return _check(read_toml(path, "map "), str(path))
 
 
 def _check(table, source):

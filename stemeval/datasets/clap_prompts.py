@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stemeval.errors import UserError
-from stemeval.toml_files import load_toml
+from stemeval.toml_files import read_toml
 
 PROMPTS = Path(__file__).with_name("prompts")
 PROMPT = "the sound of {category}"
@@ -52,12 +52,7 @@ def template(categories):
 
 def read_prompts(path):
     """``{category: prompt}`` of a prompts file; a bad one is a UserError naming the fault."""
-    try:
-        table = load_toml(path)
-    except OSError as error:
-        raise UserError(f"prompts {path}: cannot read it ({error.strerror})") from None
-    except ValueError as error:
-        raise UserError(f"prompts {path}: not valid TOML ({error})") from None
+    table = read_toml(path, "prompts ")
     if not table:
         raise UserError(f'prompts {path}: no prompt in it (expected lines such as '
                         f'bass = "the sound of a bass line")')

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from stemeval.deform import CLEAN, canonical, is_random, parse_spec
 from stemeval.errors import UserError
-from stemeval.toml_files import load_toml
+from stemeval.toml_files import read_toml
 from stemeval import taggers as tagger_registry
 
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options", "repeats"}
@@ -215,14 +215,9 @@ def _options(path, data, taggers):
 
 def load_config(path, output=None):
     """Read and check the config at ``path``; ``output`` overrides its ``output`` key."""
-    try:
-        data = load_toml(path)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot read it ({error.strerror})") from None
-    except ValueError as error:
-        raise UserError(f"{path}: not valid TOML ({error})") from None
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file")
+    data = read_toml(path)
     _check_keys(path, data, TOP_KEYS, "the config")
     taggers = _string_list(path, data, "taggers")
     for name in taggers:
