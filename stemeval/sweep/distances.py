@@ -30,16 +30,17 @@ def add_distances(records, config):
     def cell_file(dataset, tagger, condition, draw=0):
         return config.embeddings_path(*cells[dataset, tagger, condition, draw])
 
+    clean = {(r["dataset"], r["tagger"]): r for r in records if r["condition"] == CLEAN}
+    references = {}  # (dataset, tagger) -> the clean cell's embeddings, read once
     for record in records:
         record.update(dict.fromkeys(FIELDS))
-        clean = [r for r in records if (r["dataset"], r["tagger"], r["condition"]) ==
-                 (record["dataset"], record["tagger"], CLEAN)]
-        if record["failed"] or not clean or clean[0]["failed"]:
+        pair = (record["dataset"], record["tagger"])
+        if record["failed"] or pair not in clean or clean[pair]["failed"]:
             continue
-        reference = read_embeddings(cell_file(record["dataset"], record["tagger"], CLEAN))
-        found = [_measure(reference, read_embeddings(
-                     cell_file(record["dataset"], record["tagger"], record["condition"],
-                               draw.get("draw", 0))))
+        if pair not in references:
+            references[pair] = read_embeddings(cell_file(*pair, CLEAN))
+        found = [_measure(references[pair], read_embeddings(
+                     cell_file(*pair, record["condition"], draw.get("draw", 0))))
                  for draw in record.get("cells", [record])]
         for field in FIELDS:
             values = [one[field] for one in found if one[field] is not None]
