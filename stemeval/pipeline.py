@@ -141,8 +141,6 @@ class Evaluator:
     derived from (``stemeval.kept_scores``).
     """
 
-    keep_scores = False  # set by __init__; a class default for evaluators built otherwise
-
     def __init__(self, tagger, speech_models, category_map, device="cpu",
                  precision="fp32", details=False, deform=None, embeddings=False,
                  keep_scores=False):

@@ -49,7 +49,8 @@ class _ScoredEvaluator(Evaluator):
 
     def __init__(self, dataset, vectors):
         self.category_map = category_map(dataset)
-        self.details, self.embeddings, self._vectors = False, False, vectors
+        self.details, self.embeddings, self.keep_scores = False, False, False
+        self._vectors = vectors
         self.tagger = SimpleNamespace(labels=AUDIOSET_LABELS)
 
     def run_tagger(self, features):
