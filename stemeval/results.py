@@ -114,7 +114,10 @@ def is_results_file(path):
     with open(path, "rb") as handle:
         head = handle.read(4096)
     first, newline, _ = head.decode("utf-8", "replace").lstrip("\ufeff").partition("\n")
-    header = next(csv.reader([first.rstrip("\r")]), [])
+    try:
+        header = next(csv.reader([first.rstrip("\r")]), [])
+    except csv.Error:  # a carriage return inside the line, as in binary files: not a CSV
+        return False
     return set(COLUMNS) <= set(header) or (not newline and ",".join(COLUMNS).startswith(first))
 
 

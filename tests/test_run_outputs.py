@@ -152,6 +152,11 @@ def test_a_file_of_another_kind_is_kept_an_empty_one_replaced(setup, tmp_path):
     assert message.startswith("cannot write the output notes.txt: it exists and is not a "
                               "results CSV")
     assert (tmp_path / "notes.txt").read_text() == "my notes\n"
+    (tmp_path / "scores.npz").write_bytes(b"PK\x03\x04\x00\r\x00binary\r\n")
+    message = refused(analyze(setup, "--output", "scores.npz", folder=setup / "tree",
+                              cwd=tmp_path))
+    assert message.startswith("cannot write the output scores.npz: it exists and is not a "
+                              "results CSV")
     (tmp_path / "empty.csv").write_bytes(b"")
     run(setup, "--output", tmp_path / "empty.csv")
     assert (tmp_path / "empty.csv").read_bytes() == (setup / "full.csv").read_bytes()
