@@ -45,7 +45,8 @@ def add_distances(records, config):
         for field in FIELDS:
             values = [one[field] for one in found if one[field] is not None]
             if len(values) == len(found):
-                record[field] = round(sum(values) / len(values), 4)
+                # + 0.0: a rounding error below zero (FAD of clean on itself) reads 0, not -0
+                record[field] = round(sum(values) / len(values), 4) + 0.0
 
 
 def _measure(clean, deformed):
