@@ -3,7 +3,11 @@
 Starts a Ray head node on 127.0.0.1 with ``--cpus`` CPUs, runs a sweep on it (``sweep.py
 --ray``), adds a second node of the same size, runs the same sweep into a fresh folder, and
 prints both times, their ratio, and whether the two sweeps (and a local one, with
-``--local``) wrote the same files. On the 2-core development machine, compare one node given
+``--local``) wrote the same files. It also prints each sweep's steady throughput: the rows
+written per second from the first shard's rows to the last's (the cell files are watched
+while the sweep runs), which leaves out what each sweep pays once, whatever its size:
+``sweep.py``'s start, each node's first task importing and loading its models, and the
+summary at the end. On the 2-core development machine, compare one node given
 one CPU with two such nodes. Ray 2.60 authenticates every connection with a token (``ray
 start --head`` writes it to ``~/.ray/auth_token``); the nodes and the sweep here find it
 there, with ``RAY_AUTH_MODE=token`` set for all of them. Only the Ray processes it started
@@ -96,12 +100,35 @@ def _started_in(temp):
             continue
 
 
+def written_rows(folder):
+    """The rows in the cell files (``<dataset>/<tagger>/<condition>.csv``) under ``folder``
+    so far: whole lines, headers left out."""
+    return sum(max(path.read_bytes().count(b"\n") - 1, 0) for path in folder.glob("*/*/*.csv"))
+
+
+def steady_rate(samples):
+    """Rows per second from the first sample with rows to the first with all of them."""
+    total = samples[-1][1]
+    first = next((when, rows) for when, rows in samples if rows)
+    last = next(when for when, rows in samples if rows == total)
+    return (total - first[1]) / (last - first[0]) if last > first[0] else float("nan")
+
+
 def sweep(folder, output, *ray):
+    """Run the sweep ``output``; ``(seconds, steady rows per second)``."""
     (folder / f"{output}.toml").write_text(CONFIG.format(output=output))
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "sweep.py"), f"{output}.toml", "--quiet", *ray],
-                   cwd=folder, check=True, stdout=subprocess.DEVNULL, env=ENV)
-    return time.perf_counter() - start
+    process = subprocess.Popen([sys.executable, str(ROOT / "sweep.py"), f"{output}.toml",
+                                "--quiet", *ray], cwd=folder, stdout=subprocess.DEVNULL, env=ENV)
+    samples = []
+    while process.poll() is None:
+        samples.append((time.perf_counter() - start, written_rows(folder / output)))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"sweep {output} failed: exit status {process.returncode}")
+    samples.append((seconds, written_rows(folder / output)))
+    return seconds, steady_rate(samples)
 
 
 def files(folder):
@@ -130,12 +157,15 @@ def main():
             ray_stop(temp)
         same = files(folder / "one") == files(folder / "two")
         print(f"{args.stems} stems x 2 conditions, {args.seconds:g} s each; nodes of "
-              f"{args.cpus} CPU(s): one node {one:.1f} s, two nodes {two:.1f} s, "
-              f"ratio {one / two:.2f}; files {'identical' if same else 'DIFFER'}")
+              f"{args.cpus} CPU(s): one node {one[0]:.1f} s, two nodes {two[0]:.1f} s, "
+              f"ratio {one[0] / two[0]:.2f}; steady throughput: one node {one[1]:.2f} rows/s, "
+              f"two nodes {two[1]:.2f} rows/s, ratio {two[1] / one[1]:.2f}; files "
+              f"{'identical' if same else 'DIFFER'}")
         if args.local:
             local = sweep(folder, "local")
             same_local = files(folder / "local") == files(folder / "one")
-            print(f"local sweep {local:.1f} s; files {'identical' if same_local else 'DIFFER'}")
+            print(f"local sweep {local[0]:.1f} s, steady {local[1]:.2f} rows/s; files "
+                  f"{'identical' if same_local else 'DIFFER'}")
     return 0 if same else 1
 
 
