@@ -596,8 +596,10 @@ class PatchActivations:
     few runs on stems with long silences. ``compute(start, stop)`` runs units on request.
 
     It travels between processes without its runner (``attach`` gives it the receiving
-    process's); ``precompute_patches`` computes every unit's input patch where the audio is
-    (a worker process) so that the network can run where the GPU is, on many stems at once.
+    process's). Where the graph runs on a GPU, ``device_patches`` computes the input patches
+    there (``vggish_input.DevicePatches``), and ``approximate`` says that the activations
+    taken from them are PyTorch's patches' rather than Essentia's (``compute`` always runs
+    Essentia's).
     """
 
     def __init__(self, runner: GraphRunner | None, audio_16k: np.ndarray):
@@ -605,7 +607,7 @@ class PatchActivations:
 
         self._runner = runner  # already on its device: moved once, where it was built
         self._audio = np.ascontiguousarray(audio_16k, dtype=np.float32)
-        self._patches = None  # every unit's input patch, once precomputed
+        self.approximate = False
         self.total = patch_count(len(self._audio))
         # a patch is a function of its samples: equal sample spans give equal patches
         padded = np.concatenate([self._audio, np.zeros(patch_span(0)[1], np.float32)])
@@ -621,9 +623,15 @@ class PatchActivations:
         self._inverse = rank[inverse]
 
     def __getstate__(self):
+        """Without the runner, and the audio as a tensor: PyTorch hands it to another
+        process through shared memory rather than through the pipe."""
         state = dict(self.__dict__)
         state["_runner"] = None
+        state["_audio"] = torch.from_numpy(np.require(self._audio, requirements="W"))
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _audio=state["_audio"].numpy())
 
     def attach(self, runner: GraphRunner) -> "PatchActivations":
         """Run the remaining units with ``runner`` (this process's)."""
@@ -634,21 +642,17 @@ class PatchActivations:
     def units(self):
         return len(self.weights)
 
-    def precompute_patches(self) -> "PatchActivations":
-        """Compute every unit's input patch now, and drop the audio they came from."""
-        from .vggish_input import patch_bands
-
-        self._patches = patch_bands(self._audio, self._patch_of_unit)
-        self._audio = None
-        return self
-
     def unit_patches(self, start: int, stop: int) -> np.ndarray:
         """The input patches of units ``start`` to ``stop``: [n, 96, 64] float32."""
         from .vggish_input import patch_bands
 
-        if self._patches is not None:
-            return self._patches[start:stop]
         return patch_bands(self._audio, self._patch_of_unit[start:stop])
+
+    def device_patches(self, start: int, stop: int, patches) -> torch.Tensor:
+        """Units ``start`` to ``stop``'s input patches by ``patches`` (a ``DevicePatches``),
+        on its device; the activations taken from them are then ``approximate``."""
+        self.approximate = True
+        return patches(self._audio, self._patch_of_unit[start:stop])
 
     def compute(self, start: int, stop: int) -> np.ndarray:
         """Activations of units ``start`` to ``stop`` (exclusive): [n, 8] float32."""

@@ -87,12 +87,12 @@ class EmbeddingRunner(torch.nn.Module):
 
 
 def run_patches(runner, patches, batch):
-    """``(outputs, embeddings)`` as float32 numpy arrays for ``patches`` [n, 96, 64] (numpy,
-    n >= 1), run ``batch`` patches at a time on the runner's device."""
+    """``(outputs, embeddings)`` as float32 numpy arrays for ``patches`` [n, 96, 64] (numpy
+    or a tensor, n >= 1), run ``batch`` patches at a time on the runner's device."""
     outputs, embeddings = [], []
     with torch.inference_mode():
         for start in range(0, len(patches), batch):
-            chunk = torch.from_numpy(patches[start:start + batch]).to(runner.device)
+            chunk = torch.as_tensor(patches[start:start + batch]).to(runner.device)
             output, embedding = runner.embed(chunk)
             outputs.append(output.float().cpu().numpy())
             embeddings.append(embedding.float().reshape(len(chunk), -1).cpu().numpy())

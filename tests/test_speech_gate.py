@@ -6,18 +6,18 @@ import pytest
 
 from stemeval.audio import decode
 from stemeval.resample import resample_16k
-from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE, ComputedActivations,
-                             SpeechEvidence,
+from stemeval.speech import (CLOSE_CALL, GATE_SCORE, SPEECH_LABEL_MIN_SCORE,
+                             ComputedActivations, SpeechEvidence, UnitsOnlySpeechModel,
                              speech_model_factory, speech_score)
 from tests.helpers.published import speech_score as published_score
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import SPEECH_COLUMN, logit_for_score, write_linear_graph
 
 
-def linear_graph(path, target_score, seed=0):
+def linear_graph(path, target_score, seed=0, scale=1e-3):
     """Small random weights around a bias that puts the speech score near ``target_score``."""
     rng = np.random.default_rng(seed)
-    weight = rng.standard_normal((96 * 64, 8)).astype(np.float32) * 1e-3
+    weight = rng.standard_normal((96 * 64, 8)).astype(np.float32) * scale
     bias = np.zeros(8, np.float32)
     bias[SPEECH_COLUMN] = logit_for_score(target_score)
     return write_linear_graph(path, weight, bias)
@@ -113,3 +113,29 @@ def test_unknown_op_falls_back_to_essentia_with_one_warning(tmp_path, capfd):
     assert len(warnings) == 1 and "Erf" in warnings[0] and "Essentia" in warnings[0]
     audio = tone(3.0, 16000)[:, 0].astype(np.float32)
     assert factory().evidence(audio).score() == pytest.approx(50.0, abs=1e-4)  # sigmoid(erf(0))
+
+
+@pytest.mark.parametrize("target", [GATE_SCORE, 30.0])
+def test_a_close_call_on_pytorchs_patches_is_settled_on_essentias(tmp_path, target):
+    """As on a GPU, the main process computes the input patches with PyTorch; a score that
+    lands within CLOSE_CALL of the threshold asked about is computed again on Essentia's
+    patches (here the graph puts it within 0.1 of 50, the gate's threshold), any other is
+    kept."""
+    from stemeval.speech_graph import PatchActivations
+
+    graph = linear_graph(tmp_path / "speech.pb", target, scale=1e-5)
+    audio = np.random.default_rng(3).normal(0, 0.2, 16000 * 20).astype(np.float32)
+    models = speech_model_factory(graph, "torch")
+    evidence = models.attach(UnitsOnlySpeechModel().evidence(audio))
+    models.complete([evidence])
+    on_pytorchs = evidence.score()
+    essentias = PatchActivations(models.runner, audio)
+    on_essentias = speech_score(essentias.expand(essentias.compute(0, essentias.units)))
+    assert evidence._source.approximate
+    assert abs(on_pytorchs - on_essentias) < 1e-3
+    assert abs(on_essentias - published_score_of_audio(audio, graph)) < 1e-4
+    close = abs(on_pytorchs - GATE_SCORE) < CLOSE_CALL
+    assert close == (target == GATE_SCORE)
+    assert evidence.at_least(GATE_SCORE) == ((on_essentias if close else on_pytorchs) >= GATE_SCORE)
+    assert evidence.score() == (on_essentias if close else on_pytorchs)
+    assert evidence._source.approximate != close

@@ -102,8 +102,10 @@ def test_each_patch_embedding_is_essentias_tensorflow_on_that_node(run):
 
 
 def test_patches_run_in_the_main_process_give_the_same_embeddings(run, monkeypatch):
-    """As on a GPU: the workers compute the patches, the main process runs the graph on
-    many stems' patches at once."""
+    """As on a GPU: the workers find each stem's distinct patches, the main process computes
+    their input patches with PyTorch (``DevicePatches``) and runs the graph on many stems'
+    at once. Those patches differ from Essentia's by float rounding (about 1e-5 in log-mel),
+    which moves the embeddings by about as much (2e-5 of values up to 7 here)."""
     from stemeval.datasets import Stem
     from stemeval.embeddings import unpack
     from stemeval.pipeline import Evaluator
@@ -120,8 +122,8 @@ def test_patches_run_in_the_main_process_give_the_same_embeddings(run, monkeypat
               stems, lambda row: None, batch_size=2, workers=2,
               embed=lambda stem, packed: found.setdefault(stem.path, unpack(packed)))
     for path, vector, windows in zip(saved.paths, saved.embeddings, saved.windows):
-        np.testing.assert_allclose(found[str(base / path)][0], vector, rtol=0, atol=1e-5)
-        np.testing.assert_allclose(found[str(base / path)][1], windows, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(found[str(base / path)][0], vector, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(found[str(base / path)][1], windows, rtol=0, atol=1e-4)
 
 
 def rewrite(path, out, edit):

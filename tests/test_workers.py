@@ -220,10 +220,10 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
 
 def test_the_gate_on_every_patch_in_the_main_process_gives_the_rows_of_the_lazy_gate(
         tmp_path, monkeypatch):
-    """On a GPU the workers compute the speech graph's input patches and the main process
-    runs the graph on every patch of many stems at once; on a CPU the workers run it lazily.
-    Both give the same rows (here both on the CPU, the first as it runs on a GPU); the exact
-    speech score of --details moves by float rounding only (patches batched otherwise)."""
+    """On a GPU the main process computes the speech graph's input patches with PyTorch
+    and runs the graph on every patch of many stems at once; on a CPU the workers run it
+    lazily on Essentia's patches. Both give the same rows (here both on the CPU, the first
+    as it runs on a GPU); the exact speech score of --details moves by float rounding only."""
     from stemeval.pipeline import Evaluator
     from stemeval.run import run_stems
     from stemeval.taggers.ast import AstTagger
