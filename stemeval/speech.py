@@ -48,7 +48,8 @@ class SpeechEvidence:
 
     ``source`` gives the activations as *units*, each standing for ``source.weights[i]``
     identical patches: ``source.compute(start, stop)`` runs units, ``source.expand(units)``
-    lays all of them out per patch, and ``source.total`` is the number of patches.
+    lays all of them out per patch, ``source.total`` is the number of patches, and
+    ``source.approximate`` says whether they came from PyTorch's input patches.
     """
 
     MIN_BATCH, MAX_BATCH = 8, 64
@@ -125,7 +126,7 @@ class SpeechEvidence:
             fewest = min(high - threshold + DECISION_MARGIN, threshold + DECISION_MARGIN - low)
             self._advance(math.ceil(fewest * self._source.total / 100))
         score = self.score()
-        if getattr(self._source, "approximate", False) and abs(score - threshold) < CLOSE_CALL:
+        if self._source.approximate and abs(score - threshold) < CLOSE_CALL:
             self._settle_on_essentia_patches()
             score = self.score()
         return score >= threshold
@@ -149,6 +150,8 @@ class SpeechEvidence:
 
 class ComputedActivations:
     """All activations already at hand, one unit per patch."""
+
+    approximate = False
 
     def __init__(self, activations):
         self._activations = activations
@@ -307,21 +310,19 @@ class SpeechModels:
         with torch.inference_mode():
             pending = [(evidence, evidence.unseen_patches(self._device_patches))
                        for evidence in evidences]
-        pending = [(evidence, patches) for evidence, patches in pending if len(patches)]
-        if not pending:
-            return
-        patches = torch.cat([patches for _, patches in pending])
-        if self.embeddings:
-            from stemeval.vggish_embeddings import run_patches
+            pending = [(evidence, patches) for evidence, patches in pending if len(patches)]
+            if not pending:
+                return
+            patches = torch.cat([patches for _, patches in pending])
+            if self.embeddings:
+                from stemeval.vggish_embeddings import run_patches
 
-            activations, embeddings = run_patches(self.runner, patches, self.PATCH_BATCH)
-        else:
-            outputs, embeddings = [], None
-            with torch.inference_mode():
-                for start in range(0, len(patches), self.PATCH_BATCH):
-                    batch = patches[start:start + self.PATCH_BATCH]
-                    outputs.append(self.runner(batch).float().cpu().numpy())
-            activations = np.concatenate(outputs)
+                activations, embeddings = run_patches(self.runner, patches, self.PATCH_BATCH)
+            else:
+                embeddings = None
+                activations = np.concatenate([
+                    self.runner(patches[start:start + self.PATCH_BATCH]).float().cpu().numpy()
+                    for start in range(0, len(patches), self.PATCH_BATCH)])
         start = 0
         for evidence, patches in pending:
             stop = start + len(patches)
