@@ -194,7 +194,8 @@ def _run(args, stems, category_map, prompts, device, deform, columns, condition,
     tagger, graph = load_model_files(
         args.checkpoint, args.speech_model,
         load_weights=lambda spec: taggers.load(args.tagger, spec, list(category_map.categories),
-                                               prompts))
+                                               prompts),
+        speech_backend=args.speech_backend)
     identity = {**model_identity(tagger, graph), **condition}
     check_resume(resume.previous, identity, args.output)
     kept = resume.kept.rows if resume.kept else []

@@ -350,25 +350,24 @@ class SpeechModelError(ValueError):
     """The file is not a speech model the gate can run; the message says why."""
 
 
-def check_speech_graph(path):
+def check_speech_graph(path, backend=None):
     """Raise SpeechModelError unless the graph at ``path`` gives (1, 8) for one patch of
-    silence, run as the gate will run it: by Essentia's TensorFlow where it is installed
-    (essentia-tensorflow), else by the PyTorch runner (plain essentia has no TensorFlow).
+    silence, run as the gate will run it: with ``backend`` ``"torch"`` by the PyTorch runner
+    (or by Essentia's TensorFlow, where installed, for a graph with an op the runner does not
+    know, as the gate then falls back to it), with ``"essentia"`` by Essentia's TensorFlow.
+    ``None`` (the published check): Essentia's TensorFlow where it is installed
+    (essentia-tensorflow), else the PyTorch runner (plain essentia has no TensorFlow). The
+    PyTorch runner a check builds is kept for the run that follows, so the file is read once.
 
     Anything but a regular file is refused first: Essentia's TensorflowPredictVGGish
     crashes the process (a segmentation fault) when given a folder."""
     if not Path(path).is_file():
         raise SpeechModelError("it is a folder, not a .pb graph file" if Path(path).is_dir()
                                else "it is not a regular file (a .pb graph file)")
-    if has_essentia_tensorflow():
-        try:
-            model = essentia_standard().TensorflowPredictVGGish(
-                graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
-            output = model(np.zeros(CHECK_SAMPLES, dtype=np.float32))
-        except RuntimeError as error:
-            raise SpeechModelError(f"Essentia cannot run it: {_essentia_reason(error)}") from None
-    else:
-        output = _run_in_pytorch(path)
+    if backend is None:
+        backend = "essentia" if has_essentia_tensorflow() else "torch"
+    output = (_run_in_essentia(path) if backend == "essentia" and has_essentia_tensorflow()
+              else _run_in_pytorch(path))
     shape = tuple(np.shape(output))
     if shape != (1, NUM_CLASSES):
         raise SpeechModelError(f"it gives an output of shape {shape} for one patch, "
@@ -382,7 +381,7 @@ def has_essentia_tensorflow():
     return hasattr(essentia_standard(), "TensorflowPredictVGGish")
 
 
-_checked_runners = {}  # the runner a file check built, kept for the run that follows it
+_checked_runners = {}  # the runner the last file check built, kept for the run that follows
 
 
 def _file_key(path):
@@ -391,21 +390,35 @@ def _file_key(path):
     return os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
+def _run_in_essentia(path):
+    """The graph's output for one patch of silence, by Essentia's TensorFlow."""
+    try:
+        model = essentia_standard().TensorflowPredictVGGish(
+            graphFilename=str(path), input=INPUT_NODE, output=OUTPUT_NODE)
+        return model(np.zeros(CHECK_SAMPLES, dtype=np.float32))
+    except RuntimeError as error:
+        raise SpeechModelError(f"Essentia cannot run it: {_essentia_reason(error)}") from None
+
+
 def _run_in_pytorch(path):
-    """The graph's output for one patch of silence, by the PyTorch runner."""
+    """The graph's output for one patch of silence, by the PyTorch runner (by Essentia's
+    TensorFlow, where installed, for a graph with an op the runner does not know)."""
     import torch
 
     from stemeval.speech_graph import GraphRunner, InvalidGraph, UnsupportedGraph
     from stemeval.vggish_input import patch_bands
 
+    _checked_runners.clear()
     try:
         runner = GraphRunner.from_pb(path).eval()
-        _checked_runners[_file_key(path)] = runner
     except InvalidGraph as error:
         raise SpeechModelError(f"not a speech graph ({error})") from None
     except UnsupportedGraph as error:
+        if has_essentia_tensorflow():
+            return _run_in_essentia(path)
         raise SpeechModelError(f"{error}, and Essentia's TensorFlow (essentia-tensorflow), "
                                f"which could run it, is not installed") from None
+    _checked_runners[_file_key(path)] = runner
     patch = torch.from_numpy(patch_bands(np.zeros(CHECK_SAMPLES, np.float32), [0]))
     with torch.inference_mode():
         return runner(patch).numpy()

@@ -218,6 +218,62 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
         check_speech_graph(erf)
 
 
+COUNT_READS = """
+import sys
+sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
+from stemeval.essentia_setup import essentia_standard
+from stemeval.speech_graph import GraphRunner
+reads = {"pytorch": 0, "tensorflow": 0}
+from_pb = GraphRunner.from_pb.__func__
+def counted_from_pb(cls, *args, **kwargs):
+    reads["pytorch"] += 1
+    return from_pb(cls, *args, **kwargs)
+GraphRunner.from_pb = classmethod(counted_from_pb)
+standard = essentia_standard()
+tensorflow = standard.TensorflowPredictVGGish
+def counted_tensorflow(*args, **kwargs):
+    reads["tensorflow"] += 1
+    return tensorflow(*args, **kwargs)
+standard.TensorflowPredictVGGish = counted_tensorflow
+from commonutils import main
+status = main("dsd100", "results_dsd100.csv")
+print(reads["pytorch"], reads["tensorflow"])
+sys.exit(status)
+"""
+
+
+def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_path):
+    """Where Essentia's TensorFlow is installed too, --speech-backend torch checks the graph
+    with the PyTorch runner that then runs the gate (the file parsed once, TensorFlow never
+    built); --speech-backend essentia checks and runs it in TensorFlow; the published check
+    (no backend) stays Essentia's, whose message names it."""
+    import stemeval.speech as speech
+
+    write_tree(tmp_path)
+    save_original_checkpoint(random_model(seed=5), tmp_path / "ast.pth")
+    reads = {}
+    for backend in ("torch", "essentia"):
+        result = subprocess.run(
+            [sys.executable, "-c", COUNT_READS, "tree", "--quiet", "--workers", "0",
+             "--speech-backend", backend, "--checkpoint", "ast.pth", "--speech-model",
+             "speech.pb", "--output", f"{backend}.csv"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert result.returncode == 0, result.stderr
+        reads[backend] = tuple(map(int, result.stdout.split()[-2:]))
+    assert reads["torch"] == (1, 0)
+    assert reads["essentia"][0] == 0 and reads["essentia"][1] >= 2  # the check, the gate
+    assert (tmp_path / "torch.csv").read_bytes() == (tmp_path / "essentia.csv").read_bytes()
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"not a graph")
+    with pytest.raises(SpeechModelError, match="^not a speech graph"):
+        check_speech_graph(bad, "torch")
+    for backend in ("essentia", None):
+        with pytest.raises(SpeechModelError, match="^Essentia cannot run it"):
+            check_speech_graph(bad, backend)
+    assert speech.has_essentia_tensorflow()
+
+
 def test_the_gate_on_every_patch_in_the_main_process_gives_the_rows_of_the_lazy_gate(
         tmp_path, monkeypatch):
     """On a GPU the main process computes the speech graph's input patches with PyTorch

@@ -197,7 +197,8 @@ def _model_identities(config, datasets):
     from stemeval.weights.published import ensure_speech_model
     from stemeval.sweep.work import load_tagger
 
-    speech_model = ensure_speech_model(config.options.speech_model)
+    speech_model = ensure_speech_model(config.options.speech_model,
+                                       config.options.speech_backend)
     found = {}
     for cells in datasets:
         for tagger in config.taggers:

@@ -49,7 +49,8 @@ def speech_models(options):
     from stemeval.weights.published import ensure_speech_model
 
     return _once(("speech", options.speech_model, options.speech_backend),
-                 lambda: SpeechModels(ensure_speech_model(options.speech_model),
+                 lambda: SpeechModels(ensure_speech_model(options.speech_model,
+                                                          options.speech_backend),
                                       options.speech_backend, sweep_device(options)))
 
 

@@ -33,20 +33,25 @@ def load_ast_file(spec=None):
     return ast_checkpoint.load_ast(spec, DEFAULT_CHECKPOINT)
 
 
-def ensure_speech_model(spec=None):
+def ensure_speech_model(spec=None, backend=None):
     """Path of the checked speech model: ``spec`` if given, else the default (fetched if missing).
 
     An explicit ``spec`` is never downloaded: a missing or invalid file is a UserError.
+    ``backend``: the ``--speech-backend`` that will run it, which the check runs it with
+    (None: Essentia's TensorFlow where installed, as published).
     """
-    return speech_model.ensure_speech_model(spec, DEFAULT_SPEECH_MODEL)
+    return speech_model.ensure_speech_model(spec, DEFAULT_SPEECH_MODEL, backend)
 
 
-def load_model_files(checkpoint=None, speech_model=None, load_weights=load_ast):
-    """``(load_weights(checkpoint), ensure_speech_model(speech_model))``; when both files are
-    unusable, one UserError names both, so a user placing them by hand learns of both at once.
-    ``load_weights``: the loader of the tagger's weights (the AST's by default)."""
+def load_model_files(checkpoint=None, speech_model=None, load_weights=load_ast,
+                     speech_backend=None):
+    """``(load_weights(checkpoint), ensure_speech_model(speech_model, speech_backend))``; when
+    both files are unusable, one UserError names both, so a user placing them by hand learns
+    of both at once. ``load_weights``: the loader of the tagger's weights (the AST's by
+    default)."""
     found, problems = [], []
-    for prepare, spec in ((load_weights, checkpoint), (ensure_speech_model, speech_model)):
+    for prepare, spec in ((load_weights, checkpoint),
+                          (lambda spec: ensure_speech_model(spec, speech_backend), speech_model)):
         try:
             found.append(prepare(spec))
         except UserError as error:

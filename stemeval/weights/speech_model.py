@@ -1,6 +1,7 @@
 """The speech model file: the given one, or the default fetched from Essentia's site when
 missing, checked (``stemeval.speech.check_speech_graph``) before a run uses it."""
 
+from functools import partial
 from pathlib import Path
 
 from stemeval.errors import UserError
@@ -9,29 +10,32 @@ from stemeval.weights.download import DownloadError, Unreachable, download
 from stemeval.weights.sources import FETCH_COMMAND, speech_model_url
 
 
-def ensure_speech_model(spec, default):
-    """The checked speech model: ``spec`` if given (never downloaded), else ``default``."""
+def ensure_speech_model(spec, default, backend=None):
+    """The checked speech model: ``spec`` if given (never downloaded), else ``default``;
+    checked as ``backend`` will run it (``check_speech_graph``)."""
+    check = partial(check_speech_graph, backend=backend)
     if spec is not None:
-        return _checked(Path(spec), hint="")
+        return _checked(Path(spec), check, hint="")
     if default.exists():
-        return _checked(default, hint=f"; delete it and run \"{FETCH_COMMAND} speech-model\"")
-    return _download(default)
+        return _checked(default, check,
+                        hint=f"; delete it and run \"{FETCH_COMMAND} speech-model\"")
+    return _download(default, check)
 
 
-def _checked(path, hint):
+def _checked(path, check, hint):
     if not path.is_file():
         raise UserError(f"speech model {path} does not exist" if not path.exists()
                         else f"speech model {path} is not a file")
     try:
-        return check_speech_graph(path)
+        return check(path)
     except SpeechModelError as error:
         raise UserError(f"speech model {path} is not usable: {error}{hint}") from None
 
 
-def _download(target):
+def _download(target, check):
     url = speech_model_url()
     try:
-        return download(url, target, check_speech_graph)
+        return download(url, target, check)
     except Unreachable as error:
         raise UserError(missing_message(target, url, error)) from None
     except DownloadError as error:
