@@ -408,17 +408,20 @@ def _run_in_pytorch(path):
     from stemeval.speech_graph import GraphRunner, InvalidGraph, UnsupportedGraph
     from stemeval.vggish_input import patch_bands
 
-    _checked_runners.clear()
-    try:
-        runner = GraphRunner.from_pb(path).eval()
-    except InvalidGraph as error:
-        raise SpeechModelError(f"not a speech graph ({error})") from None
-    except UnsupportedGraph as error:
-        if has_essentia_tensorflow():
-            return _run_in_essentia(path)
-        raise SpeechModelError(f"{error}, and Essentia's TensorFlow (essentia-tensorflow), "
-                               f"which could run it, is not installed") from None
-    _checked_runners[_file_key(path)] = runner
+    key = _file_key(path)
+    runner = _checked_runners.get(key)  # the same file, checked before and not used since
+    if runner is None:
+        _checked_runners.clear()
+        try:
+            runner = GraphRunner.from_pb(path).eval()
+        except InvalidGraph as error:
+            raise SpeechModelError(f"not a speech graph ({error})") from None
+        except UnsupportedGraph as error:
+            if has_essentia_tensorflow():
+                return _run_in_essentia(path)
+            raise SpeechModelError(f"{error}, and Essentia's TensorFlow (essentia-tensorflow), "
+                                   f"which could run it, is not installed") from None
+        _checked_runners[key] = runner
     patch = torch.from_numpy(patch_bands(np.zeros(CHECK_SAMPLES, np.float32), [0]))
     with torch.inference_mode():
         return runner(patch).numpy()

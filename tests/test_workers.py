@@ -220,7 +220,6 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
 
 COUNT_READS = """
 import sys
-sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
 from stemeval.essentia_setup import essentia_standard
 from stemeval.speech_graph import GraphRunner
 reads = {"pytorch": 0, "tensorflow": 0}
@@ -235,34 +234,62 @@ def counted_tensorflow(*args, **kwargs):
     reads["tensorflow"] += 1
     return tensorflow(*args, **kwargs)
 standard.TensorflowPredictVGGish = counted_tensorflow
-from commonutils import main
-status = main("dsd100", "results_dsd100.csv")
+if sys.argv[1] == "sweep":
+    from stemeval.sweep.cli import main
+    status = main(sys.argv[2:])
+else:
+    sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
+    from commonutils import main
+    status = main("dsd100", "results_dsd100.csv")
 print(reads["pytorch"], reads["tensorflow"])
 sys.exit(status)
 """
 
+ONE_TAGGER_SWEEP = """output = "swept"
+taggers = ["ast"]
+conditions = ["clean", "gain:db=-12"]
+[datasets.tree]
+layout = "dsd100"
+folder = "tree"
+[checkpoints]
+ast = "ast.pth"
+[options]
+speech_model = "speech.pb"
+speech_backend = "torch"
+"""
 
-def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_path):
+
+def count_reads(folder, *args):
+    """(PyTorch runners built from the graph, Essentia TensorFlow models built) in a run."""
+    result = subprocess.run([sys.executable, "-c", COUNT_READS, *args], cwd=folder,
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    return tuple(map(int, result.stdout.split()[-2:]))
+
+
+def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_path,
+                                                                         monkeypatch):
     """Where Essentia's TensorFlow is installed too, --speech-backend torch checks the graph
     with the PyTorch runner that then runs the gate (the file parsed once, TensorFlow never
-    built); --speech-backend essentia checks and runs it in TensorFlow; the published check
-    (no backend) stays Essentia's, whose message names it."""
+    built), in a run and in a local sweep; --speech-backend essentia checks and runs it in
+    TensorFlow; the published check (no backend) stays Essentia's, whose message names it.
+    A file changed since its check is read again."""
     import stemeval.speech as speech
+    from stemeval.speech_graph import GraphRunner
 
     write_tree(tmp_path)
     save_original_checkpoint(random_model(seed=5), tmp_path / "ast.pth")
     reads = {}
     for backend in ("torch", "essentia"):
-        result = subprocess.run(
-            [sys.executable, "-c", COUNT_READS, "tree", "--quiet", "--workers", "0",
-             "--speech-backend", backend, "--checkpoint", "ast.pth", "--speech-model",
-             "speech.pb", "--output", f"{backend}.csv"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert result.returncode == 0, result.stderr
-        reads[backend] = tuple(map(int, result.stdout.split()[-2:]))
+        reads[backend] = count_reads(tmp_path, "tree", "--quiet", "--workers", "0",
+                                     "--speech-backend", backend, "--checkpoint", "ast.pth",
+                                     "--speech-model", "speech.pb", "--output", f"{backend}.csv")
     assert reads["torch"] == (1, 0)
     assert reads["essentia"][0] == 0 and reads["essentia"][1] >= 2  # the check, the gate
+    (tmp_path / "sweep.toml").write_text(ONE_TAGGER_SWEEP)
+    # a local sweep checks the graph twice (before any work, then where its cells run)
+    assert count_reads(tmp_path, "sweep", "sweep.toml", "--quiet") == (1, 0)
     assert (tmp_path / "torch.csv").read_bytes() == (tmp_path / "essentia.csv").read_bytes()
     bad = tmp_path / "bad.pb"
     bad.write_bytes(b"not a graph")
@@ -272,6 +299,17 @@ def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_pat
         with pytest.raises(SpeechModelError, match="^Essentia cannot run it"):
             check_speech_graph(bad, backend)
     assert speech.has_essentia_tensorflow()
+    built = []
+    from_pb = GraphRunner.from_pb.__func__
+    monkeypatch.setattr(GraphRunner, "from_pb", classmethod(
+        lambda cls, *args: built.append(args) or from_pb(cls, *args)))
+    graph = tmp_path / "speech.pb"
+    check_speech_graph(graph, "torch")
+    check_speech_graph(graph, "torch")
+    assert len(built) == 1
+    write_vggish_graph(graph, seed=4)
+    check_speech_graph(graph, "torch")
+    assert len(built) == 2
 
 
 def test_the_gate_on_every_patch_in_the_main_process_gives_the_rows_of_the_lazy_gate(
