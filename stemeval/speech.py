@@ -357,7 +357,8 @@ def check_speech_graph(path, backend=None):
     know, as the gate then falls back to it), with ``"essentia"`` by Essentia's TensorFlow.
     ``None`` (the published check): Essentia's TensorFlow where it is installed
     (essentia-tensorflow), else the PyTorch runner (plain essentia has no TensorFlow). The
-    PyTorch runner a check builds is kept for the run that follows, so the file is read once.
+    PyTorch runner a check builds is kept for the run that follows (and for a second check of
+    the unchanged file), so the file is read once.
 
     Anything but a regular file is refused first: Essentia's TensorflowPredictVGGish
     crashes the process (a segmentation fault) when given a folder."""
