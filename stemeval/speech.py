@@ -238,12 +238,10 @@ class SpeechModels:
         if embeddings:
             check_embeddings_backend(backend)
         if backend == "torch":
-            from stemeval.speech_graph import GraphRunner, UnsupportedGraph
+            from stemeval.speech_graph import UnsupportedGraph
 
             try:
-                checked = _checked_runners.pop(_file_key(graph_path), None)
-                self._runner = (self._embedding_runner() if embeddings else
-                                checked or GraphRunner.from_pb(graph_path)).to(self.device).eval()
+                self._runner = self._build_runner()
             except UnsupportedGraph as error:
                 print(f"warning: {error}; running the speech graph in Essentia's TensorFlow "
                       f"instead", file=sys.stderr)
@@ -257,19 +255,22 @@ class SpeechModels:
         """Sent to a fresh process (not forked) without the built models; it builds its own."""
         return {**self.__dict__, "_runner": None, "_essentia": None, "_device_patches": None}
 
-    def _embedding_runner(self):
+    def _build_runner(self):
+        """The PyTorch runner on ``device``: with embeddings the VGGish-split one, else the one
+        the file's check built in this process if it is at hand, else read from the file."""
+        from stemeval.speech_graph import GraphRunner
         from stemeval.vggish_embeddings import EmbeddingRunner
 
-        return EmbeddingRunner.from_pb(self.graph_path, INPUT_NODE, OUTPUT_NODE)
+        checked = _checked_runners.pop(_file_key(self.graph_path), None)
+        runner = (EmbeddingRunner.from_pb(self.graph_path, INPUT_NODE, OUTPUT_NODE)
+                  if self.embeddings else checked or GraphRunner.from_pb(self.graph_path))
+        return runner.to(self.device).eval()
 
     @property
     def runner(self):
         """The PyTorch runner on ``device`` (None for Essentia's backend)."""
         if self._runner is None and self.backend == "torch":
-            from stemeval.speech_graph import GraphRunner
-
-            self._runner = (self._embedding_runner() if self.embeddings else
-                            GraphRunner.from_pb(self.graph_path)).to(self.device).eval()
+            self._runner = self._build_runner()
         return self._runner
 
     @property
