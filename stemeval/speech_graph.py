@@ -86,11 +86,12 @@ def tensor_to_numpy(proto) -> np.ndarray:
     dtype = np.dtype(_NUMPY_TYPES[type_name])
     shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
     count = int(np.prod(shape, dtype=np.int64))
-    if proto.tensor_content:
-        array = np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<"))
+    content = proto.tensor_content  # read once: each read copies the bytes out of the message
+    if content:
+        array = np.frombuffer(content, dtype=dtype.newbyteorder("<"))
         if array.size != count:
             raise InvalidGraph(f"constant holds {array.size} values for shape {list(shape)}")
-        return array.astype(dtype).reshape(shape)
+        return array.astype(dtype).reshape(shape)  # native byte order, writable
     values = np.asarray(list(getattr(proto, _VALUE_FIELDS[type_name])), dtype)
     if values.size == count:
         return values.reshape(shape)
@@ -127,10 +128,10 @@ def read_graph(path) -> list[Node]:
     path = Path(path)
     if path.is_dir():
         raise InvalidGraph(f"{path} is a folder, not a frozen TensorFlow graph (.pb file)")
-    data = path.read_bytes()  # a missing file raises FileNotFoundError
     graph = graph_pb2.GraphDef()
     try:
-        graph.ParseFromString(data)
+        # a missing file raises FileNotFoundError; the bytes are freed once parsed
+        graph.ParseFromString(path.read_bytes())
     except (DecodeError, RuntimeError, ValueError):
         raise InvalidGraph(f"{path} is not a TensorFlow GraphDef (.pb): it does not parse as one") from None
     if not graph.node or any(not node.name or not node.op for node in graph.node):
@@ -457,7 +458,8 @@ class GraphRunner(torch.nn.Module):
             slot_of[(node.name, 0)] = slot
             if isinstance(node.value, Exception):
                 raise node.value
-            const_values[slot] = torch.from_numpy(np.array(node.value))
+            # the node's own array, not a copy: a graph's constants are most of its bytes
+            const_values[slot] = torch.from_numpy(np.require(node.value, requirements="W"))
             return None
         if node.op == "Placeholder":
             raise InvalidGraph(f"the output needs placeholder {node.name!r}, which is not fed")
