@@ -14,7 +14,8 @@ the machine it runs on:
    speech bias set so that the stems' speech scores sit below the gate, as music's do;
 3. ``analyze_moisesdb.py --device cuda`` with its defaults (fp32), and with each number of
    ``--gpu-workers`` asked for: the whole process's time, the time to the first row written,
-   the loop's stems per second (the sidecar's), CPU time over wall time (the cores busy,
+   its start phase by phase (imports, reading the weights, the first stem's preparation
+   begun: ``phases.py``), the loop's stems per second (the sidecar's), CPU time over wall time (the cores busy,
    worker processes included), and the GPU's utilisation sampled by nvidia-smi every 200
    ms; with ``--fp16``, the same with ``--precision fp16`` and the rows it changes;
 4. ``--device cpu`` on the first ``--cpu-stems`` stems, with its default workers and each
@@ -48,7 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import RATE, synthetic_stem  # noqa: E402  (benchmarks/ is on sys.path)
+import phases  # noqa: E402  (benchmarks/ is on sys.path)
+from throughput import RATE, synthetic_stem  # noqa: E402
 
 from AST.ast_model import ASTConfig  # noqa: E402
 from stemeval.audio import decode  # noqa: E402
@@ -126,15 +128,18 @@ class GpuSampler:
 
 def analyze(work, name, device, *options):
     """One ``analyze_moisesdb.py`` run as a subprocess, timed and sampled."""
-    output = work / f"{name}.csv"
+    output, marks = work / f"{name}.csv", work / f"{name}.marks"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     sampler = GpuSampler() if device == "cuda" else None
+    environment = phases.environment(marks)
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "analyze_moisesdb.py"), str(work / "moisesdb"),
-         "--checkpoint", str(work / "ast.pth"), "--speech-model", str(work / "speech.pb"),
-         "--device", device, "--output", str(output), "--quiet", *options],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        phases.command("analyze_moisesdb.py", [
+            str(work / "moisesdb"), "--checkpoint", str(work / "ast.pth"), "--speech-model",
+            str(work / "speech.pb"), "--device", device, "--output", str(output), "--quiet",
+            *options]),
+        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
     first_row = None
     while process.poll() is None:
         if first_row is None and output.exists() and output.read_bytes().count(b"\n") >= 2:
@@ -155,6 +160,7 @@ def analyze(work, name, device, *options):
             "process_stems_per_second": round(len(rows) / seconds, 2),
             "loop_stems_per_second": sidecar["stems_per_second"],
             "first_row_seconds": round(first_row, 1) if first_row else None,
+            **phases.read(marks),
             "cpu_seconds": round(cpu, 1), "cores_busy": round(cpu / seconds, 1),
             **gpu}, rows
 

@@ -4,13 +4,11 @@ of 3 s plus the time it takes to read the weights.
 Makes in ``--work`` a few MoisesDB-shaped stems, a full-size random AST in the authors'
 format and a VGGish-sized speech graph (as ``gpu_run.py`` makes them), then launches
 ``analyze_moisesdb.py --limit 2`` ``--runs`` times from each ``--project`` checkout in turn
-(alternating, so that every checkout sees the machine in the same state), each in a fresh
-Python process that notes the wall clock when reading the model files begins and ends
-(``load_model_files``) and when the first stem's preparation begins (``Preparer.__call__``,
-in whichever process prepares it). For each run and as medians:
+(alternating, so that every checkout sees the machine in the same state), each noting its
+phases (``phases.py``). For each run and as medians:
 
 - imports: launch until the model files begin to be read (Python, PyTorch, timm and the
-  project; the wrapper imports the project's modules first, so they all count here);
+  project);
 - weights: reading and checking both model files (and Essentia's first import, which the
   speech graph's check makes);
 - first stem: launch until the first stem is being prepared;
@@ -34,44 +32,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gpu_run import make_speech_graph, make_stems  # noqa: E402  (benchmarks/ is on sys.path)
+import phases  # noqa: E402  (benchmarks/ is on sys.path)
+from gpu_run import make_speech_graph, make_stems  # noqa: E402
 
 from AST.ast_model import ASTConfig  # noqa: E402
 from tests.helpers.ast_weights import random_model, save_original_checkpoint  # noqa: E402
-
-# Run in the launched process, with the checkout as its working folder: wrap the two
-# functions whose calls mark the phases, then run analyze_moisesdb.py as its own command.
-WRAPPER = """
-import os, runpy, sys, time
-sys.path.insert(0, os.getcwd())
-launch, marks = float(os.environ["STARTUP_LAUNCH"]), os.environ["STARTUP_MARKS"]
-
-def mark(name):
-    with open(marks, "a") as handle:
-        handle.write(f"{name} {time.time() - launch:.3f}\\n")
-
-import stemeval.pipeline as pipeline
-import stemeval.weights.published as published
-
-prepare, load = pipeline.Preparer.__call__, published.load_model_files
-
-def timed_prepare(self, stem):
-    mark("prepare")
-    return prepare(self, stem)
-
-def timed_load(*args, **kwargs):
-    mark("load_start")
-    try:
-        return load(*args, **kwargs)
-    finally:
-        mark("load_end")
-
-pipeline.Preparer.__call__, published.load_model_files = timed_prepare, timed_load
-sys.argv = ["analyze_moisesdb.py", *sys.argv[1:]]
-runpy.run_path("analyze_moisesdb.py", run_name="__main__")
-"""
-
-TARGET_SECONDS = 3.0
 
 
 def make_files(work):
@@ -88,28 +53,21 @@ def make_files(work):
 def launch(project, work, device, index):
     """One run from ``project``: its phases in seconds after launch."""
     output, marks = work / f"run{index}.csv", work / f"run{index}.marks"
-    for stale in (marks, output, *work.glob(f"run{index}.csv.*")):
+    for stale in (output, *work.glob(f"run{index}.csv.*")):
         stale.unlink(missing_ok=True)
-    start = time.time()
+    environment = phases.environment(marks)
+    start = time.perf_counter()
     process = subprocess.run(
-        [sys.executable, "-c", WRAPPER, str(work / "moisesdb"), "--checkpoint",
-         str(work / "ast.pth"), "--speech-model", str(work / "speech.pb"), "--device", device,
-         "--output", str(output), "--quiet", "--limit", "2"],
-        cwd=project, env={**os.environ, "STARTUP_LAUNCH": repr(start),
-                          "STARTUP_MARKS": str(marks)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    total = time.time() - start
+        phases.command("analyze_moisesdb.py", [
+            str(work / "moisesdb"), "--checkpoint", str(work / "ast.pth"), "--speech-model",
+            str(work / "speech.pb"), "--device", device, "--output", str(output), "--quiet",
+            "--limit", "2"]),
+        cwd=project, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+    total = time.perf_counter() - start
     if process.returncode != 0:
         raise SystemExit(f"{project}: exit {process.returncode}: {process.stderr[-2000:]}")
-    seen = {}
-    for line in marks.read_text().splitlines():
-        name, seconds = line.split()
-        seen.setdefault(name, float(seconds))  # the first of each: the first stem's
-    weights = seen["load_end"] - seen["load_start"]
-    return {"project": str(project), "imports_s": round(seen["load_start"], 2),
-            "weights_s": round(weights, 2), "first_stem_s": round(seen["prepare"], 2),
-            "over_target_s": round(seen["prepare"] - TARGET_SECONDS - weights, 2),
-            "process_s": round(total, 2)}
+    return {"project": str(project), **phases.read(marks), "process_s": round(total, 2)}
 
 
 def main():
