@@ -15,9 +15,10 @@ the machine it runs on:
 3. ``analyze_moisesdb.py --device cuda`` with its defaults (fp32), and with each number of
    ``--gpu-workers`` asked for: the whole process's time, the time to the first row written,
    its start phase by phase (imports, reading the weights, the first stem's preparation
-   begun: ``phases.py``), the loop's stems per second (the sidecar's), CPU time over wall time (the cores busy,
-   worker processes included), and the GPU's utilisation sampled by nvidia-smi every 200
-   ms; with ``--fp16``, the same with ``--precision fp16`` and the rows it changes;
+   begun: ``phases.py``), the loop's stems per second (the sidecar's), CPU time over wall
+   time (the cores busy, worker processes included), and the GPU's utilisation sampled by
+   nvidia-smi every 200 ms; with ``--fp16``, the same with ``--precision fp16`` and the rows
+   it changes;
 4. ``--device cpu`` on the first ``--cpu-stems`` stems, with its default workers and each
    number of ``--cpu-workers`` asked for: stems per second, and its rows against the CUDA
    run's rows of the same stems.
@@ -134,12 +135,8 @@ def analyze(work, name, device, *options):
     environment = phases.environment(marks)
     start = time.perf_counter()
     process = subprocess.Popen(
-        phases.command("analyze_moisesdb.py", [
-            str(work / "moisesdb"), "--checkpoint", str(work / "ast.pth"), "--speech-model",
-            str(work / "speech.pb"), "--device", device, "--output", str(output), "--quiet",
-            *options]),
-        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
+        phases.command(work, device, output, *options), cwd=ROOT,
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     first_row = None
     while process.poll() is None:
         if first_row is None and output.exists() and output.read_bytes().count(b"\n") >= 2:

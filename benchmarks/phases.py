@@ -1,6 +1,6 @@
 """A launched run's start, phase by phase: for ``startup.py`` and ``gpu_run.py``.
 
-``command(script, arguments)`` runs a project script in a fresh Python process that notes
+``command(work, ...)`` runs ``analyze_moisesdb.py`` in a fresh Python process that notes
 the wall clock, in seconds after ``environment(marks)`` was made, when reading the model
 files begins and ends (``load_model_files``) and when a stem's preparation begins
 (``Preparer.__call__``, in whichever process prepares it); ``read(marks)`` gives the
@@ -46,9 +46,13 @@ runpy.run_path(script, run_name="__main__")
 """
 
 
-def command(script, arguments):
-    """The command line that runs ``script`` (relative to the working folder) with marks."""
-    return [sys.executable, "-c", WRAPPER, script, *arguments]
+def command(work, device, output, *options):
+    """The command line, run from the project's folder, of ``analyze_moisesdb.py`` with
+    marks, on a benchmark's ``work`` folder: the stems in ``moisesdb/``, ``ast.pth`` and
+    ``speech.pb``."""
+    return [sys.executable, "-c", WRAPPER, "analyze_moisesdb.py", str(work / "moisesdb"),
+            "--checkpoint", str(work / "ast.pth"), "--speech-model", str(work / "speech.pb"),
+            "--device", device, "--output", str(output), "--quiet", *options]
 
 
 def environment(marks):

@@ -58,12 +58,8 @@ def launch(project, work, device, index):
     environment = phases.environment(marks)
     start = time.perf_counter()
     process = subprocess.run(
-        phases.command("analyze_moisesdb.py", [
-            str(work / "moisesdb"), "--checkpoint", str(work / "ast.pth"), "--speech-model",
-            str(work / "speech.pb"), "--device", device, "--output", str(output), "--quiet",
-            "--limit", "2"]),
-        cwd=project, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
+        phases.command(work, device, output, "--limit", "2"), cwd=project,
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     total = time.perf_counter() - start
     if process.returncode != 0:
         raise SystemExit(f"{project}: exit {process.returncode}: {process.stderr[-2000:]}")
