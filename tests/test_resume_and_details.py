@@ -16,6 +16,7 @@ from stemeval.datasets import Stem
 from stemeval.errors import UserError
 from stemeval.results import stems_to_do
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.python_hooks import hooked_env
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
@@ -60,7 +61,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(setup):
     expected = run(setup, "whole.csv")
     assert expected.count(b"\r\n") == 1 + 3 * SONGS
     process = subprocess.Popen(command(setup, "killed.csv", "--workers", "0", "--batch-size", "1"),
-                               cwd=base, stderr=subprocess.DEVNULL)
+                               cwd=base, stderr=subprocess.DEVNULL,
+                               env=hooked_env(base / "hooks", pause_after_rows=5))
     deadline = time.time() + 300
     while time.time() < deadline:
         written = (base / "killed.csv").read_bytes() if (base / "killed.csv").exists() else b""
@@ -181,7 +183,8 @@ def test_resume_refuses_rows_of_another_folder_or_dataset(kept, reason):
 def test_ctrl_c_says_that_resume_continues_the_run(setup):
     base = setup[0]
     process = subprocess.Popen(command(setup, "stopped.csv", "--workers", "0", "--batch-size", "1"),
-                               cwd=base, stderr=subprocess.PIPE, text=True)
+                               cwd=base, stderr=subprocess.PIPE, text=True,
+                               env=hooked_env(base / "hooks", pause_after_rows=2))
     deadline = time.time() + 300
     while time.time() < deadline and not (
             (base / "stopped.csv").exists() and (base / "stopped.csv").read_bytes().count(b"\n") >= 3):
