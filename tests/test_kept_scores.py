@@ -19,6 +19,7 @@ import pytest
 from stemeval.audioset import AUDIOSET_LABELS
 from tests.helpers import published
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.python_hooks import hooked_env
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import write_linear_graph
 
@@ -184,7 +185,8 @@ def test_scores_that_are_not_the_files_are_refused(setup, tmp_path):
 def test_a_killed_run_resumed_keeps_every_stems_scores(setup, tmp_path):
     process = subprocess.Popen(command(setup, "speechy", "--output", tmp_path / "k.csv",
                                        "--details", "--batch-size", "1"),
-                               cwd=setup, stderr=subprocess.DEVNULL)
+                               cwd=setup, stderr=subprocess.DEVNULL,
+                               env=hooked_env(tmp_path / "hooks", pause_after_rows=4))
     output = tmp_path / "k.csv"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (

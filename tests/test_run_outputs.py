@@ -18,6 +18,7 @@ import pytest
 from stemeval.embeddings import load_arrays
 from tests.helpers import dataset_trees
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.python_hooks import hooked_env
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
@@ -177,7 +178,8 @@ def test_a_second_writer_stops_at_once_naming_the_first(setup, tmp_path):
 def test_sigterm_stops_as_ctrl_c_does_and_resume_goes_on(setup, tmp_path):
     args = ["--output", "t.csv", "--embeddings", "t.npz", "--batch-size", "1"]
     process = subprocess.Popen(command(setup, *args, folder=setup / "tree"), cwd=tmp_path,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               env=hooked_env(tmp_path / "hooks", pause_after_rows=2))
     output = tmp_path / "t.csv"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None and not (
