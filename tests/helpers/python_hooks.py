@@ -4,9 +4,9 @@ that a test's signal lands mid-run however fast the run is), with no test hook i
 project's own code.
 
 ``hooked_env(folder, block=..., crash_ray_tasks=PART, pause_after_rows=N)`` writes
-``folder/sitecustomize.py``
-and returns an environment whose ``PYTHONPATH`` starts with ``folder`` (Ray passes it on to
-its workers), so every Python process of the test imports it at start-up.
+``folder/sitecustomize.py`` and returns an environment whose ``PYTHONPATH`` starts with
+``folder`` (Ray passes it on to its workers), so every Python process of the test imports it
+at start-up.
 """
 
 import os
