@@ -180,11 +180,18 @@ def test_resume_refuses_rows_of_another_folder_or_dataset(kept, reason):
     assert reason in str(error.value)
 
 
+def _sigint_as_in_a_terminal():
+    """Ctrl-C's SIGINT with its default action, as in a terminal: a test run started in the
+    background by a non-interactive shell (as a CI job may be) would pass it on as ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_says_that_resume_continues_the_run(setup):
     base = setup[0]
     process = subprocess.Popen(command(setup, "stopped.csv", "--workers", "0", "--batch-size", "1"),
                                cwd=base, stderr=subprocess.PIPE, text=True,
-                               env=hooked_env(base / "hooks", pause_after_rows=2))
+                               env=hooked_env(base / "hooks", pause_after_rows=2),
+                               preexec_fn=_sigint_as_in_a_terminal)
     deadline = time.time() + 300
     while time.time() < deadline and not (
             (base / "stopped.csv").exists() and (base / "stopped.csv").read_bytes().count(b"\n") >= 3):
