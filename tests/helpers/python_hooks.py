@@ -31,12 +31,13 @@ def pausing(write):
     sleeps until a signal ends the run."""
     import time
 
-    written = [0]
+    written = 0
 
     def write_then_pause(self, row):
+        nonlocal written
         write(self, row)
-        written[0] += 1
-        if written[0] == PAUSE_AFTER_ROWS:
+        written += 1
+        if written == PAUSE_AFTER_ROWS:
             time.sleep(600)
 
     return write_then_pause
