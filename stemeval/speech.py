@@ -9,6 +9,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -189,13 +190,13 @@ class TorchSpeechModel:
     def evidence(self, audio_16k):
         """The speech evidence of 16 kHz mono audio, computed lazily batch by batch; with
         the VGGish embeddings kept, every patch at once (an ``EmbeddingRunner``)."""
-        from stemeval.speech_graph import PatchActivations
-        from stemeval.vggish_embeddings import run_patches
+        from stemeval.speech_graph import PatchActivations, run_batches
 
         evidence = SpeechEvidence(PatchActivations(self._runner, audio_16k))
         patches = evidence.unseen_patches() if self._embeddings else ()
         if len(patches):
-            evidence.complete(*run_patches(self._runner, patches, SpeechEvidence.MAX_BATCH))
+            evidence.complete(*run_batches(self._runner.embed, patches,
+                                           SpeechEvidence.MAX_BATCH, self._runner.device))
         return evidence
 
 
@@ -256,14 +257,18 @@ class SpeechModels:
         return {**self.__dict__, "_runner": None, "_essentia": None, "_device_patches": None}
 
     def _build_runner(self):
-        """The PyTorch runner on ``device``: with embeddings the VGGish-split one, else the one
-        the file's check built in this process if it is at hand, else read from the file."""
-        from stemeval.speech_graph import GraphRunner
+        """The PyTorch runner on ``device``, from the graph the file's check read in this
+        process if it is at hand, else from the file: with embeddings the VGGish-split one,
+        else the plain runner (the check's own)."""
+        from stemeval.speech_graph import GraphRunner, read_graph
         from stemeval.vggish_embeddings import EmbeddingRunner
 
-        checked = _checked_runners.pop(_file_key(self.graph_path), None)
-        runner = (EmbeddingRunner.from_pb(self.graph_path, INPUT_NODE, OUTPUT_NODE)
-                  if self.embeddings else checked or GraphRunner.from_pb(self.graph_path))
+        checked = _checked_graphs.pop(_file_key(self.graph_path), None)
+        if self.embeddings:
+            nodes = checked.nodes if checked else read_graph(self.graph_path)
+            runner = EmbeddingRunner.from_nodes(nodes, INPUT_NODE, OUTPUT_NODE, self.graph_path)
+        else:
+            runner = checked.runner if checked else GraphRunner.from_pb(self.graph_path)
         return runner.to(self.device).eval()
 
     @property
@@ -304,6 +309,8 @@ class SpeechModels:
         computed on its device, all stems' in batches of ``PATCH_BATCH``."""
         import torch
 
+        from stemeval.speech_graph import run_batches
+
         if self._device_patches is None:
             from stemeval.vggish_input import DevicePatches
 
@@ -315,20 +322,12 @@ class SpeechModels:
             if not pending:
                 return
             patches = torch.cat([patches for _, patches in pending])
-            if self.embeddings:
-                from stemeval.vggish_embeddings import run_patches
-
-                activations, embeddings = run_patches(self.runner, patches, self.PATCH_BATCH)
-            else:
-                embeddings = None
-                activations = np.concatenate([
-                    self.runner(patches[start:start + self.PATCH_BATCH]).float().cpu().numpy()
-                    for start in range(0, len(patches), self.PATCH_BATCH)])
+            step = self.runner.embed if self.embeddings else lambda chunk: (self.runner(chunk),)
+            outputs = run_batches(step, patches, self.PATCH_BATCH, self.device)
         start = 0
         for evidence, patches in pending:
             stop = start + len(patches)
-            evidence.complete(activations[start:stop],
-                              None if embeddings is None else embeddings[start:stop])
+            evidence.complete(*(output[start:stop] for output in outputs))
             start = stop
 
 
@@ -358,8 +357,9 @@ def check_speech_graph(path, backend=None):
     know, as the gate then falls back to it), with ``"essentia"`` by Essentia's TensorFlow.
     ``None`` (the published check): Essentia's TensorFlow where it is installed
     (essentia-tensorflow), else the PyTorch runner (plain essentia has no TensorFlow). The
-    PyTorch runner a check builds is kept for the run that follows (and for a second check of
-    the unchanged file), so the file is read once.
+    graph a PyTorch check reads, and the runner it builds, are kept for the run that follows
+    (with or without embeddings, and for a second check of the unchanged file), so the file
+    is read once.
 
     Anything but a regular file is refused first: Essentia's TensorflowPredictVGGish
     crashes the process (a segmentation fault) when given a folder."""
@@ -383,7 +383,16 @@ def has_essentia_tensorflow():
     return hasattr(essentia_standard(), "TensorflowPredictVGGish")
 
 
-_checked_runners = {}  # the runner the last file check built, kept for the run that follows
+class CheckedGraph(NamedTuple):
+    """What a file check read (``speech_graph.read_graph``) and the runner it built from
+    that; the runner's weights are the nodes' arrays, so keeping both costs little."""
+
+    nodes: list  # of speech_graph.Node
+    runner: object  # a speech_graph.GraphRunner
+
+
+_checked_graphs = {}  # file key -> the last file check's CheckedGraph, for the run that follows
+
 
 
 def _file_key(path):
@@ -407,15 +416,16 @@ def _run_in_pytorch(path):
     TensorFlow, where installed, for a graph with an op the runner does not know)."""
     import torch
 
-    from stemeval.speech_graph import GraphRunner, InvalidGraph, UnsupportedGraph
+    from stemeval.speech_graph import GraphRunner, InvalidGraph, UnsupportedGraph, read_graph
     from stemeval.vggish_input import patch_bands
 
     key = _file_key(path)
-    runner = _checked_runners.get(key)  # the same file, checked before and not used since
-    if runner is None:
-        _checked_runners.clear()
+    checked = _checked_graphs.get(key)  # the same file, checked before and not used since
+    if checked is None:
+        _checked_graphs.clear()
         try:
-            runner = GraphRunner.from_pb(path).eval()
+            nodes = read_graph(path)
+            checked = CheckedGraph(nodes, GraphRunner.from_nodes(nodes, source=str(path)).eval())
         except InvalidGraph as error:
             raise SpeechModelError(f"not a speech graph ({error})") from None
         except UnsupportedGraph as error:
@@ -423,10 +433,10 @@ def _run_in_pytorch(path):
                 return _run_in_essentia(path)
             raise SpeechModelError(f"{error}, and Essentia's TensorFlow (essentia-tensorflow), "
                                    f"which could run it, is not installed") from None
-        _checked_runners[key] = runner
+        _checked_graphs[key] = checked
     patch = torch.from_numpy(patch_bands(np.zeros(CHECK_SAMPLES, np.float32), [0]))
     with torch.inference_mode():
-        return runner(patch).numpy()
+        return checked.runner(patch).numpy()
 
 
 def _essentia_reason(error):

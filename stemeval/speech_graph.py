@@ -589,6 +589,19 @@ def _layer_width(layer: "_Layer", ins, const_values):
     return w.shape[1]
 
 
+def run_batches(step, patches, batch, device):
+    """Each output of ``step`` (a function of a batch of patches giving a tuple of tensors)
+    for ``patches`` [n, 96, 64] (numpy or a tensor, n >= 1), run ``batch`` patches at a time
+    on ``device``: float32 numpy arrays with one row per patch."""
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(patches), batch):
+            chunk = torch.as_tensor(patches[start:start + batch]).to(device)
+            parts.append([output.float().reshape(len(chunk), -1).cpu().numpy()
+                          for output in step(chunk)])
+    return [np.concatenate(column) for column in zip(*parts)]
+
+
 class PatchActivations:
     """The graph's outputs for one stem's VGGish patches, run once per distinct patch.
 

@@ -16,11 +16,10 @@ graph computes, op for op, so the speech scores (and every row) are those of a r
 embeddings.
 """
 
-import numpy as np
 import torch
 
 from stemeval.errors import UserError
-from stemeval.speech_graph import GraphRunner, UnsupportedGraph, read_graph
+from stemeval.speech_graph import GraphRunner, UnsupportedGraph
 
 VGGISH_SCOPE = "model/vggish/"
 EMBEDDING_SIZE = 128
@@ -50,18 +49,18 @@ class EmbeddingRunner(torch.nn.Module):
         self.trunk, self.head, self.node = trunk, head, node
 
     @classmethod
-    def from_pb(cls, path, input_name, output_name):
-        """The runner of the speech graph at ``path`` (fed at ``input_name``, read at
-        ``output_name``); a UserError when it has no 128-d VGGish embedding node."""
-        nodes = read_graph(path)
+    def from_nodes(cls, nodes, input_name, output_name, source):
+        """The runner of the speech graph ``nodes`` (``speech_graph.read_graph`` of the file
+        ``source``, fed at ``input_name``, read at ``output_name``); a UserError when it has
+        no 128-d VGGish embedding node."""
         node = find_embedding_node(nodes, output_name)
         if node is None:
-            raise UserError(f"--embeddings-from vggish: the speech graph {path} has no node in "
-                            f"the scope {VGGISH_SCOPE} on the way to {output_name}, so its "
+            raise UserError(f"--embeddings-from vggish: the speech graph {source} has no node "
+                            f"in the scope {VGGISH_SCOPE} on the way to {output_name}, so its "
                             f"VGGish embedding cannot be found")
         try:
-            runner = cls(GraphRunner.from_nodes(nodes, input_name, node, source=str(path)),
-                         GraphRunner.from_nodes(nodes, node, output_name, source=str(path)),
+            runner = cls(GraphRunner.from_nodes(nodes, input_name, node, source=source),
+                         GraphRunner.from_nodes(nodes, node, output_name, source=source),
                          node)
         except UnsupportedGraph as error:
             raise UserError(f"--embeddings-from vggish runs the speech graph in PyTorch: "
@@ -85,15 +84,3 @@ class EmbeddingRunner(torch.nn.Module):
         embeddings = self.trunk(patches)
         return self.head(embeddings), embeddings
 
-
-def run_patches(runner, patches, batch):
-    """``(outputs, embeddings)`` as float32 numpy arrays for ``patches`` [n, 96, 64] (numpy
-    or a tensor, n >= 1), run ``batch`` patches at a time on the runner's device."""
-    outputs, embeddings = [], []
-    with torch.inference_mode():
-        for start in range(0, len(patches), batch):
-            chunk = torch.as_tensor(patches[start:start + batch]).to(runner.device)
-            output, embedding = runner.embed(chunk)
-            outputs.append(output.float().cpu().numpy())
-            embeddings.append(embedding.float().reshape(len(chunk), -1).cpu().numpy())
-    return np.concatenate(outputs), np.concatenate(embeddings)

@@ -221,13 +221,13 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
 COUNT_READS = """
 import sys
 from stemeval.essentia_setup import essentia_standard
-from stemeval.speech_graph import GraphRunner
+import stemeval.speech_graph as speech_graph
 reads = {"pytorch": 0, "tensorflow": 0}
-from_pb = GraphRunner.from_pb.__func__
-def counted_from_pb(cls, *args, **kwargs):
+read_graph = speech_graph.read_graph
+def counted_read_graph(*args, **kwargs):
     reads["pytorch"] += 1
-    return from_pb(cls, *args, **kwargs)
-GraphRunner.from_pb = classmethod(counted_from_pb)
+    return read_graph(*args, **kwargs)
+speech_graph.read_graph = counted_read_graph
 standard = essentia_standard()
 tensorflow = standard.TensorflowPredictVGGish
 def counted_tensorflow(*args, **kwargs):
@@ -260,7 +260,7 @@ speech_backend = "torch"
 
 
 def count_reads(folder, *args):
-    """(PyTorch runners built from the graph, Essentia TensorFlow models built) in a run."""
+    """(Reads of the graph file for PyTorch, Essentia TensorFlow models built) in a run."""
     result = subprocess.run([sys.executable, "-c", COUNT_READS, *args], cwd=folder,
                             capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -272,11 +272,12 @@ def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_pat
                                                                          monkeypatch):
     """Where Essentia's TensorFlow is installed too, --speech-backend torch checks the graph
     with the PyTorch runner that then runs the gate (the file parsed once, TensorFlow never
-    built), in a run and in a local sweep; --speech-backend essentia checks and runs it in
+    built), in a run, in a run that keeps the VGGish embeddings (its runner built from what
+    the check read) and in a local sweep; --speech-backend essentia checks and runs it in
     TensorFlow; the published check (no backend) stays Essentia's, whose message names it.
     A file changed since its check is read again."""
     import stemeval.speech as speech
-    from stemeval.speech_graph import GraphRunner
+    import stemeval.speech_graph as speech_graph
 
     write_tree(tmp_path)
     save_original_checkpoint(random_model(seed=5), tmp_path / "ast.pth")
@@ -286,6 +287,11 @@ def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_pat
                                      "--speech-backend", backend, "--checkpoint", "ast.pth",
                                      "--speech-model", "speech.pb", "--output", f"{backend}.csv")
     assert reads["torch"] == (1, 0)
+    assert count_reads(tmp_path, "tree", "--quiet", "--workers", "0", "--speech-backend",
+                       "torch", "--checkpoint", "ast.pth", "--speech-model", "speech.pb",
+                       "--embeddings-from", "vggish", "--embeddings", "vggish.npz",
+                       "--output", "vggish.csv") == (1, 0)
+    assert (tmp_path / "vggish.csv").read_bytes() == (tmp_path / "torch.csv").read_bytes()
     assert reads["essentia"][0] == 0 and reads["essentia"][1] >= 2  # the check, the gate
     (tmp_path / "sweep.toml").write_text(ONE_TAGGER_SWEEP)
     # a local sweep checks the graph twice (before any work, then where its cells run)
@@ -300,9 +306,9 @@ def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_pat
             check_speech_graph(bad, backend)
     assert speech.has_essentia_tensorflow()
     built = []
-    from_pb = GraphRunner.from_pb.__func__
-    monkeypatch.setattr(GraphRunner, "from_pb", classmethod(
-        lambda cls, *args: built.append(args) or from_pb(cls, *args)))
+    read_graph = speech_graph.read_graph
+    monkeypatch.setattr(speech_graph, "read_graph",
+                        lambda *args: built.append(args) or read_graph(*args))
     graph = tmp_path / "speech.pb"
     check_speech_graph(graph, "torch")
     check_speech_graph(graph, "torch")
