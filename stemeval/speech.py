@@ -394,6 +394,10 @@ class CheckedGraph(NamedTuple):
 _checked_graphs = {}  # file key -> the last file check's CheckedGraph, for the run that follows
 
 
+def forget_checked_graphs():
+    """Free what the file checks kept, in a process that will not run the gate."""
+    _checked_graphs.clear()
+
 
 def _file_key(path):
     """A graph file as it is now: the same key means the same bytes (path, size, time)."""

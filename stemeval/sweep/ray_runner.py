@@ -29,6 +29,7 @@ from contextlib import ExitStack
 from stemeval.errors import UserError, needs_packages, one_line
 from stemeval.progress import Progress
 from stemeval.sweep.runner import finish_datasets, open_datasets
+from stemeval.sweep.work import forget_loaded
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT_VARIABLE = "STEMEVAL_RAY_TIMEOUT"
@@ -205,6 +206,7 @@ def run_ray(config, address=None, quiet=False):
 
     with ExitStack() as stack:
         datasets, remaining = open_datasets(config, stack)
+        forget_loaded()  # the cells run in Ray's processes, which load their own
         if remaining:
             started = _connect(address)
             try:

@@ -24,6 +24,15 @@ def _once(key, load):
     return _LOADED[key]
 
 
+def forget_loaded():
+    """Free every model this process loaded, and what the speech graph's file check kept:
+    a Ray sweep's driver loads them to check the cells, then runs none of them."""
+    from stemeval.speech import forget_checked_graphs
+
+    _LOADED.clear()
+    forget_checked_graphs()
+
+
 def sweep_device(options):
     """The device the sweep's options pick (once per process)."""
     from stemeval.devices import pick_device
