@@ -19,6 +19,8 @@ API:
   ``GraphRunner.from_nodes(nodes, ...)`` builds a runner from them (needs only torch).
 - ``GraphRunner.from_pb(path, input_name='model/Placeholder', output_name='model/Sigmoid')``
   -> a ``torch.nn.Module``; ``runner(patches[B, 96, 64]) -> [B, 8]``; ``.to(device)`` moves it.
+- ``run_batches(step, patches, batch, device)``: ``step`` (a function of a batch of patches
+  giving a tuple of outputs) over many patches, ``batch`` at a time: the gate's eager runs.
 - ``PatchActivations(runner, audio_16k)``: one stem's activations, each distinct patch run
   once and only on request (the speech gate's lazy path); it can move between processes
   and have its patches computed in one and run in another.
