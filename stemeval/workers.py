@@ -14,10 +14,15 @@ are started fresh (``forkserver``) and build their own models from the files.
 A worker that dies (killed, or out of memory) does not stop the run: the pool is started
 again, the next stem is prepared alone in a fresh process, and a stem whose process dies
 alone gets an error row. A dead worker is noticed where its stem's result is awaited, never
-in the middle of other work.
+in the middle of other work. A worker ends with the process that started it: a run killed
+outright (SIGKILL, out of memory) cannot stop its workers, which would otherwise wait for
+work for ever, holding their memory and the run's output pipes open.
 """
 
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,13 +35,22 @@ _preparer = None  # this worker's Preparer: inherited when forked, sent when sta
 
 
 def _start_worker(preparer):
-    """A preparing process computes one stem at a time: no thread pools of its own."""
+    """A preparing process computes one stem at a time (no thread pools of its own), and
+    ends when the process that started it has gone."""
     import torch
 
     global _preparer
     torch.set_num_threads(1)
+    threading.Thread(target=_end_with_parent, daemon=True).start()
     if preparer is not None:
         _preparer = preparer
+
+
+def _end_with_parent():
+    """Wait until the parent has gone (its sentinel becomes readable), then end this
+    process at once."""
+    multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+    os._exit(1)
 
 
 def _prepare(stem):

@@ -165,6 +165,69 @@ def test_a_worker_killed_while_preparing_a_stem_gives_it_an_error_row(tmp_path, 
     assert shared[:2] + shared[3:] == alone  # the same threads here
 
 
+def _children(pid):
+    """The process ids of ``pid``'s living children (Linux's /proc; zombies are not living)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == pid and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _living(pid):
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_workers_of_a_run_killed_outright_end_with_it(tmp_path):
+    """A run killed with SIGKILL (as the out-of-memory killer kills) cannot stop its worker
+    processes: they end by themselves, so none is left holding its memory and the run's
+    output pipes (``run | tee log`` ends), and --resume completes the run's rows."""
+    import time
+
+    from tests.helpers.python_hooks import hooked_env
+
+    write_tree(tmp_path)
+    args = [*map(str, TAGGERS["ast"](tmp_path)), "--speech-model", "speech.pb"]
+    command = [sys.executable, str(ROOT / "analyze_dsd100.py"), "tree", "--quiet", "--workers",
+               "2", "--batch-size", "1", *args, "--output", "killed.csv"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
+                               env=hooked_env(tmp_path / "hooks", pause_after_rows=2))
+    workers = []
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not (
+                (tmp_path / "killed.csv").exists() and
+                (tmp_path / "killed.csv").read_bytes().count(b"\r\n") >= 3):
+            time.sleep(0.05)
+        workers = _children(process.pid)
+        assert workers, "the run has no worker processes"
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)  # the pipes close: no worker holds them
+        deadline = time.time() + 10
+        while time.time() < deadline and any(map(_living, workers)):
+            time.sleep(0.05)
+        assert not any(map(_living, workers))
+    finally:
+        process.kill()
+        for pid in filter(_living, workers):
+            os.kill(pid, signal.SIGKILL)
+    assert (tmp_path / "killed.csv").read_bytes().count(b"\r\n") < len(STEMS) + 1
+    for output, extra in (("killed.csv", ["--resume"]), ("whole.csv", [])):
+        result = subprocess.run([*command[:-1], output, *extra], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "killed.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
+
 MEASURE = """
 import resource, sys
 sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
