@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from stemeval.speech import SpeechModelError, SpeechModels, check_speech_graph
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.clap_models import save_tiny_clap
 from tests.helpers.hf_models import hf_wav2vec2
+from tests.helpers.python_hooks import hooked_env
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import write_graph_with_op, write_vggish_graph
 
@@ -165,35 +167,30 @@ def test_a_worker_killed_while_preparing_a_stem_gives_it_an_error_row(tmp_path, 
     assert shared[:2] + shared[3:] == alone  # the same threads here
 
 
-def _children(pid):
-    """The process ids of ``pid``'s living children (Linux's /proc; zombies are not living)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
-            continue
-        state, parent = stat.rsplit(")", 1)[1].split()[:2]
-        if int(parent) == pid and state != "Z":
-            found.append(int(entry.name))
-    return found
+def _parent_if_living(pid):
+    """A process's parent's id, None once it has ended (Linux's /proc; a zombie has ended)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    state, parent = stat.rsplit(")", 1)[1].split()[:2]  # after the name, which may hold ")"
+    return None if state == "Z" else int(parent)
 
 
 def _living(pid):
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return _parent_if_living(pid) is not None
+
+
+def _children(pid):
+    """The process ids of ``pid``'s living children."""
+    return [int(entry.name) for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _parent_if_living(entry.name) == pid]
 
 
 def test_the_workers_of_a_run_killed_outright_end_with_it(tmp_path):
     """A run killed with SIGKILL (as the out-of-memory killer kills) cannot stop its worker
     processes: they end by themselves, so none is left holding its memory and the run's
     output pipes (``run | tee log`` ends), and --resume completes the run's rows."""
-    import time
-
-    from tests.helpers.python_hooks import hooked_env
-
     write_tree(tmp_path)
     args = [*map(str, TAGGERS["ast"](tmp_path)), "--speech-model", "speech.pb"]
     command = [sys.executable, str(ROOT / "analyze_dsd100.py"), "tree", "--quiet", "--workers",
