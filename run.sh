@@ -12,7 +12,7 @@ project="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="$project/.venv/bin/python"
 case "${1:-demo}" in
     demo) [ $# -eq 0 ] || shift
-          PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m stemeval.demo "$@" ;;
+          PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m stemeval demo "$@" ;;
     dsd100) shift; exec "$python" "$project/analyze_dsd100.py" "$@" ;;
     moisesdb) shift; exec "$python" "$project/analyze_moisesdb.py" "$@" ;;
     sweep) shift; exec "$python" "$project/sweep.py" "$@" ;;

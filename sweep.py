@@ -1,10 +1,7 @@
-"""Robustness sweep: datasets x taggers x deformations from one config; see README.md.
+"""``python sweep.py ...``: the same as ``stemeval sweep`` (``stemeval.commands.sweep``); see README.md."""
 
-    python sweep.py sweeps/example.toml [--output DIR] [--ray [ADDRESS]]
-"""
-
-from stemeval.errors import run_main
-from stemeval.sweep.cli import main
+from stemeval.commands.sweep import main
+from stemeval.common.errors import run_main
 
 if __name__ == "__main__":
     run_main(main)

@@ -1,73 +1,14 @@
-"""List the ground-truth labels of a results CSV (or the values of another column).
+"""``python AST/list_labels.py FILE``: the published script, the same as ``stemeval labels``
+(``stemeval.commands.labels``); see README.md."""
 
-Prints what the published list_labels.py printed: "Unique labels found:" and then the Python
-list of the sorted unique labels (stripped, lower-cased), e.g. ['bass', 'drums', 'vocals'].
---counts adds each value's number of rows after it; --column lists another column's values
-(only label and proposed_label are lower-cased, other columns are listed as written);
---format compact prints one value per line instead. Empty values are not listed. As
-published, a missing file prints "Error: File '...' does not exist." on stdout with exit
-status 1; other bad input gives one "error: ..." line on stderr and exit status 2.
-
-Run from the project root as: python AST/list_labels.py results_moises.csv
-"""
-
-import argparse
-import os
 import sys
 from pathlib import Path
 
 # Run as a script, this file's folder (AST/) is on sys.path, not the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stemeval.metrics import value_counts  # noqa: E402
-from stemeval.report.published import (format_published_values, published_missing_file,  # noqa: E402
-                                       published_usage)
-from stemeval.report.text import format_counts, join_sections  # noqa: E402
-from stemeval.errors import ArgumentParser, run_main  # noqa: E402
-from stemeval.results import read_results  # noqa: E402
-
-SCRIPT = "list_labels.py"
-
-
-def build_parser():
-    parser = ArgumentParser(prog=SCRIPT, description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", metavar="FILE",
-                        help="results CSV; only the listed column is read")
-    parser.add_argument("--counts", action="store_true",
-                        help="print each value with the number of rows that have it")
-    parser.add_argument("--column", default="label", metavar="NAME",
-                        help="the column to list (default: label); e.g. prediction, "
-                             "proposed_label, or error in a file written with --details")
-    parser.add_argument("--format", choices=("published", "compact"), default="published",
-                        help="published (default): a heading and the Python list of values; "
-                             "compact: one value per line (with --counts, only the counts)")
-    return parser
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:
-        print(published_usage(SCRIPT))
-        return 1
-    args = build_parser().parse_args(argv)
-    if not os.path.exists(args.file):
-        print(published_missing_file(args.file))
-        return 1
-    rows = read_results(args.file, required=[args.column], allow_empty=True, scored=False)
-    counts = value_counts(rows, args.column)
-    sections = []
-    if args.format == "published":
-        sections.append(format_published_values(counts, args.column))
-    if args.counts:
-        sections.append(format_counts(counts))
-    elif args.format == "compact":
-        sections.append(list(counts))
-    lines = join_sections(*sections)
-    if lines:
-        print("\n".join(lines))
-    return 0
-
+from stemeval.commands.labels import main  # noqa: E402
+from stemeval.common.errors import run_main  # noqa: E402
 
 if __name__ == "__main__":
     run_main(main)

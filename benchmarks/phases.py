@@ -23,8 +23,8 @@ def mark(name):
     with open(marks, "a") as handle:
         handle.write(f"{name} {time.time() - launch:.3f}\\n")
 
-import stemeval.pipeline as pipeline
-import stemeval.weights.published as published
+import stemeval.engine.pipeline as pipeline
+import stemeval.taggers.published_files as published
 
 prepare, load = pipeline.Preparer.__call__, published.load_model_files
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput import RATE, synthetic_stem  # noqa: E402  (benchmarks/ is on sys.path)
 
-from AST.ast_model import ASTConfig  # noqa: E402
+from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
 from tests.helpers.ast_weights import random_model, save_original_checkpoint  # noqa: E402
 from tests.helpers.tf_graphs import write_vggish_graph  # noqa: E402
 

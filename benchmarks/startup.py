@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import phases  # noqa: E402  (benchmarks/ is on sys.path)
 from gpu_run import make_speech_graph, make_stems  # noqa: E402
 
-from AST.ast_model import ASTConfig  # noqa: E402
+from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
 from tests.helpers.ast_weights import random_model, save_original_checkpoint  # noqa: E402
 
 

@@ -35,17 +35,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from AST.ast_model import ASTConfig  # noqa: E402
-from AST.labels import map_prediction  # noqa: E402
+from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
+from stemeval.datasets import category_map  # noqa: E402
 from stemeval.datasets import DATASETS  # noqa: E402
-from stemeval.features import fbank_features  # noqa: E402
-from stemeval.pipeline import Evaluator  # noqa: E402
-from stemeval.run import run_stems  # noqa: E402
-from stemeval.prediction import choose_label  # noqa: E402
-from stemeval.results import ResultWriter  # noqa: E402
-from stemeval.speech import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
+from stemeval.taggers.ast_features import fbank_features  # noqa: E402
+from stemeval.engine.pipeline import Evaluator  # noqa: E402
+from stemeval.engine.run import run_stems  # noqa: E402
+from stemeval.labels.pick import choose_label  # noqa: E402
+from stemeval.runfiles.results import ResultWriter  # noqa: E402
+from stemeval.speech.gate import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
                              speech_model_factory)
-from stemeval.speech_graph import GraphRunner  # noqa: E402
+from stemeval.speech.graph import GraphRunner  # noqa: E402
 from stemeval.taggers.ast import AstTagger  # noqa: E402
 from tests.helpers import published  # noqa: E402
 from tests.helpers.ast_weights import random_model  # noqa: E402
@@ -146,7 +146,7 @@ def published_rows(model, graph, stems, dataset, workdir):
             with torch.inference_mode():
                 scores = torch.sigmoid(model(fbank[None]))[0].numpy()
             label, _ = choose_label(scores, lambda: score >= SPEECH_LABEL_MIN_SCORE)
-            yield {**row, "prediction": label, "proposed_label": map_prediction(label, dataset)}
+            yield {**row, "prediction": label, "proposed_label": category_map(dataset).category(label)}
         except Exception:
             yield {**row, "prediction": "error", "proposed_label": "error"}
 

@@ -3,7 +3,8 @@
 #   - ffmpeg (pydub decodes mp3 with it), from Debian's packages when run as root or with sudo;
 #   - a virtual environment at .venv (or at $VENV) holding the packages of the requirements
 #     file given (requirements.txt to run, requirements-dev.txt to test, and its -nodeps.txt
-#     companion installed without dependencies), reinstalled when one of them changes.
+#     companion installed without dependencies) and the package itself, editable; made again
+#     when one of them or pyproject.toml changes. Python 3.11 or newer.
 # Usage: [VENV=FOLDER] scripts/setup.sh [requirements.txt|requirements-dev.txt]
 set -euo pipefail
 project="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,15 +23,20 @@ fi
 
 venv="${VENV:-$project/.venv}"
 stamp="$venv/.installed-$(basename "$requirements" .txt)"
-wanted="$(cd "$project" && cat requirements*.txt | sha256sum | cut -d' ' -f1)"
+wanted="$(cd "$project" && cat requirements*.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
     exit 0
 fi
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
-    for candidate in python3.11 python3.10 python3; do
+    for candidate in python3.11 python3.12 python3; do
         if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
     done
+fi
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "setup: stemeval needs Python 3.11 or newer; $python is $("$python" --version 2>&1)" \
+         "(set PYTHON=/path/to/python3.11)" >&2
+    exit 2
 fi
 echo "setup: installing $requirements into $venv with $python (the first time takes a few minutes)" >&2
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
@@ -47,4 +53,7 @@ install -r "$project/$requirements"
 # Test oracles whose own dependencies are not wanted (see the file).
 nodeps="$project/$(basename "$requirements" .txt)-nodeps.txt"
 [ ! -f "$nodeps" ] || install --no-deps -r "$nodeps"
+# The package itself, editable and without dependencies (requirements.txt pinned them): the
+# `stemeval` command in $venv/bin, and `import stemeval` from any folder.
+install --no-deps -e "$project"
 echo "$wanted" >"$stamp"

@@ -184,8 +184,8 @@ def test_float_wav_views_are_essentias_floats_and_pydubs_32_bit_pcm(tmp_path, su
     ffmpeg's 32-bit PCM (for 64-bit float, which pydub cannot hold, the same rule)."""
     from pydub import AudioSegment
 
-    from stemeval.audio import decode
-    from stemeval.essentia_setup import essentia_standard
+    from stemeval.audio.decode import decode
+    from stemeval.common.essentia_setup import essentia_standard
 
     rng = np.random.default_rng(0)
     frames = np.clip(rng.normal(0, 0.4, (16000, 2)), -1.2, 1.2)
@@ -218,7 +218,7 @@ def test_a_fifo_listed_in_a_manifest_is_skipped(tmp_path, models):
 
 def test_a_speech_model_folder_is_refused_not_a_segfault(tmp_path):
     (tmp_path / "graph").mkdir()
-    result = subprocess.run([sys.executable, "-m", "AST.models", "status", "speech-model",
+    result = subprocess.run([sys.executable, "-m", "stemeval", "weights", "status", "speech-model",
                              "--speech-model", str(tmp_path / "graph")], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, (result.returncode, result.stderr)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.audio import Pcm
-from stemeval.errors import UserError
+from stemeval.audio.decode import Pcm
+from stemeval.common.errors import UserError
 from stemeval.taggers import clap
 from tests.helpers.clap_models import save_tiny_clap
 

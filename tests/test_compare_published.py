@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stemeval.reference import PUBLISHED_RESULTS, below_root, dataset_of
+from stemeval.scoring.published_rows import PUBLISHED_RESULTS, below_root, dataset_of
 
 ROOT = Path(__file__).resolve().parents[1]
 # The published paths' roots, and other places a copy of the same dataset may be.

@@ -5,8 +5,9 @@ import hashlib
 
 import pytest
 
-from AST.labels import AUDIOSET_LABELS, CLASS_LABELS_CSV, INSTRUMENT_LABELS, map_prediction
-from stemeval.reference import PUBLISHED_RESULTS
+from stemeval.datasets import category_map
+from stemeval.labels.audioset import AUDIOSET_LABELS, CLASS_LABELS_CSV, INSTRUMENT_LABELS
+from stemeval.scoring.published_rows import PUBLISHED_RESULTS
 
 
 def reference_rows(dataset):
@@ -21,7 +22,7 @@ def test_maps_give_published_proposed_labels(dataset, count):
     instruments = {label.lower() for label in INSTRUMENT_LABELS}
     for row in rows:
         assert row["prediction"] in instruments, row
-        assert map_prediction(row["prediction"], dataset) == row["proposed_label"], row
+        assert category_map(dataset).category(row["prediction"]) == row["proposed_label"], row
 
 
 def test_label_lists():

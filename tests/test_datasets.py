@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from stemeval.audio import decode
+from stemeval.audio.decode import decode
 from stemeval.datasets import DATASETS, category_map
 from stemeval.datasets.categories import dataset_map, read_map
 from stemeval.datasets.selection import check_stem_labels, select
-from stemeval.errors import UserError
+from stemeval.common.errors import UserError
 from tests.helpers import dataset_trees
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,14 +118,14 @@ def test_bad_map_is_one_error(tmp_path, content, fragment):
 
 
 def test_every_shipped_map_reads_and_the_published_names_work():
-    from AST.labels import DATASET_MAPS, UNMAPPED_CATEGORY, map_prediction
+    from stemeval.datasets.categories import UNMAPPED_CATEGORY
 
     for dataset in DATASETS.values():
         assert dataset_map(dataset.map_name).labels
-    assert DATASET_MAPS["dsd100"]["synthesizer"] == "bass"
-    assert map_prediction("Violin, fiddle", "moisesdb") == "bowed_strings"
-    assert map_prediction("dog", "dsd100") == UNMAPPED_CATEGORY == "other"
-    assert map_prediction("electric guitar", "manifest") == "electric guitar"
+    assert dataset_map("dsd100").labels["synthesizer"] == "bass"
+    assert category_map("moisesdb").category("Violin, fiddle") == "bowed_strings"
+    assert category_map("dsd100").category("dog") == UNMAPPED_CATEGORY == "other"
+    assert category_map("manifest").category("electric guitar") == "electric guitar"
 
 
 def test_a_map_file_replaces_the_dataset_map(tmp_path):
@@ -223,9 +223,9 @@ def test_skipped_links_are_reported_before_any_work(tmp_path):
 
 @pytest.mark.parametrize("dataset", sorted(dataset_trees.TREES))
 def test_the_track_rule_read_from_a_path_gives_the_walkers_group(tmp_path, dataset):
-    """What stemeval/tracks.py reads back from a results CSV's paths (also written the
+    """What stemeval/scoring/tracks.py reads back from a results CSV's paths (also written the
     Windows way) is each walker's group; layouts whose paths do not say it have no rule."""
-    from stemeval.datasets.base import path_parts
+    from stemeval.datasets.walker import path_parts
 
     dataset_trees.TREES[dataset](tmp_path / "tree")
     stems, _ = stems_of(dataset, dataset_trees.input_path(dataset, str(tmp_path / "tree")))

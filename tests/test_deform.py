@@ -11,10 +11,10 @@ import soundfile
 from audiomentations import (AddGaussianSNR, ApplyImpulseResponse, ClippingDistortion, Gain,
                              LowPassFilter, Mp3Compression, PitchShift, TimeStretch)
 
-from stemeval.audio import decode
-from stemeval.deform import MP3_BITRATES, Deformer, parse_spec, requantise, seed_for
-from stemeval.reverb import SyntheticReverb
-from stemeval.errors import UserError
+from stemeval.audio.decode import decode
+from stemeval.audio.deform import MP3_BITRATES, Deformer, parse_spec, requantise, seed_for
+from stemeval.audio.reverb import SyntheticReverb
+from stemeval.common.errors import UserError
 from tests.helpers.signals import concat, silence, tone, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +224,7 @@ def test_the_first_draw_keeps_the_seeds_made_before_draws(tree):
 def test_only_noise_depends_on_the_seed(tree, spec):
     """Why a sweep draws only noise again: every other step gives the same audio under
     another seed, and a draw of it is refused."""
-    from stemeval.deform import apply_seeded
+    from stemeval.audio.deform import apply_seeded
 
     path = str(tree / "a/bass/x.wav")
     decoded = decode(path)

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from stemeval import demo
-from stemeval.embeddings import load_arrays
+from stemeval.commands import demo
+from stemeval.runfiles.embeddings import load_arrays
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
@@ -58,7 +58,7 @@ def test_distances_compare_two_sets_that_differ_in_one_category(tmp_path, models
 
 
 def test_distances_write_their_own_files(tmp_path, models):
-    from stemeval.errors import UserError
+    from stemeval.common.errors import UserError
 
     with pytest.raises(UserError, match="--distances writes its files in demo/sets/"):
         demo.main(["--distances", "--output", "x.csv", *models])

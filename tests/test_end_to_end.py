@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydub import AudioSegment
 
-from AST.labels import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from tests.helpers import published
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.signals import concat, silence, tone, write_wav

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from transformers import ASTFeatureExtractor
 
-from stemeval.audio import decode
-from stemeval.resample import resample_16k
-from stemeval.features import fbank_features
-from stemeval.silence import trim_silence
+from stemeval.audio.decode import decode
+from stemeval.audio.resample import resample_16k
+from stemeval.taggers.ast_features import fbank_features
+from stemeval.audio.silence import trim_silence
 from tests.helpers.published import excerpt_16k, monoloader_16k
 from tests.helpers.signals import concat, silence, tone, write_wav
 

@@ -25,8 +25,8 @@ import computeaccuracy
 import probe as probe_cli
 from AST import list_labels
 from commonutils import main as evaluate_main
-from stemeval.errors import run_main
-from stemeval.sweep.cli import main as sweep_main
+from stemeval.common.errors import run_main
+from stemeval.commands.sweep import main as sweep_main
 from tests.helpers import dataset_trees
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
@@ -143,7 +143,7 @@ def test_manifests(base, content):
     (folder / "stems.csv").write_bytes(content)
     output = folder / "out.csv"
     status, stderr = command(
-        lambda argv: evaluate_main("manifest", None, argv),
+        lambda argv: evaluate_main(argv, dataset="manifest"),
         [folder / "stems.csv", "--checkpoint", folder / "none.pth", "--output", output])
     assert status == 2  # the checkpoint is missing when the manifest is accepted
     answered(status, stderr, [output, f"{output}.json"])
@@ -171,7 +171,7 @@ def test_category_maps(base, content):
     (folder / "map.toml").write_bytes(content)
     output = folder / "out.csv"
     status, stderr = command(
-        lambda argv: evaluate_main("manifest", None, argv),
+        lambda argv: evaluate_main(argv, dataset="manifest"),
         [folder / "stems.csv", "--map", folder / "map.toml", "--checkpoint", folder / "none.pth",
          "--output", output])
     assert status == 2

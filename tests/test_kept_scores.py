@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stemeval.audioset import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from tests.helpers import published
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.python_hooks import hooked_env

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from AST.labels import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.datasets import Stem, category_map
-from stemeval.pipeline import Evaluator, Prepared
-from stemeval.speech import GATE_SCORE, ComputedActivations, SpeechEvidence
-from stemeval.taggers.base import TaggerOutput
+from stemeval.engine.pipeline import Evaluator, Prepared
+from stemeval.speech.gate import GATE_SCORE, ComputedActivations, SpeechEvidence
+from stemeval.taggers.interface import TaggerOutput
 from tests.helpers import published
 
 SPEECH = AUDIOSET_LABELS.index("Speech")

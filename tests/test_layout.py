@@ -1,5 +1,6 @@
 """The project's shape: no import cycle among its modules (imports inside functions
-included), library code that never imports a command-line script, one tagger registry that
+included), packages that import only downward, library code that never imports a
+command-line script, no two modules or public classes of one name, one tagger registry that
 the README's table is made from, and a README whose Layout section names every module."""
 
 import ast
@@ -60,12 +61,62 @@ def test_no_import_cycle():
 
 def test_a_cycle_would_be_found():
     graph = import_graph()
-    graph["stemeval.audioset"] = graph["stemeval.audioset"] | {"AST.labels"}
+    graph["stemeval.common.errors"] = graph["stemeval.common.errors"] | {"stemeval.commands"}
     try:
         tuple(TopologicalSorter(graph).static_order())
     except CycleError:
         return
-    raise AssertionError("the cycle AST.labels -> stemeval.audioset -> AST.labels was not seen")
+    raise AssertionError("the cycle stemeval.commands -> stemeval.common.errors -> "
+                         "stemeval.commands was not seen")
+
+
+# stemeval's packages, lowest first: a module imports from its own package and from those
+# before it, never from one after it (imports inside functions included). The public API
+# (stemeval/__init__.py, stemeval.api) sits above them all.
+LAYERS = ("common", "labels", "audio", "speech", "weights", "datasets", "taggers", "runfiles",
+          "engine", "scoring", "report", "analyses", "distances", "sweep", "commands", "api")
+
+
+def upward_imports(graph):
+    """``(importer, imported)`` pairs of stemeval modules that point up the layers."""
+    def layer(name):
+        parts = name.split(".")
+        return LAYERS.index(parts[1]) if parts[1:2] and parts[1] in LAYERS else len(LAYERS)
+
+    return sorted((name, target) for name, targets in graph.items()
+                  if name.startswith("stemeval") for target in targets
+                  if target.startswith("stemeval") and layer(target) > layer(name))
+
+
+def test_packages_import_only_downward():
+    packages = {path.name for path in (ROOT / "stemeval").iterdir()
+                if (path / "__init__.py").exists()}
+    assert packages == set(LAYERS) - {"api"}, "a package missing from LAYERS, or gone"
+    assert upward_imports(import_graph()) == []
+
+
+def test_an_upward_import_would_be_found():
+    graph = import_graph()
+    graph["stemeval.audio.decode"] = graph["stemeval.audio.decode"] | {"stemeval.engine.run"}
+    assert upward_imports(graph) == [("stemeval.audio.decode", "stemeval.engine.run")]
+
+
+def test_no_two_modules_or_public_classes_share_a_name():
+    """Each module of stemeval/ has a name of its own (a command's module is named by its
+    command, under ``stemeval.commands``, and may share a package's name), and so has each
+    public class."""
+    modules = [path for path in (ROOT / "stemeval").rglob("*.py")
+               if path.name not in ("__init__.py", "__main__.py")
+               and path.parent.name != "commands"]
+    names = [path.stem for path in modules] + [
+        path.name for path in (ROOT / "stemeval").iterdir() if (path / "__init__.py").exists()]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
+    classes = {}
+    for path in (ROOT / "stemeval").rglob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                classes.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: found for name, found in classes.items() if len(found) > 1} == {}
 
 
 def test_library_code_imports_no_script():
@@ -83,7 +134,7 @@ def test_the_tagger_modules_need_no_ast_model():
             for target in graph[todo.pop()] - reached:
                 reached.add(target)
                 todo.append(target)
-        assert not reached & {"AST.ast_model", "stemeval.weights.ast_checkpoint"}, name
+        assert not reached & {"stemeval.taggers.ast_model", "stemeval.taggers.ast_checkpoint"}, name
 
 
 def readme():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stemeval.reference import PUBLISHED_RESULTS
+from stemeval.scoring.published_rows import PUBLISHED_RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "AST/list_labels.py"

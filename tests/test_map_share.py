@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stemeval.audioset import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["label", "path", "prediction", "proposed_label", "score", "speech_score", "top5",
@@ -198,7 +198,7 @@ def test_the_published_rows_are_grouped_by_their_song_folders(tmp_path):
 
     from sklearn.model_selection import GroupKFold
 
-    from stemeval.reference import PUBLISHED_RESULTS
+    from stemeval.scoring.published_rows import PUBLISHED_RESULTS
 
     path = PUBLISHED_RESULTS["dsd100"]
     result = computeaccuracy(path, "--oracle", cwd=tmp_path)

@@ -15,13 +15,13 @@ import torch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import stemeval.weights.published as models  # noqa: E402
-from AST.ast_model import load_original_checkpoint  # noqa: E402
-from AST.labels import AUDIOSET_LABELS  # noqa: E402
-from stemeval.weights.cli import main as models_main  # noqa: E402
+import stemeval.taggers.published_files as models  # noqa: E402
+from stemeval.taggers.ast_model import load_original_checkpoint  # noqa: E402
+from stemeval.labels.audioset import AUDIOSET_LABELS  # noqa: E402
+from stemeval.commands.weights import main as models_main  # noqa: E402
 from stemeval.weights.sources import AST_HUB_ID, SPEECH_MODEL_NAME, SPEECH_MODEL_URL  # noqa: E402
-from stemeval.speech import check_speech_graph  # noqa: E402
-from stemeval.errors import UserError  # noqa: E402
+from stemeval.speech.gate import check_speech_graph  # noqa: E402
+from stemeval.common.errors import UserError  # noqa: E402
 from tests.helpers.ast_weights import SMALL, random_model, save_original_checkpoint  # noqa: E402
 from tests.helpers.hf_models import hf_model, put_in_hub_cache  # noqa: E402
 from tests.helpers.servers import closed_port  # noqa: E402
@@ -137,7 +137,7 @@ def test_speech_model_offline_message(layout, monkeypatch):
     assert str(error.value) == (
         f"speech model missing: genre_rosamerica-vggish-audioset-1.pb is not in {folder} and "
         f"cannot be downloaded (no connection to 127.0.0.1:{port}: Connection refused); on a "
-        f"machine that is online run \"python -m AST.models fetch speech-model\" or download "
+        f"machine that is online run \"stemeval weights fetch speech-model\" or download "
         f"{url}, and copy the file there, or pass --speech-model PATH")
     assert "\n" not in str(error.value)
     assert not (layout / "models" / SPEECH_MODEL_NAME).exists()
@@ -276,7 +276,7 @@ def test_missing_default_with_other_labels_saves_nothing(layout):
 def checkpoint_offline_message(folder, why):
     return (
         f"AST weights missing: audio_mdl.pth is not in {folder} and cannot be downloaded "
-        f"({why}); on a machine that is online run \"python -m AST.models fetch checkpoint\" "
+        f"({why}); on a machine that is online run \"stemeval weights fetch checkpoint\" "
         f"(it saves the Hugging Face model MIT/ast-finetuned-audioset-10-10-0.4593 as that "
         f"file) and copy the file there, or pass --checkpoint PATH (the authors' "
         f"audioset_10_10_0.4593.pth or a Hugging Face model folder)")
@@ -307,7 +307,7 @@ def test_present_default_that_fails_says_how_to_replace_it():
     default = models.DEFAULT_CHECKPOINT
     default.parent.mkdir(parents=True)
     default.write_bytes(b"truncated")
-    with pytest.raises(UserError, match=r"; delete it and run \"python -m AST.models fetch "
+    with pytest.raises(UserError, match=r"; delete it and run \"stemeval weights fetch "
                                         r"checkpoint\"$"):
         models.load_ast()
 
@@ -334,7 +334,7 @@ def test_status_reports_present_and_missing(layout, graph_bytes, capsys):
         f"AST weights: {models.DEFAULT_CHECKPOINT}",
         "  missing",
         f"  from: Hugging Face hub {AST_HUB_ID}, converted to the authors' format",
-        "  get it with: python -m AST.models fetch checkpoint",
+        "  get it with: stemeval weights fetch checkpoint",
     ]
     assert out.splitlines()[4:6] == [
         f"speech model: {models.DEFAULT_SPEECH_MODEL}",
@@ -351,7 +351,7 @@ def test_status_command_runs_as_a_module(tmp_path, graph_bytes):
     speech.write_bytes(b"junk")
     env = dict(os.environ, HF_HUB_OFFLINE="1", STEMEVAL_SPEECH_MODEL_URL="http://127.0.0.1:9/x.pb")
     result = subprocess.run(
-        [sys.executable, "-m", "AST.models", "status", "--checkpoint", str(tmp_path / "no.pth"),
+        [sys.executable, "-m", "stemeval", "weights", "status", "--checkpoint", str(tmp_path / "no.pth"),
          "--speech-model", str(speech)],
         cwd=tmp_path, env=dict(env, PYTHONPATH=str(PROJECT)), capture_output=True, text=True,
         timeout=60)
@@ -376,7 +376,7 @@ def test_fetch_prepares_files_and_reports_each_failure(server, graph_bytes, monk
 def test_command_line_errors_are_one_line():
     with pytest.raises(UserError, match=r"^fetch: unknown file 'weights'"):
         models_main(["fetch", "weights"])
-    with pytest.raises(UserError, match=r"see python -m AST.models --help\)$"):
+    with pytest.raises(UserError, match=r"see stemeval weights --help\)$"):
         models_main(["download"])
 
 

@@ -1,14 +1,14 @@
 """The one model-file registry: every tagger's weights listed, fetched (from a local
-127.0.0.1 server) and checked by ``python -m AST.models``, with one line per failure."""
+127.0.0.1 server) and checked by ``stemeval weights``, with one line per failure."""
 
 
 import pytest
 import torch
 
 from stemeval.weights.checks import CheckpointError
-from stemeval.weights import registry
-from stemeval.weights.cli import main as models_main
-from stemeval.errors import UserError
+from stemeval.taggers import weight_files as registry
+from stemeval.commands.weights import main as models_main
+from stemeval.common.errors import UserError
 from stemeval.weights.sources import HubRepo
 from stemeval.weights.sources import Released as Source
 
@@ -60,7 +60,7 @@ def test_status_then_fetch_then_status(server, tmp_path, monkeypatch, capsys):
     assert models_main(["status", "toy"]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f"toy weights: {path}", "  missing", f"  from: {files['toy'].source.url}",
-        "  get it with: python -m AST.models fetch toy"]
+        "  get it with: stemeval weights fetch toy"]
     assert models_main(["fetch", "toy"]) == 0
     assert capsys.readouterr().out == f"toy weights ready: {path}\n"
     assert models_main(["status", "toy"]) == 0

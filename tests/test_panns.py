@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.audio import Pcm
-from stemeval.errors import UserError
-from stemeval.resample import resample
+from stemeval.audio.decode import Pcm
+from stemeval.common.errors import UserError
+from stemeval.audio.resample import resample
 from stemeval.taggers import panns
 from tests.helpers.tagger_cli import STEMS, analyze_tree, expected_row
 from tests.helpers.servers import closed_port

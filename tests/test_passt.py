@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.audio import Pcm
-from stemeval.errors import UserError
+from stemeval.audio.decode import Pcm
+from stemeval.common.errors import UserError
 from stemeval.taggers import passt
-from stemeval.resample import resample
+from stemeval.audio.resample import resample
 from tests.helpers.tagger_cli import analyze_tree, expected_row
 from tests.helpers.servers import closed_port
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 import commonutils
-from AST.labels import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.datasets import Stem
-from stemeval import devices
-from stemeval.devices import default_workers
-from stemeval.pipeline import Evaluator, Prepared
-from stemeval.precision import autocast, use_exact_fp32
+from stemeval.engine import devices
+from stemeval.engine.devices import default_workers
+from stemeval.engine.pipeline import Evaluator, Prepared
+from stemeval.engine.precision import autocast, use_exact_fp32
 from stemeval.taggers.ast import AstTagger
-from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.taggers.interface import Tagger, TaggerOutput
 from tests.helpers.ast_weights import SMALL, random_model
 
 SPEECH = AUDIOSET_LABELS.index("Speech")

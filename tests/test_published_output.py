@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stemeval.reference import PUBLISHED_RESULTS
+from stemeval.scoring.published_rows import PUBLISHED_RESULTS
 from tests.helpers import published
 
 ROOT = Path(__file__).resolve().parents[1]

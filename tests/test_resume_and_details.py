@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from AST.labels import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.datasets import Stem
-from stemeval.errors import UserError
-from stemeval.results import stems_to_do
+from stemeval.common.errors import UserError
+from stemeval.runfiles.results import stems_to_do
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.python_hooks import hooked_env
 from tests.helpers.signals import concat, silence, tone, write_wav

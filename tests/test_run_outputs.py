@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stemeval.embeddings import load_arrays
+from stemeval.runfiles.embeddings import load_arrays
 from tests.helpers import dataset_trees
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.python_hooks import hooked_env
@@ -164,7 +164,7 @@ def test_a_file_of_another_kind_is_kept_an_empty_one_replaced(setup, tmp_path):
 
 
 def test_a_second_writer_stops_at_once_naming_the_first(setup, tmp_path):
-    from stemeval.outputs import RunFiles
+    from stemeval.runfiles.outputs import RunFiles
 
     output = tmp_path / "out.csv"
     with RunFiles(str(output)).locked():
@@ -327,7 +327,7 @@ def test_a_resume_that_adds_embeddings_is_refused(setup, tmp_path):
 
 
 def test_a_folder_name_that_is_not_utf8_gets_its_rows(setup, tmp_path):
-    from stemeval.results import decode_text
+    from stemeval.runfiles.results import decode_text
 
     for name in (b"aa", b"b\xff", b"cc"):
         song = os.fsdecode(os.fsencode(tmp_path / "tree" / "Dev") + b"/" + name)

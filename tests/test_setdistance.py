@@ -1,4 +1,4 @@
-"""Set distances (stemeval.setdistance) against closed forms and reference implementations.
+"""Set distances (stemeval.distances.set_metrics) against closed forms and reference implementations.
 
 Oracles: closed-form Fréchet distances of Gaussians; the unbiased MMD^2 as a double loop
 written here; NAVER's ``prdc`` (Naeem et al.'s reference code) and Sony CSL's
@@ -13,7 +13,7 @@ import io
 import numpy as np
 import pytest
 
-from stemeval.setdistance import (
+from stemeval.distances.set_metrics import (
     Interval,
     frechet_distance,
     group_bootstrap,

@@ -144,7 +144,7 @@ def test_intervals_resample_tracks(report):
     """FAD's interval resamples whole tracks with duplicates, PRDC's without, the same
     tracks in both sets, which hold the same tracks (the library's group_bootstrap on the
     same rows and tracks, seed 0)."""
-    from stemeval.setdistance import frechet_distance, group_bootstrap, prdc
+    from stemeval.distances.set_metrics import frechet_distance, group_bootstrap, prdc
 
     a, b, found, _ = report
     assert found["overall"]["paired"] and found["categories"]["bass"]["paired"]
@@ -176,7 +176,7 @@ def test_text_output(report):
 
 
 def test_sets_of_other_tracks_are_resampled_apart(tmp_path):
-    from stemeval.setdistance import frechet_distance, group_bootstrap
+    from stemeval.distances.set_metrics import frechet_distance, group_bootstrap
 
     a, b = stems(), stems(seed=1, prefix="u")
     save(tmp_path / "a.npz", a)

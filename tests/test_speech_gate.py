@@ -4,9 +4,9 @@ TensorflowPredictVGGish run on the file, on both backends, in every branch of th
 import numpy as np
 import pytest
 
-from stemeval.audio import decode
-from stemeval.resample import resample_16k
-from stemeval.speech import (CLOSE_CALL, GATE_SCORE, SPEECH_LABEL_MIN_SCORE,
+from stemeval.audio.decode import decode
+from stemeval.audio.resample import resample_16k
+from stemeval.speech.gate import (CLOSE_CALL, GATE_SCORE, SPEECH_LABEL_MIN_SCORE,
                              ComputedActivations, SpeechEvidence, UnitsOnlySpeechModel,
                              speech_model_factory, speech_score)
 from tests.helpers.published import speech_score as published_score
@@ -96,7 +96,7 @@ def test_identical_patches_run_once_and_count_by_weight(tmp_path):
 
 
 def published_score_of_audio(audio, graph):
-    from stemeval.essentia_setup import essentia_standard
+    from stemeval.common.essentia_setup import essentia_standard
 
     activations = essentia_standard().TensorflowPredictVGGish(
         graphFilename=str(graph), input="model/Placeholder", output="model/Sigmoid")(audio)
@@ -121,7 +121,7 @@ def test_a_close_call_on_pytorchs_patches_is_settled_on_essentias(tmp_path, targ
     lands within CLOSE_CALL of the threshold asked about is computed again on Essentia's
     patches (here the graph puts it within 0.1 of 50, the gate's threshold), any other is
     kept."""
-    from stemeval.speech_graph import PatchActivations
+    from stemeval.speech.graph import PatchActivations
 
     graph = linear_graph(tmp_path / "speech.pb", target, scale=1e-5)
     audio = np.random.default_rng(3).normal(0, 0.2, 16000 * 20).astype(np.float32)

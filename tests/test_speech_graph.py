@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.speech_graph import SUPPORTED_OPS, GraphRunner, InvalidGraph, UnsupportedGraph
-from stemeval.speech import speech_model_factory, speech_score
-from stemeval.vggish_input import frame_count, patch_count
+from stemeval.speech.graph import SUPPORTED_OPS, GraphRunner, InvalidGraph, UnsupportedGraph
+from stemeval.speech.gate import speech_model_factory, speech_score
+from stemeval.speech.vggish_input import frame_count, patch_count
 from tests.helpers import tf_graphs
 from tests.helpers.speech_patches import speech_activations, vggish_patches
 
@@ -171,7 +171,7 @@ def test_device_patches_are_essentias_to_float_rounding(graph_dir):
     patches Essentia feeds its graph, in any order of patches: equal to float32 rounding,
     which reaches 4e-4 in the near-empty bands beside a pure tone (where Essentia's own
     float32 FFT is as far from a float64 one) and stays near 1e-7 on average elsewhere."""
-    from stemeval.vggish_input import DevicePatches
+    from stemeval.speech.vggish_input import DevicePatches
 
     graph = tf_graphs.write_identity_graph(graph_dir / "identity.pb")
     patches = DevicePatches("cpu")

@@ -1,4 +1,4 @@
-"""stemeval.stats against computations made independently of it.
+"""stemeval.scoring.stats against computations made independently of it.
 
 McNemar against statsmodels; the bootstraps against scipy.stats.bootstrap on plain arrays and
 against a plain numpy loop that draws tracks and takes the mean of their stems; the oracle map
@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 from statsmodels.stats.contingency_tables import mcnemar
 
-from stemeval.stats import (
+from stemeval.scoring.stats import (
     grouped_bootstrap_interval,
     mcnemar_exact,
     oracle_map,

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stemeval.errors import UserError
-from stemeval.sidecar import sha256
+from stemeval.common.errors import UserError
+from stemeval.runfiles.sidecar import sha256
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
@@ -76,8 +76,8 @@ def _sweep(*args, cwd):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """One sweep run to the end in this process, counting the stems' decodes."""
-    import stemeval.pipeline as pipeline
-    from stemeval.sweep.cli import main
+    import stemeval.engine.pipeline as pipeline
+    from stemeval.commands.sweep import main
 
     folder = _project(tmp_path_factory.mktemp("uninterrupted"))
     decoded = []

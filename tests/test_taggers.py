@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from AST.labels import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval import taggers
-from stemeval.audio import decode
-from stemeval.resample import resample_16k
+from stemeval.audio.decode import decode
+from stemeval.audio.resample import resample_16k
 from stemeval.datasets import category_map
-from stemeval.errors import UserError
-from stemeval.features import fbank_features
-from stemeval.pipeline import Evaluator
-from stemeval.run import run_stems
-from stemeval.silence import trim_silence
-from stemeval.speech import speech_model_factory
+from stemeval.common.errors import UserError
+from stemeval.taggers.ast_features import fbank_features
+from stemeval.engine.pipeline import Evaluator
+from stemeval.engine.run import run_stems
+from stemeval.audio.silence import trim_silence
+from stemeval.speech.gate import speech_model_factory
 from stemeval.taggers.ast import AstTagger
-from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.taggers.interface import Tagger, TaggerOutput
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.hf_models import hf_model, hf_wav2vec2

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stemeval.embeddings import read_embeddings
-from stemeval.speech_graph import GraphRunner, read_graph
-from stemeval.vggish_embeddings import find_embedding_node
+from stemeval.runfiles.embeddings import read_embeddings
+from stemeval.speech.graph import GraphRunner, read_graph
+from stemeval.speech.vggish_embeddings import find_embedding_node
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.speech_patches import vggish_patches
@@ -50,7 +50,7 @@ def analyze(base, *args, output="r"):
 
 
 def audio_16k(path):
-    from stemeval.essentia_setup import essentia_standard
+    from stemeval.common.essentia_setup import essentia_standard
 
     return essentia_standard().MonoLoader(filename=str(path), sampleRate=16000,
                                           resampleQuality=4)()
@@ -91,7 +91,7 @@ def test_each_patch_embedding_is_the_graph_node_run_alone(run):
 
 
 def test_each_patch_embedding_is_essentias_tensorflow_on_that_node(run):
-    from stemeval.essentia_setup import essentia_standard
+    from stemeval.common.essentia_setup import essentia_standard
 
     base, graph, saved = run
     predict = essentia_standard().TensorflowPredictVGGish(
@@ -107,10 +107,10 @@ def test_patches_run_in_the_main_process_give_the_same_embeddings(run, monkeypat
     at once. Those patches differ from Essentia's by float32 rounding (1e-7 in log-mel on
     average, at most 4e-4), which moves the embeddings by about 2e-5 (of values up to 7 here)."""
     from stemeval.datasets import Stem
-    from stemeval.embeddings import unpack
-    from stemeval.pipeline import Evaluator
-    from stemeval.run import run_stems
-    from stemeval.speech import SpeechModels
+    from stemeval.taggers.interface import unpack
+    from stemeval.engine.pipeline import Evaluator
+    from stemeval.engine.run import run_stems
+    from stemeval.speech.gate import SpeechModels
     from stemeval.taggers.ast import AstTagger
 
     base, graph, saved = run

@@ -1,4 +1,4 @@
-"""The engine's worker processes (stemeval.workers, stemeval.run): rows and embeddings made
+"""The engine's worker processes (stemeval.engine.workers, stemeval.engine.run): rows and embeddings made
 with worker processes equal those made in one process, for every tagger and with --deform;
 a worker killed while preparing a stem gives that stem an error row and the run goes on;
 memory stays flat however many stems a run has; the speech graph is checked and run without
@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from stemeval.datasets import Stem
-from stemeval.speech import SpeechModelError, SpeechModels, check_speech_graph
+from stemeval.speech.gate import SpeechModelError, SpeechModels, check_speech_graph
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.clap_models import save_tiny_clap
 from tests.helpers.hf_models import hf_wav2vec2
@@ -127,9 +127,9 @@ def test_worker_processes_give_the_rows_and_embeddings_of_one_process(tagger, tm
 def test_a_worker_killed_while_preparing_a_stem_gives_it_an_error_row(tmp_path, monkeypatch):
     """The stem whose preparation kills its process (as the kernel's out-of-memory killer
     would) gets an error row; every other stem gets the row a run in one process gives it."""
-    import stemeval.pipeline as pipeline
-    from stemeval.pipeline import Evaluator
-    from stemeval.run import run_stems
+    import stemeval.engine.pipeline as pipeline
+    from stemeval.engine.pipeline import Evaluator
+    from stemeval.engine.run import run_stems
     from stemeval.taggers.ast import AstTagger
 
     graph = write_tree(tmp_path)
@@ -229,7 +229,7 @@ MEASURE = """
 import resource, sys
 sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
 from commonutils import main
-status = main("dsd100", "results_dsd100.csv")
+status = main(dataset="dsd100", default_output="results_dsd100.csv")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(status)
@@ -266,7 +266,7 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
                                                                          monkeypatch):
     """Plain essentia (no TensorFlow): the file check and the gate use the PyTorch runner;
     a graph only TensorFlow could run is refused with the reason, before any work."""
-    import stemeval.speech as speech
+    import stemeval.speech.gate as speech
 
     graph = write_vggish_graph(tmp_path / "speech.pb", seed=3)
     with_tensorflow = SpeechModels(graph)().evidence(tone(2.0, 16000)[:, 0]).score()
@@ -280,8 +280,8 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
 
 COUNT_READS = """
 import sys
-from stemeval.essentia_setup import essentia_standard
-import stemeval.speech_graph as speech_graph
+from stemeval.common.essentia_setup import essentia_standard
+import stemeval.speech.graph as speech_graph
 reads = {"pytorch": 0, "tensorflow": 0}
 read_graph = speech_graph.read_graph
 def counted_read_graph(*args, **kwargs):
@@ -295,12 +295,12 @@ def counted_tensorflow(*args, **kwargs):
     return tensorflow(*args, **kwargs)
 standard.TensorflowPredictVGGish = counted_tensorflow
 if sys.argv[1] == "sweep":
-    from stemeval.sweep.cli import main
+    from stemeval.commands.sweep import main
     status = main(sys.argv[2:])
 else:
     sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
     from commonutils import main
-    status = main("dsd100", "results_dsd100.csv")
+    status = main(dataset="dsd100", default_output="results_dsd100.csv")
 print(reads["pytorch"], reads["tensorflow"])
 sys.exit(status)
 """
@@ -336,8 +336,8 @@ def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_pat
     the check read) and in a local sweep; --speech-backend essentia checks and runs it in
     TensorFlow; the published check (no backend) stays Essentia's, whose message names it.
     A file changed since its check is read again."""
-    import stemeval.speech as speech
-    import stemeval.speech_graph as speech_graph
+    import stemeval.speech.gate as speech
+    import stemeval.speech.graph as speech_graph
 
     write_tree(tmp_path)
     save_original_checkpoint(random_model(seed=5), tmp_path / "ast.pth")
@@ -384,8 +384,8 @@ def test_the_gate_on_every_patch_in_the_main_process_gives_the_rows_of_the_lazy_
     and runs the graph on every patch of many stems at once; on a CPU the workers run it
     lazily on Essentia's patches. Both give the same rows (here both on the CPU, the first
     as it runs on a GPU); the exact speech score of --details moves by float rounding only."""
-    from stemeval.pipeline import Evaluator
-    from stemeval.run import run_stems
+    from stemeval.engine.pipeline import Evaluator
+    from stemeval.engine.run import run_stems
     from stemeval.taggers.ast import AstTagger
 
     graph = write_tree(tmp_path)

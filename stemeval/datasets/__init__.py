@@ -7,7 +7,7 @@ dataset's own files as distributed; ``maps/`` holds the category maps as data;
 
 from stemeval.datasets import (dsd100, irmas, manifest, medley_solos_db, moisesdb, musdb18hq,
                                slakh2100, tinysol)
-from stemeval.datasets.base import Dataset, Found, Stem  # noqa: F401 (the package's API)
+from stemeval.datasets.walker import Dataset, Found, Stem  # noqa: F401 (the package's API)
 from stemeval.datasets.categories import CategoryMap, dataset_map
 
 DATASETS = {module.DATASET.name: module.DATASET for module in (

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from stemeval.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS
-from stemeval.errors import UserError
-from stemeval.toml_files import read_toml
+from stemeval.labels.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS
+from stemeval.common.errors import UserError
+from stemeval.common.toml_files import read_toml
 
 MAPS = Path(__file__).with_name("maps")
 UNMAPPED_CATEGORY = "other"
@@ -67,7 +67,7 @@ def _did_you_mean(name, instruments):
     close = difflib.get_close_matches(name.lower(), instruments, n=1)
     if close:
         return f" (did you mean {instruments[close[0]]!r}?)"
-    return " (see the instrument list in stemeval/audioset.py)"
+    return " (see the instrument list in stemeval/labels/audioset.py)"
 
 
 @lru_cache(maxsize=None)

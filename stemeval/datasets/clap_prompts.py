@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from stemeval.errors import UserError
-from stemeval.toml_files import read_toml
+from stemeval.common.errors import UserError
+from stemeval.common.toml_files import read_toml
 
 PROMPTS = Path(__file__).with_name("prompts")
 PROMPT = "the sound of {category}"

@@ -6,7 +6,7 @@ As published: every ``.wav``/``.mp3`` (any case) whose name contains neither ``m
 
 import os
 
-from stemeval.datasets.base import (Dataset, Found, Stem, audio_files, first_part,
+from stemeval.datasets.walker import (Dataset, Found, Stem, audio_files, first_part,
                                     part_from_end, path_parts)
 
 PUBLISHED_EXTENSIONS = (".wav", ".mp3")

@@ -10,7 +10,7 @@ the group. The testing part (several instruments per excerpt) is not a stem data
 import os
 import re
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files, part_from_end, path_parts
+from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, part_from_end, path_parts
 
 _EXCERPT_NUMBER = re.compile(r"__\d+$")
 

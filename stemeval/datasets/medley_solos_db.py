@@ -10,7 +10,7 @@ FOLDER; a clip the metadata does not list is skipped and counted.
 
 import os
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files, metadata_table
+from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, metadata_table
 
 METADATA = "Medley-solos-DB_metadata.csv"
 PREFIX = "Medley-solos-DB_"

@@ -6,7 +6,7 @@ As published: every ``.wav``/``.mp3`` except those directly in a folder named ``
 
 import os
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files, part_from_end, path_parts
+from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, part_from_end, path_parts
 from stemeval.datasets.dsd100 import PUBLISHED_EXTENSIONS
 
 

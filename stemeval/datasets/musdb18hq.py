@@ -6,7 +6,7 @@ Evaluated like DSD100, its predecessor: the label is the file name, ``other`` an
 
 import os
 
-from stemeval.datasets.base import Dataset, Found, Stem, audio_files, first_part, path_parts
+from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, first_part, path_parts
 from stemeval.datasets.dsd100 import song_folder
 
 SPLITS = ("train", "test")

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 
 from stemeval.datasets.categories import dataset_map, read_map
-from stemeval.errors import UserError
+from stemeval.common.errors import UserError
 
 SHOWN_LABELS = 8  # labels named in one line
 

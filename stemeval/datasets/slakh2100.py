@@ -15,9 +15,9 @@ from collections import Counter
 
 import yaml
 
-from stemeval.datasets.base import (Dataset, Found, Stem, audio_files, irregular_note,
+from stemeval.datasets.walker import (Dataset, Found, Stem, audio_files, irregular_note,
                                     part_from_end)
-from stemeval.errors import UserError
+from stemeval.common.errors import UserError
 
 SPLITS = ("train", "validation", "test", "omitted")
 METADATA = "metadata.yaml"

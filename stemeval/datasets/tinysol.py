@@ -9,7 +9,7 @@ wherever they sit below FOLDER; a file the metadata does not list is skipped and
 
 import os
 
-from stemeval.datasets.base import (Dataset, Found, Stem, audio_files, metadata_table,
+from stemeval.datasets.walker import (Dataset, Found, Stem, audio_files, metadata_table,
                                     part_from_end, path_parts)
 
 METADATA = "TinySOL_metadata.csv"

@@ -3,10 +3,10 @@
 import json
 import math
 
-from stemeval.atomic import write_atomically
-from stemeval.errors import UserError
-from stemeval.metrics import accuracy, mismatches
-from stemeval.results import COLUMNS
+from stemeval.common.atomic import write_atomically
+from stemeval.common.errors import UserError
+from stemeval.scoring.metrics import accuracy, mismatches
+from stemeval.runfiles.results import COLUMNS
 
 
 def json_safe(value):
@@ -30,7 +30,7 @@ def json_intervals(intervals, tracks, errors):
     rows, as a JSON-ready dict."""
     from dataclasses import asdict
 
-    from stemeval.stats import LEVEL, RESAMPLES, SEED
+    from stemeval.scoring.stats import LEVEL, RESAMPLES, SEED
 
     return {"level": LEVEL, "resamples": RESAMPLES, "seed": SEED,
             "tracks": {"source": tracks.source, "known": tracks.known,

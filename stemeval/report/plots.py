@@ -3,7 +3,7 @@ and recall per category as bars, and the saving of a grid of panels (the sweep's
 
 import os
 
-from stemeval.errors import UserError
+from stemeval.common.errors import UserError
 
 
 PLOT_DPI = 100

@@ -1,7 +1,7 @@
 """The published scripts' output, byte for byte: what ``computeaccuracy.py`` and
 ``list_labels.py`` printed (the tests compare it with re-creations of those scripts)."""
 
-from stemeval.metrics import accuracy, mismatches
+from stemeval.scoring.metrics import accuracy, mismatches
 
 
 NO_DATA = "No data to evaluate."

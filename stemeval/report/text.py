@@ -3,7 +3,9 @@ tables, a comparison of two runs, and the one table aligner every report uses.""
 
 import math
 
-from stemeval.metrics import accuracy, mismatches, normalise
+from stemeval.labels.matching import normalise
+
+from stemeval.scoring.metrics import accuracy, mismatches
 from stemeval.report.published import NO_DATA, format_accuracy
 
 
@@ -111,7 +113,7 @@ def format_interval(low, high, signed=False):
 
 def bootstrap_heading(tracks):
     """What the intervals are, and where their tracks come from, as one line."""
-    from stemeval.stats import LEVEL, RESAMPLES, SEED
+    from stemeval.scoring.stats import LEVEL, RESAMPLES, SEED
 
     return (f"{100 * LEVEL:g}% intervals: percentile bootstrap over tracks ({RESAMPLES} "
             f"resamples, seed {SEED}); tracks: {tracks.source}")

@@ -8,9 +8,9 @@ the config file and what is wrong.
 import os
 from dataclasses import dataclass, field
 
-from stemeval.deform import CLEAN, canonical, is_random, parse_spec
-from stemeval.errors import UserError
-from stemeval.toml_files import read_toml
+from stemeval.audio.deform import CLEAN, canonical, is_random, parse_spec
+from stemeval.common.errors import UserError
+from stemeval.common.toml_files import read_toml
 from stemeval import taggers as tagger_registry
 
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options", "repeats"}

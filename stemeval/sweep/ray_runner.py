@@ -26,8 +26,8 @@ import subprocess
 import sys
 from contextlib import ExitStack
 
-from stemeval.errors import UserError, needs_packages, one_line
-from stemeval.progress import Progress
+from stemeval.common.errors import UserError, needs_packages, one_line
+from stemeval.engine.progress import Progress
 from stemeval.sweep.runner import finish_datasets, open_datasets
 from stemeval.sweep.work import forget_loaded
 

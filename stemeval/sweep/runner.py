@@ -18,11 +18,11 @@ import os
 import sys
 from contextlib import ExitStack
 
-from stemeval import embeddings
-from stemeval.errors import UserError
-from stemeval.outputs import RunFiles, check_outputs
-from stemeval.progress import Progress
-from stemeval.results import COLUMNS, ERROR, ResultWriter, left_out_stems, read_results
+from stemeval.runfiles import embeddings
+from stemeval.common.errors import UserError
+from stemeval.runfiles.outputs import RunFiles, check_outputs
+from stemeval.engine.progress import Progress
+from stemeval.runfiles.results import COLUMNS, ERROR, ResultWriter, left_out_stems, read_results
 
 SUMMARY_FILES = ("summary.csv", "summary.json", "accuracy.png")
 DISTANCE_PLOT = "distance.png"  # with embeddings: the accuracy drop against FAD
@@ -40,7 +40,7 @@ def dataset_stems(config, dataset):
         raise UserError(f"{config.path}: datasets.{dataset.name}: {error}") from None
 
 
-class Cell:
+class SweepCell:
     """One cell's files, what its resume keeps, and (once started) its writer, sidecar and
     embeddings store."""
 
@@ -58,7 +58,7 @@ class DatasetCells:
     def __init__(self, config, dataset):
         self.dataset = dataset
         self.stems, self.category_map = dataset_stems(config, dataset)
-        self.cells = [Cell(config.cell_path(dataset, tagger, condition), tagger, condition,
+        self.cells = [SweepCell(config.cell_path(dataset, tagger, condition), tagger, condition,
                            config.embeddings_path(dataset, tagger, condition))
                       for d, tagger, condition in config.cells() if d == dataset]
         self.todo = []
@@ -75,8 +75,8 @@ class DatasetCells:
     def plan(self, config, device):
         """Read and check what every cell keeps (nothing is written)."""
         from stemeval.datasets import DATASETS
-        from stemeval.run import plan_resume
-        from stemeval.sidecar import condition_identity
+        from stemeval.engine.run import plan_resume
+        from stemeval.runfiles.sidecar import condition_identity
 
         dataset = self.dataset
         left_out = left_out_stems(DATASETS[dataset.layout], dataset.folder, self.category_map,
@@ -92,7 +92,7 @@ class DatasetCells:
     def start(self, config, device, models, stack):
         """Check each cell against its model files (``models``: (dataset, tagger) -> identity
         fields), then write the sidecar and open the CSV of each cell with work left."""
-        from stemeval.sidecar import Sidecar, check_resume
+        from stemeval.runfiles.sidecar import Sidecar, check_resume
 
         for cell in self.cells:
             cell.identity = {**models[self.dataset.name, cell.tagger], **cell.identity}
@@ -193,8 +193,8 @@ def _sweep_inputs(config, datasets):
 def _model_identities(config, datasets):
     """(dataset, tagger name) -> its model identity fields (the taggers are loaded once per
     process; a zero-shot tagger's prompts are its dataset's)."""
-    from stemeval.sidecar import model_identity
-    from stemeval.weights.published import ensure_speech_model
+    from stemeval.runfiles.sidecar import model_identity
+    from stemeval.taggers.published_files import ensure_speech_model
     from stemeval.sweep.work import load_tagger
 
     speech_model = ensure_speech_model(config.options.speech_model,

@@ -3,7 +3,7 @@
 Written into the output folder as ``summary.csv``, ``summary.json`` and ``accuracy.png``
 (accuracy against each deformation's strength, one line per tagger, one panel per dataset
 and deformation; each tagger's clean accuracy is its dashed line). Metrics are those of
-``stemeval.metrics`` (as ``computeaccuracy.py`` and the leaderboard): accuracy over all
+``stemeval.scoring.metrics`` (as ``computeaccuracy.py`` and the leaderboard): accuracy over all
 rows (speech and error rows count as wrong unless the label says so), macro-F1 over the
 ground-truth categories. A cell whose every row is an error row (a condition
 the stems cannot take, e.g. a cut-off above their Nyquist frequency) *failed*: it has no
@@ -23,10 +23,10 @@ import json
 import math
 import os
 
-from stemeval.deform import CLEAN
-from stemeval.metrics import accuracy, category_lists, per_class_metrics
+from stemeval.audio.deform import CLEAN
+from stemeval.scoring.metrics import accuracy, category_lists, per_class_metrics
 from stemeval.report.text import align
-from stemeval.results import ERROR, read_results
+from stemeval.runfiles.results import ERROR, read_results
 
 FAILED = "failed"
 FIELDS = ["dataset", "tagger", "condition", "deformation", "parameter", "strength", "stems",

@@ -1,5 +1,5 @@
 """One shard of a sweep: a few stems of one dataset through every cell that lacks them, on
-the engine evaluation runs use (``stemeval.run.run_cells``).
+the engine evaluation runs use (``stemeval.engine.run.run_cells``).
 
 The local runner calls ``evaluate_shard`` in its own process, the Ray runner in Ray tasks;
 both write the rows it returns, so both write the same files. Each stem is decoded once for
@@ -13,7 +13,7 @@ a zero-shot tagger's prompts are made per dataset from that one loaded model. Wi
 import os
 
 _LOADED = {}  # (working folder, kind, ...) -> tagger, speech models, deformer or device
-EMBEDDING = "embedding"  # a row's key for its stem's embedding (``embeddings.pack``)
+EMBEDDING = "embedding"  # a row's key for its stem's embedding (``taggers.interface.pack``)
 
 
 def _once(key, load):
@@ -27,7 +27,7 @@ def _once(key, load):
 def forget_loaded():
     """Free every model this process loaded, and what the speech graph's file check kept:
     a Ray sweep's driver loads them to check the cells, then runs none of them."""
-    from stemeval.speech import forget_checked_graphs
+    from stemeval.speech.gate import forget_checked_graphs
 
     _LOADED.clear()
     forget_checked_graphs()
@@ -35,7 +35,7 @@ def forget_loaded():
 
 def sweep_device(options):
     """The device the sweep's options pick (once per process)."""
-    from stemeval.devices import pick_device
+    from stemeval.engine.devices import pick_device
 
     return _once(("device", options.device), lambda: pick_device(options.device))
 
@@ -54,8 +54,8 @@ def load_tagger(name, options, categories):
 
 def speech_models(options):
     """The speech gate's models, shared by every cell (the gate does not depend on them)."""
-    from stemeval.speech import SpeechModels
-    from stemeval.weights.published import ensure_speech_model
+    from stemeval.speech.gate import SpeechModels
+    from stemeval.taggers.published_files import ensure_speech_model
 
     return _once(("speech", options.speech_model, options.speech_backend),
                  lambda: SpeechModels(ensure_speech_model(options.speech_model,
@@ -66,7 +66,7 @@ def speech_models(options):
 def _deformer(condition, folder):
     """The condition's deformer (one object per condition, so cells can share its stems);
     None for the clean condition."""
-    from stemeval.deform import Deformer
+    from stemeval.audio.deform import Deformer
 
     if not condition.steps:
         return None
@@ -96,10 +96,10 @@ def evaluate_shard(options, dataset, category_map, stems, cells, cpus=None):
     together, each of those stems decoded once. ``cpus``: the cores this shard may use
     (None: this machine's).
     """
-    from stemeval.devices import default_batch_size, default_workers, share_cores
-    from stemeval.pipeline import Evaluator
-    from stemeval.precision import use_exact_fp32
-    from stemeval.run import Cell, run_cells
+    from stemeval.engine.devices import default_batch_size, default_workers, share_cores
+    from stemeval.engine.pipeline import Evaluator
+    from stemeval.engine.precision import use_exact_fp32
+    from stemeval.engine.run import EvaluationCell, run_cells
 
     device = sweep_device(options)
     use_exact_fp32(device)
@@ -110,7 +110,7 @@ def evaluate_shard(options, dataset, category_map, stems, cells, cpus=None):
     for index, (_, _, todo) in enumerate(cells):
         together.setdefault(frozenset(todo), []).append(index)
     for todo, indices in together.items():
-        run_cells([Cell(Evaluator(load_tagger(cells[index][0], options, category_map.categories),
+        run_cells([EvaluationCell(Evaluator(load_tagger(cells[index][0], options, category_map.categories),
                                   speech_models(options), category_map, device=device,
                                   precision=options.precision,
                                   deform=_deformer(cells[index][1], dataset.folder),

@@ -1,7 +1,7 @@
 """The taggers a run can use: one declarative entry each, as timm registers its models.
 
 Everything that lists taggers derives from ``TAGGERS``: the ``--tagger`` choices and help,
-``python -m AST.models fetch|status`` (``stemeval.weights.registry``), the sweep config's
+``stemeval weights fetch|status`` (``stemeval.taggers.weight_files``), the sweep config's
 check, and the README's table (``markdown_table``; a test keeps the README equal to it).
 Importing this module imports no network code: a tagger's module is imported when it is
 loaded.
@@ -13,7 +13,7 @@ categories=None)`` returning a ``base.Tagger``, and one ``TaggerEntry`` below.
 import importlib
 from dataclasses import dataclass
 
-from stemeval.errors import UserError, needs_packages
+from stemeval.common.errors import UserError, needs_packages
 from stemeval.weights.sources import HF_PREFIX, HubRepo, PublishedCheckpoint, Released
 
 DEFAULT = "ast"

@@ -8,10 +8,10 @@ reads (``ASTModel.pooled``), taken from the same forward pass as the scores.
 
 import torch
 
-from stemeval.audioset import AUDIOSET_LABELS
-from stemeval.features import fbank_features
-from stemeval.resample import SAMPLE_RATE, resample_16k
-from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.labels.audioset import AUDIOSET_LABELS
+from stemeval.taggers.ast_features import fbank_features
+from stemeval.audio.resample import SAMPLE_RATE, resample_16k
+from stemeval.taggers.interface import Tagger, TaggerOutput
 
 
 class AstTagger(Tagger):
@@ -40,8 +40,8 @@ class AstTagger(Tagger):
 
 
 def load(checkpoint=None, categories=None, name="ast"):
-    """The checked AudioSet AST named by ``checkpoint`` (see ``stemeval.weights.published``)."""
-    from stemeval.weights.published import load_ast_file
+    """The checked AudioSet AST named by ``checkpoint`` (see ``stemeval.taggers.published_files``)."""
+    from stemeval.taggers.published_files import load_ast_file
 
     model, path = load_ast_file(checkpoint)
     return AstTagger(model, path, name=name)

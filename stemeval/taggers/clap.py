@@ -34,10 +34,10 @@ import torch
 
 # PROMPT and prompt (the template for categories no prompts file names) are read here too
 from stemeval.datasets.clap_prompts import PROMPT, prompt, prompts_for  # noqa: F401
-from stemeval.errors import UserError, one_line
-from stemeval.resample import resample
+from stemeval.common.errors import UserError, one_line
+from stemeval.audio.resample import resample
 from stemeval.taggers import TAGGERS
-from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.hub import hub_folder, hub_repo_id
 from stemeval.weights.sources import HF_PREFIX
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from stemeval.audioset import AUDIOSET_LABELS
-from stemeval.errors import UserError, one_line
-from stemeval.resample import resample
-from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.labels.audioset import AUDIOSET_LABELS
+from stemeval.common.errors import UserError, one_line
+from stemeval.audio.resample import resample
+from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.checks import check_audioset_labels, hf_labels
 from stemeval.weights.hub import hub_folder
 from stemeval.weights.sources import HF_PREFIX

@@ -5,7 +5,7 @@ inference read a clip of any length: CNN14 ends in global pooling (mean + max ov
 it has no window to split the excerpt into. Excerpts under ``MIN_SECONDS`` are zero-padded
 to it (five 2x poolings need 32 frames).
 
-Resampling: ``stemeval.resample.resample`` with resampy's ``kaiser_best`` filter, which
+Resampling: ``stemeval.audio.resample.resample`` with resampy's ``kaiser_best`` filter, which
 ``librosa.load`` used when the authors resampled AudioSet to 32 kHz.
 
 Front end: the log-mel spectrogram of the authors' torchlibrosa layers (1024-point periodic
@@ -22,10 +22,10 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from stemeval.audioset import AUDIOSET_LABELS
-from stemeval.resample import resample
+from stemeval.labels.audioset import AUDIOSET_LABELS
+from stemeval.audio.resample import resample
 from stemeval.taggers import TAGGERS
-from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.checks import check_classes
 from stemeval.weights.released import build, load_checked, read_tensors
 

@@ -14,7 +14,7 @@ while a max lets one window's spurious class (a pluck read as percussion, a brea
 speech) decide the whole stem. It is also how ``hear21passt`` summarises a clip longer than
 its window (the mean of its windows' embeddings). Excerpts shorter than 10 s are one window.
 
-Resampling: the same ``kaiser_best`` windowed sinc as the PANNs tagger (``stemeval.resample``).
+Resampling: the same ``kaiser_best`` windowed sinc as the PANNs tagger (``stemeval.audio.resample``).
 Front end: the authors' ``AugmentMelSTFT`` in evaluation mode (pre-emphasis 0.97; 1024-point
 STFT of an 800-sample symmetric Hann window, hop 320; 128 kaldi mel bands 0 - 15 kHz;
 ``(log(mel + 1e-5) + 4.5) / 5``).
@@ -33,10 +33,10 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torchaudio.compliance.kaldi import get_mel_banks
 
-from stemeval.audioset import AUDIOSET_LABELS
-from stemeval.resample import resample
+from stemeval.labels.audioset import AUDIOSET_LABELS
+from stemeval.audio.resample import resample
 from stemeval.taggers import TAGGERS
-from stemeval.taggers.base import Tagger, TaggerOutput
+from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.checks import CheckpointError, check_classes
 from stemeval.weights.released import build, load_checked, read_tensors
 
@@ -74,7 +74,7 @@ class MelSpectrogram(nn.Module):
         return ((mel + 1e-5).log() + 4.5) / 5.0
 
 
-class PatchEmbed(nn.Module):
+class PasstPatchEmbed(nn.Module):
     """Overlapping 16x16 patches of the spectrogram, projected to the embedding width."""
 
     def __init__(self, dim):
@@ -90,7 +90,7 @@ class PaSST(nn.Module):
 
     def __init__(self, dim=768, depth=12, mlp_hidden=3072, classes=len(AUDIOSET_LABELS)):
         super().__init__()
-        self.patch_embed = PatchEmbed(dim)
+        self.patch_embed = PasstPatchEmbed(dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.new_pos_embed = nn.Parameter(torch.zeros(1, 2, dim))  # of the two tokens

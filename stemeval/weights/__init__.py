@@ -1,5 +1,5 @@
 """Every model file a run needs: where it comes from, where it lives, how it is fetched and
-checked, and ``python -m AST.models fetch|status`` over all of them.
+checked, and ``stemeval weights fetch|status`` over all of them.
 
 - ``sources``: addresses, homes and the declarations a tagger's registry entry holds;
 - ``download``, ``hub``: fetching over HTTP(S) and from the Hugging Face hub, complete or not

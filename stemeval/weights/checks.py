@@ -6,7 +6,7 @@ pipeline reads score i as ``AUDIOSET_LABELS[i]``: a model trained on other label
 another order) would give wrong names silently; it is refused instead.
 """
 
-from stemeval.audioset import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 
 
 class CheckpointError(ValueError):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stemeval.atomic import part_file, publish
-from stemeval.errors import one_line
+from stemeval.common.atomic import part_file, publish
+from stemeval.common.errors import one_line
 from stemeval.weights.sources import host_of
 
 CHUNK = 1 << 20

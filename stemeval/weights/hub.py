@@ -8,7 +8,7 @@ effect even when set after huggingface_hub was imported.
 
 from pathlib import Path
 
-from stemeval.errors import UserError, one_line
+from stemeval.common.errors import UserError, one_line
 from stemeval.weights.download import DownloadError, Unreachable
 from stemeval.weights.sources import (HF_PREFIX, host_of, hub_cache_dir, hub_endpoint,
                                       hub_offline)

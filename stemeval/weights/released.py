@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from stemeval.errors import UserError, one_line
+from stemeval.common.errors import UserError, one_line
 from stemeval.weights.checks import CheckpointError, check_shapes
 from stemeval.weights.download import DownloadError, Unreachable, download
 from stemeval.weights.safe_load import NotWeights, PickledObjects, load_tensors, state_dict_of

@@ -15,13 +15,24 @@ from urllib.parse import urlsplit
 PROJECT = Path(__file__).resolve().parents[2]
 HF_PREFIX = "hf:"  # --tagger hf:<repo id>, --checkpoint hf:<repo id>
 URL_PREFIXES = ("http://", "https://")
-FETCH_COMMAND = "python -m AST.models fetch"
+FETCH_COMMAND = "stemeval weights fetch"
 
-# The published files keep their published homes in AST/.
 CHECKPOINT_NAME = "audio_mdl.pth"
 SPEECH_MODEL_NAME = "genre_rosamerica-vggish-audioset-1.pb"
-CHECKPOINT_HOME = PROJECT / "AST" / "pretrained_models"
-SPEECH_MODEL_HOME = PROJECT / "AST" / "models"
+HOME_ENV = "STEMEVAL_HOME"
+
+
+def published_home():
+    """Where the two published files live: ``AST/`` in a source checkout, as published; for an
+    installed package (no ``AST/`` beside it), ``$STEMEVAL_HOME`` or ``~/.cache/stemeval``."""
+    if (PROJECT / "AST").is_dir():
+        return PROJECT / "AST"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get(HOME_ENV) or cache / "stemeval")
+
+
+CHECKPOINT_HOME = published_home() / "pretrained_models"
+SPEECH_MODEL_HOME = published_home() / "models"
 
 # The published AudioSet AST (0.4593 mAP) in Hugging Face format; the same weights as the
 # authors' audioset_10_10_0.4593.pth.

@@ -1,11 +1,11 @@
 """The speech model file: the given one, or the default fetched from Essentia's site when
-missing, checked (``stemeval.speech.check_speech_graph``) before a run uses it."""
+missing, checked (``stemeval.speech.gate.check_speech_graph``) before a run uses it."""
 
 from functools import partial
 from pathlib import Path
 
-from stemeval.errors import UserError
-from stemeval.speech import SpeechModelError, check_speech_graph
+from stemeval.common.errors import UserError
+from stemeval.speech.gate import SpeechModelError, check_speech_graph
 from stemeval.weights.download import DownloadError, Unreachable, download
 from stemeval.weights.sources import FETCH_COMMAND, speech_model_url
 

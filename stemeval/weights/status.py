@@ -1,4 +1,4 @@
-"""What ``python -m AST.models status`` reports for one model file, of any tagger.
+"""What ``stemeval weights status`` reports for one model file, of any tagger.
 
 Present or missing, size, where it comes from, and whether it passes the same checks a run
 applies before use (or why not).
@@ -7,8 +7,7 @@ applies before use (or why not).
 from dataclasses import dataclass
 from pathlib import Path
 
-from stemeval.speech import SpeechModelError, check_speech_graph
-from stemeval.weights.checks import CheckpointError
+from stemeval.speech.gate import SpeechModelError, check_speech_graph
 
 
 @dataclass(frozen=True)
@@ -28,18 +27,10 @@ class FileStatus:
         return self.present and self.problem is None
 
 
-def checkpoint_status(path, source, fetch):
-    """Status of AST weights (an authors' ``.pth`` or a Hugging Face folder)."""
-    from stemeval.weights.ast_checkpoint import load_checked
-
-    return FileStatus("AST weights", path, source, fetch,
-                      _problem(path, load_checked, CheckpointError))
-
-
 def speech_model_status(path, source, fetch):
     """Status of a speech model graph."""
     return FileStatus("speech model", path, source, fetch,
-                      _problem(path, check_speech_graph, SpeechModelError))
+                      problem_of(path, check_speech_graph, SpeechModelError))
 
 
 def format_status(status):
@@ -55,7 +46,7 @@ def format_status(status):
     return lines
 
 
-def _problem(path, check, error_type):
+def problem_of(path, check, error_type):
     if not path.exists():
         return None
     try:

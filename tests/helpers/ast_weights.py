@@ -2,7 +2,7 @@
 
 import torch
 
-from AST.ast_model import ASTConfig, ASTModel
+from stemeval.taggers.ast_model import ASTConfig, ASTModel
 
 SMALL = ASTConfig(embed_dim=64, depth=2, num_heads=1, mlp_hidden=128)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from stemeval.audioset import AUDIOSET_LABELS
+from stemeval.labels.audioset import AUDIOSET_LABELS
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

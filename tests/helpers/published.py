@@ -3,7 +3,7 @@
 Each stem was decoded three times: Essentia's MonoLoader for the speech gate, pydub for the
 silence trim, and MonoLoader again on the trimmed excerpt written to a wav. The label pick
 and the mapping are written here as the published code wrote them, independently of
-``AST/labels.py`` and ``stemeval/prediction.py``. The scoring scripts, computeaccuracy.py
+``AST/labels.py`` and ``stemeval/labels/pick.py``. The scoring scripts, computeaccuracy.py
 and list_labels.py, are re-created from the behaviour SPEC.md states: a DictReader over the
 file, printing as they went.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from pydub import AudioSegment
 from pydub.silence import split_on_silence
 
-from stemeval.essentia_setup import essentia_standard
+from stemeval.common.essentia_setup import essentia_standard
 
 
 def pydub_excerpt(path):

@@ -67,7 +67,7 @@ class Hooks(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         change = {"stemeval.sweep.work": CRASH and crash_shards,
-                  "stemeval.results": PAUSE_AFTER_ROWS and pause_writer}.get(name)
+                  "stemeval.runfiles.results": PAUSE_AFTER_ROWS and pause_writer}.get(name)
         if not change:
             return None
         sys.meta_path.remove(self)

@@ -6,8 +6,8 @@ Essentia's ``TensorflowPredictVGGish`` returns it, to compare with.
 
 import numpy as np
 
-from stemeval.speech_graph import PatchActivations
-from stemeval.vggish_input import patch_bands, patch_count
+from stemeval.speech.graph import PatchActivations
+from stemeval.speech.vggish_input import patch_bands, patch_count
 
 
 def vggish_patches(audio_16k):

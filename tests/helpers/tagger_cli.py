@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from AST.labels import map_prediction
-from stemeval.audio import decode
-from stemeval.prediction import choose_label
-from stemeval.silence import trim_silence
+from stemeval.datasets import category_map
+from stemeval.audio.decode import decode
+from stemeval.labels.pick import choose_label
+from stemeval.audio.silence import trim_silence
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
@@ -47,4 +47,4 @@ def analyze_tree(base, *args, stems=STEMS):
 def expected_row(scores):
     """``(prediction, proposed_label, score)`` of AudioSet ``scores`` when speech is gated off."""
     label, score = choose_label(np.asarray(scores), lambda: False)
-    return label, map_prediction(label, "dsd100"), score
+    return label, category_map("dsd100").category(label), score

@@ -1,0 +1,1 @@
+"""Analyses across runs and files: the leaderboard, tagger-or-map, probes on embeddings."""

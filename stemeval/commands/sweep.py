@@ -1,0 +1,65 @@
+"""``stemeval sweep`` (``sweep.py``): a robustness sweep from one TOML config."""
+
+import sys
+
+from stemeval.common.errors import ArgumentParser, needs_packages
+
+
+def parse_args(argv=None, prog="sweep.py"):
+    parser = ArgumentParser(
+        prog=prog,
+        description="Run every dataset x tagger x condition of a sweep config (one results "
+                    "CSV per cell), resuming what an earlier run left, then print and write "
+                    "the summary (accuracy, macro-F1, drop from clean) and plot accuracy "
+                    "against each deformation's strength.")
+    parser.add_argument("config", metavar="CONFIG.toml", help="the sweep config (see "
+                        "sweeps/example.toml)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="the output folder (default: the config's output key)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run the shards as Ray tasks on the cluster at ADDRESS "
+                             "(e.g. ray://head:10001 or auto); without ADDRESS on a local Ray")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None, prog="sweep.py"):
+    """Run a sweep; returns the exit status."""
+    args = parse_args(argv, prog)
+    with needs_packages("sweep.py"):  # its conditions are audiomentations transforms
+        from stemeval.sweep.config import load_config
+
+        config = load_config(args.config, args.output)
+    from stemeval.sweep.summary import format_table, plot_summary, summarise, write_summary
+
+    try:
+        if args.ray is None:
+            from stemeval.sweep.runner import run_local
+
+            run_local(config, quiet=args.quiet)
+        else:
+            from stemeval.sweep.ray_runner import run_ray
+
+            run_ray(config, address=args.ray or None, quiet=args.quiet)
+    except KeyboardInterrupt as interrupt:
+        raise type(interrupt)(f"interrupted: the rows so far are in the cell files under "
+                              f"{config.output}; the same command continues the "
+                              f"sweep") from None
+    records = summarise(config)
+    print("\n".join(format_table(records)))
+    extra = ()
+    if config.options.embeddings:
+        from stemeval.sweep import embedding_shift as distances
+
+        distances.add_distances(records, config)
+        print("\n" + "\n".join(distances.format_distances(records)))
+        extra = distances.FIELDS
+    written = [*write_summary(records, config.output, extra),
+               plot_summary(records, f"{config.output}/accuracy.png")]
+    if config.options.embeddings:
+        from stemeval.sweep.runner import DISTANCE_PLOT
+
+        written.append(distances.plot_distances(records,
+                                                f"{config.output}/{DISTANCE_PLOT}"))
+    print("wrote " + ", ".join(path for path in written if path), file=sys.stderr)
+    return 0

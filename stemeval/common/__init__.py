@@ -1,0 +1,1 @@
+"""What every layer shares: one-line errors, files written whole, TOML files, a quiet Essentia import."""

@@ -1,0 +1,2 @@
+"""The speech gate: Essentia's VGGish genre classifier (class 7 is speech), run in PyTorch or
+TensorFlow, and the VGGish embeddings it can give."""
