@@ -21,9 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stemeval.audio.resample import SAMPLE_RATE  # noqa: E402
-from stemeval.taggers.ast_features import fbank_features  # noqa: E402
 from stemeval.engine.devices import CPU_BATCH_SIZE  # noqa: E402
 from stemeval.labels.pick import choose_label  # noqa: E402
+from stemeval.taggers.ast_features import fbank_features  # noqa: E402
 from tests.helpers.ast_weights import random_ast  # noqa: E402
 from tests.helpers.published import published_ast  # noqa: E402
 

@@ -31,11 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stemeval.labels.audioset import AUDIOSET_LABELS  # noqa: E402
 from stemeval.engine.precision import sigmoid_scores, use_exact_fp32  # noqa: E402
+from stemeval.labels.audioset import AUDIOSET_LABELS  # noqa: E402
 from stemeval.labels.pick import choose_label  # noqa: E402
-from stemeval.speech.gate import (DECISION_MARGIN, GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
-                             speech_score)
+from stemeval.speech.gate import DECISION_MARGIN, GATE_SCORE, SPEECH_LABEL_MIN_SCORE, speech_score  # noqa: E402
 from stemeval.speech.graph import GraphRunner, Node  # noqa: E402
 from tests.helpers.ast_weights import random_ast  # noqa: E402
 
@@ -49,8 +48,8 @@ def prepare(folder):
     """Save the inputs and the speech graph's structure; needs the project's environment."""
     from ast_exactness import synthetic_wave  # noqa: E402  (benchmarks/ is on sys.path)
 
-    from stemeval.taggers.ast_features import fbank_features
     from stemeval.speech.graph import read_graph
+    from stemeval.taggers.ast_features import fbank_features
     from tests.helpers.speech_patches import vggish_patches
     from tests.helpers.tf_graphs import REAL_VGGISH_CHANNELS, REAL_VGGISH_FC, write_vggish_graph
 

@@ -53,13 +53,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import phases  # noqa: E402  (benchmarks/ is on sys.path)
 from throughput import RATE, synthetic_stem  # noqa: E402
 
-from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
 from stemeval.audio.decode import decode  # noqa: E402
 from stemeval.audio.resample import resample_16k  # noqa: E402
 from stemeval.speech.graph import GraphRunner, PatchActivations  # noqa: E402
+from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
 from tests.helpers.ast_weights import random_model, save_original_checkpoint  # noqa: E402
-from tests.helpers.tf_graphs import (REAL_VGGISH_CHANNELS, REAL_VGGISH_FC,  # noqa: E402
-                                     SPEECH_COLUMN, write_vggish_graph)
+from tests.helpers.tf_graphs import (  # noqa: E402
+    REAL_VGGISH_CHANNELS,
+    REAL_VGGISH_FC,
+    SPEECH_COLUMN,
+    write_vggish_graph,
+)
 
 CATEGORIES = ("drums", "bass", "guitar", "vocals", "piano", "other_keys", "percussion",
               "bowed_strings", "wind", "other_plucked")

@@ -25,15 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
+from throughput import build_stem_set, calibrated_speech_graph  # noqa: E402
+
 from stemeval import taggers  # noqa: E402
-from stemeval.datasets import DATASETS, category_map  # noqa: E402
 from stemeval.common.errors import UserError  # noqa: E402
+from stemeval.datasets import DATASETS, category_map  # noqa: E402
 from stemeval.engine.pipeline import Evaluator  # noqa: E402
 from stemeval.engine.run import run_stems  # noqa: E402
 from stemeval.speech.gate import speech_model_factory  # noqa: E402
+from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
 from tests.helpers.ast_weights import random_model, save_original_checkpoint  # noqa: E402
-from throughput import build_stem_set, calibrated_speech_graph  # noqa: E402
 
 
 def ast_weights(folder):

@@ -35,23 +35,28 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
-from stemeval.datasets import category_map  # noqa: E402
-from stemeval.datasets import DATASETS  # noqa: E402
-from stemeval.taggers.ast_features import fbank_features  # noqa: E402
+from stemeval.datasets import (
+    DATASETS,  # noqa: E402
+    category_map,  # noqa: E402
+)
 from stemeval.engine.pipeline import Evaluator  # noqa: E402
 from stemeval.engine.run import run_stems  # noqa: E402
 from stemeval.labels.pick import choose_label  # noqa: E402
 from stemeval.runfiles.results import ResultWriter  # noqa: E402
-from stemeval.speech.gate import (GATE_SCORE, SPEECH_LABEL_MIN_SCORE,  # noqa: E402
-                             speech_model_factory)
+from stemeval.speech.gate import GATE_SCORE, SPEECH_LABEL_MIN_SCORE, speech_model_factory  # noqa: E402
 from stemeval.speech.graph import GraphRunner  # noqa: E402
 from stemeval.taggers.ast import AstTagger  # noqa: E402
+from stemeval.taggers.ast_features import fbank_features  # noqa: E402
+from stemeval.taggers.ast_model import ASTConfig  # noqa: E402
 from tests.helpers import published  # noqa: E402
 from tests.helpers.ast_weights import random_model  # noqa: E402
 from tests.helpers.speech_patches import speech_activations  # noqa: E402
-from tests.helpers.tf_graphs import (REAL_VGGISH_CHANNELS, REAL_VGGISH_FC,  # noqa: E402
-                             SPEECH_COLUMN, write_vggish_graph)
+from tests.helpers.tf_graphs import (  # noqa: E402
+    REAL_VGGISH_CHANNELS,
+    REAL_VGGISH_FC,
+    SPEECH_COLUMN,
+    write_vggish_graph,
+)
 
 RATE = 44100
 

@@ -8,8 +8,12 @@ import torch
 from transformers import ASTConfig as HFConfig
 from transformers import ASTForAudioClassification
 
-from stemeval.taggers.ast_model import (ASTConfig, CheckpointError, load_hf_folder,
-                           load_original_checkpoint)
+from stemeval.taggers.ast_model import (
+    ASTConfig,
+    CheckpointError,
+    load_hf_folder,
+    load_original_checkpoint,
+)
 from tests.helpers.ast_weights import SMALL, random_model, save_original_checkpoint
 
 SIZES = {

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from stemeval.common.toml_files import load_toml
 from stemeval.datasets import DATASETS
 from stemeval.datasets.categories import MAPS, dataset_map
 from stemeval.datasets.clap_prompts import PROMPTS, prompts_for
-from stemeval.common.toml_files import load_toml
 from tests.helpers.clap_models import save_tiny_clap
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph

@@ -11,10 +11,10 @@ import pytest
 import soundfile
 
 from stemeval.audio.decode import decode
+from stemeval.common.errors import UserError
 from stemeval.datasets import DATASETS, category_map
 from stemeval.datasets.categories import dataset_map, read_map
 from stemeval.datasets.selection import check_stem_labels, select
-from stemeval.common.errors import UserError
 from tests.helpers import dataset_trees
 
 ROOT = Path(__file__).resolve().parents[1]

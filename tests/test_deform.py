@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from audiomentations import (AddGaussianSNR, ApplyImpulseResponse, ClippingDistortion, Gain,
-                             LowPassFilter, Mp3Compression, PitchShift, TimeStretch)
+from audiomentations import (
+    AddGaussianSNR,
+    ApplyImpulseResponse,
+    ClippingDistortion,
+    Gain,
+    LowPassFilter,
+    Mp3Compression,
+    PitchShift,
+    TimeStretch,
+)
 
 from stemeval.audio.decode import decode
 from stemeval.audio.deform import MP3_BITRATES, Deformer, parse_spec, requantise, seed_for

@@ -13,10 +13,10 @@ import pytest
 
 import computeaccuracy
 from AST import list_labels
-from stemeval.labels.audioset import AUDIOSET_LABELS
 from commonutils import main
-from stemeval.datasets import category_map
 from stemeval.common.errors import UserError
+from stemeval.datasets import category_map
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from tests.helpers import dataset_trees
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph

@@ -7,8 +7,8 @@ from transformers import ASTFeatureExtractor
 
 from stemeval.audio.decode import decode
 from stemeval.audio.resample import resample_16k
-from stemeval.taggers.ast_features import fbank_features
 from stemeval.audio.silence import trim_silence
+from stemeval.taggers.ast_features import fbank_features
 from tests.helpers.published import excerpt_16k, monoloader_16k
 from tests.helpers.signals import concat, silence, tone, write_wav
 

@@ -25,8 +25,8 @@ import computeaccuracy
 import probe as probe_cli
 from AST import list_labels
 from commonutils import main as evaluate_main
-from stemeval.common.errors import run_main
 from stemeval.commands.sweep import main as sweep_main
+from stemeval.common.errors import run_main
 from tests.helpers import dataset_trees
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,

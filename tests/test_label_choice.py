@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.datasets import Stem, category_map
 from stemeval.engine.pipeline import Evaluator, Prepared
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.speech.gate import GATE_SCORE, ComputedActivations, SpeechEvidence
 from stemeval.taggers.interface import TaggerOutput
 from tests.helpers import published

@@ -16,12 +16,12 @@ import torch
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import stemeval.taggers.published_files as models  # noqa: E402
-from stemeval.taggers.ast_model import load_original_checkpoint  # noqa: E402
-from stemeval.labels.audioset import AUDIOSET_LABELS  # noqa: E402
 from stemeval.commands.weights import main as models_main  # noqa: E402
-from stemeval.weights.sources import AST_HUB_ID, SPEECH_MODEL_NAME, SPEECH_MODEL_URL  # noqa: E402
-from stemeval.speech.gate import check_speech_graph  # noqa: E402
 from stemeval.common.errors import UserError  # noqa: E402
+from stemeval.labels.audioset import AUDIOSET_LABELS  # noqa: E402
+from stemeval.speech.gate import check_speech_graph  # noqa: E402
+from stemeval.taggers.ast_model import load_original_checkpoint  # noqa: E402
+from stemeval.weights.sources import AST_HUB_ID, SPEECH_MODEL_NAME, SPEECH_MODEL_URL  # noqa: E402
 from tests.helpers.ast_weights import SMALL, random_model, save_original_checkpoint  # noqa: E402
 from tests.helpers.hf_models import hf_model, put_in_hub_cache  # noqa: E402
 from tests.helpers.servers import closed_port  # noqa: E402
@@ -421,13 +421,3 @@ def test_speech_graph_given_as_checkpoint_is_named_as_such(tmp_path, graph_bytes
                                             r"\(a \.pb file such as the --speech-model file\), "
                                             r"not PyTorch AST weights$"):
             models.load_ast(str(tmp_path / name))
-
-
-def test_status_command_runs_from_any_folder_as_a_path(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(PROJECT / "AST" / "models"), "status", "--checkpoint",
-         str(tmp_path / "no.pth"), "--speech-model", str(tmp_path / "no.pb")],
-        cwd=tmp_path, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-        capture_output=True, text=True, timeout=60)
-    assert (result.returncode, result.stderr) == (1, "")
-    assert result.stdout.splitlines()[:2] == [f"AST weights: {tmp_path / 'no.pth'}", "  missing"]

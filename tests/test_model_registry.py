@@ -5,13 +5,12 @@
 import pytest
 import torch
 
-from stemeval.weights.checks import CheckpointError
-from stemeval.taggers import weight_files as registry
 from stemeval.commands.weights import main as models_main
 from stemeval.common.errors import UserError
+from stemeval.taggers import weight_files
+from stemeval.weights.checks import CheckpointError
 from stemeval.weights.sources import HubRepo
 from stemeval.weights.sources import Released as Source
-
 
 CLASSES = 527
 
@@ -43,11 +42,11 @@ def toy(server, tmp_path, classes=CLASSES, cut=False):
     url = server.serve("/toy.pth", (tmp_path / "src.pth").read_bytes(), cut=cut)
     source = Source(title="toy weights", url=url, file_name="toy_mAP=0.1.pth", size="1 kB",
                     licence="none")
-    return {"toy": registry.ReleasedFile("toy", source, check)}
+    return {"toy": weight_files.ReleasedFile("toy", source, check)}
 
 
 def test_the_taggers_with_weights_are_registered():
-    files = registry.tagger_files()
+    files = weight_files.tagger_files()
     assert {"panns-cnn14", "passt"} <= set(files)
     assert files["panns-cnn14"].path.parent.name == "checkpoints"
     assert files["panns-cnn14"].origin().startswith("https://zenodo.org/record/3987831/")
@@ -55,7 +54,7 @@ def test_the_taggers_with_weights_are_registered():
 
 def test_status_then_fetch_then_status(server, tmp_path, monkeypatch, capsys):
     files = toy(server, tmp_path)
-    monkeypatch.setattr(registry, "tagger_files", lambda: files)
+    monkeypatch.setattr(weight_files, "tagger_files", lambda: files)
     path = tmp_path / "torch" / "hub" / "checkpoints" / "toy_mAP=0.1.pth"
     assert models_main(["status", "toy"]) == 1
     assert capsys.readouterr().out.splitlines() == [
@@ -77,7 +76,7 @@ def test_status_then_fetch_then_status(server, tmp_path, monkeypatch, capsys):
 def test_wrong_or_truncated_download_is_refused_in_one_line(server, tmp_path, monkeypatch,
                                                            capsys, classes, cut):
     files = toy(server, tmp_path, classes=classes, cut=cut)
-    monkeypatch.setattr(registry, "tagger_files", lambda: files)
+    monkeypatch.setattr(weight_files, "tagger_files", lambda: files)
     assert models_main(["fetch", "toy"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -87,7 +86,7 @@ def test_wrong_or_truncated_download_is_refused_in_one_line(server, tmp_path, mo
 
 
 def test_hub_model_entry_offline(tmp_path):
-    entry = registry.HubModel("clap", HubRepo("someone/clapish", licence="none",
+    entry = weight_files.HubModel("clap", HubRepo("someone/clapish", licence="none",
                                               files=("*.json",)),
                               load=lambda folder, categories: None)
     assert entry.path == tmp_path / "hub" / "models--someone--clapish"

@@ -22,11 +22,11 @@ import pytest
 import torch
 
 from stemeval.audio.decode import Pcm
-from stemeval.common.errors import UserError
 from stemeval.audio.resample import resample
+from stemeval.common.errors import UserError
 from stemeval.taggers import panns
-from tests.helpers.tagger_cli import STEMS, analyze_tree, expected_row
 from tests.helpers.servers import closed_port
+from tests.helpers.tagger_cli import STEMS, analyze_tree, expected_row
 
 PROJECT = Path(__file__).resolve().parent.parent
 RATE = panns.SAMPLE_RATE

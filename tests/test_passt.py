@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from stemeval.audio.decode import Pcm
+from stemeval.audio.resample import resample
 from stemeval.common.errors import UserError
 from stemeval.taggers import passt
-from stemeval.audio.resample import resample
-from tests.helpers.tagger_cli import analyze_tree, expected_row
 from tests.helpers.servers import closed_port
+from tests.helpers.tagger_cli import analyze_tree, expected_row
 
 RATE = passt.SAMPLE_RATE
 TOLERANCE = 1e-5

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 import commonutils
-from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.datasets import Stem
 from stemeval.engine import devices
 from stemeval.engine.devices import default_workers
 from stemeval.engine.pipeline import Evaluator, Prepared
 from stemeval.engine.precision import autocast, use_exact_fp32
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.taggers.ast import AstTagger
 from stemeval.taggers.interface import Tagger, TaggerOutput
 from tests.helpers.ast_weights import SMALL, random_model

@@ -104,3 +104,53 @@ def test_the_analysis_commands_run_on_a_run_s_files(runtime_python, tmp_path):
         done = offline(runtime_python, *command, cwd=tmp_path)
         assert done.returncode == 0, (command, done.stderr)
         assert done.stdout.strip(), command
+
+
+def test_the_package_installs_and_works_from_another_folder(runtime_python, tmp_path):
+    """``pip install`` of the project gives the ``stemeval`` command and the Python API
+    outside the checkout: no ``AST/`` or ``reference/`` beside the installed package (its
+    data travel inside it), the published model files' home moves to ``$STEMEVAL_HOME``,
+    the help, the weights report and a demo run work from another folder, and
+    requirements.txt's pins satisfy the package's declared dependencies (``pip check``)."""
+    site = tmp_path / "site"
+    done = subprocess.run([runtime_python, "-m", "pip", "install", "-q", "--no-deps",
+                           "--target", str(site), str(ROOT)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([runtime_python, "-m", "pip", "check"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(site), HF_HUB_OFFLINE="1", STEMEVAL_HOME=str(tmp_path / "home"),
+               STEMEVAL_SPEECH_MODEL_URL="http://127.0.0.1:9/x.pb")
+
+    def command(*args):
+        return subprocess.run([str(site / "bin" / "stemeval"), *map(str, args)], cwd=work,
+                              env=env, capture_output=True, text=True, timeout=600)
+
+    where = subprocess.run([runtime_python, "-c", "import stemeval; print(stemeval.__file__); "
+                            "print(stemeval.score, stemeval.evaluate)"], cwd=work, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert where.stdout.startswith(str(site / "stemeval" / "__init__.py")), where.stderr
+    done = command("--help")
+    assert done.returncode == 0 and "evaluate" in done.stdout and "weights" in done.stdout
+    done = command("evaluate", "--help")
+    assert done.returncode == 0 and done.stdout.startswith("usage: stemeval evaluate")
+    done = command("weights", "status", "--checkpoint", tmp_path / "no.pth")
+    assert (done.returncode, done.stderr) == (1, "")
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [f"AST weights: {tmp_path / 'no.pth'}", "  missing"]
+    assert (f"speech model: {tmp_path / 'home' / 'models'}/genre_rosamerica-vggish-audioset-1.pb"
+            in lines)
+    save_original_checkpoint(random_model(seed=3), tmp_path / "ast.pth")
+    graph = write_constant_speech_graph(tmp_path / "music.pb", logit_for_score(3.0))
+    done = command("demo", "--checkpoint", tmp_path / "ast.pth", "--speech-model", graph,
+                   "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "Accuracy:" in done.stdout
+    assert (work / "demo" / "results_dsd100.csv").exists()
+    assert (work / "demo" / "results_moises.csv").exists()
+    done = command("score", "demo/results_dsd100.csv", "--compare", "published")
+    assert done.returncode == 0, done.stderr

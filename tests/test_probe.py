@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import probe as probe_cli
-from stemeval.analyses import probes as probe
-from stemeval.runfiles.embeddings import read_embeddings
+from stemeval.analyses import probes
 from stemeval.common.errors import run_main
+from stemeval.runfiles.embeddings import read_embeddings
 
 ROOT = Path(__file__).resolve().parent.parent
 CATEGORIES = ["bass", "drums", "piano", "vocals"]
@@ -65,10 +65,10 @@ def test_no_track_is_in_both_the_training_and_the_test_stems_of_any_fold(tmp_pat
     data = read_embeddings(save(tmp_path / "e.npz", dataset(tracks=23, seed=3)))
     groups = np.asarray(data.groups)
     seen = []
-    for train, test in probe.outer_folds(data, 5, seed=0):
+    for train, test in probes.outer_folds(data, 5, seed=0):
         assert not set(groups[train]) & set(groups[test])
         seen += list(test)
-        search = probe._fit(data, train, mlp=False, seed=0, fold=1)
+        search = probes._fit(data, train, mlp=False, seed=0, fold=1)
         for inner_train, inner_test in search.cv.split(train, groups=groups[train]):
             assert not set(groups[train][inner_train]) & set(groups[train][inner_test])
     assert sorted(seen) == list(range(len(groups)))  # every stem is tested once
@@ -77,7 +77,7 @@ def test_no_track_is_in_both_the_training_and_the_test_stems_of_any_fold(tmp_pat
 def test_separable_embeddings_reach_100_percent(tmp_path):
     data = read_embeddings(save(tmp_path / "e.npz", dataset()))
     for mlp in (False, True):
-        result = probe.probe_embeddings(data, folds=4, seed=0, mlp=mlp)
+        result = probes.probe_embeddings(data, folds=4, seed=0, mlp=mlp)
         for entry in result["fold_results"]:
             assert entry["scores"]["probe"] == {"accuracy": 1.0, "balanced_accuracy": 1.0,
                                                 "macro_f1": 1.0}
@@ -87,7 +87,7 @@ def test_separable_embeddings_reach_100_percent(tmp_path):
 def test_shuffled_labels_stay_near_chance(tmp_path):
     data = read_embeddings(save(tmp_path / "e.npz",
                                       dataset(tracks=40, shuffle=True, seed=1)))
-    result = probe.probe_embeddings(data, folds=5, seed=0)
+    result = probes.probe_embeddings(data, folds=5, seed=0)
     assert 0.1 < result["summary"]["probe"]["balanced_accuracy"]["mean"] < 0.42  # chance: 0.25
 
 
@@ -97,9 +97,9 @@ def test_zero_shot_is_scored_on_the_same_test_stems(tmp_path, capsys):
     npz = save(tmp_path / "e.npz", arrays)
     results = write_results(tmp_path / "r.csv", arrays, wrong)
     data = read_embeddings(npz)
-    zero_shot = probe.zero_shot_labels(data, results)
-    result = probe.probe_embeddings(data, folds=3, seed=0, zero_shot=zero_shot)
-    folds = probe.outer_folds(data, 3, seed=0)
+    zero_shot = probes.zero_shot_labels(data, results)
+    result = probes.probe_embeddings(data, folds=3, seed=0, zero_shot=zero_shot)
+    folds = probes.outer_folds(data, 3, seed=0)
     for entry, (_, test) in zip(result["fold_results"], folds):
         right = sum(1 for index in test if data.paths[index] not in wrong)
         assert entry["test_stems"] == len(test)

@@ -1,6 +1,7 @@
 """The in-memory silence trim equals pydub's own split_on_silence + join on real files."""
 
 import pytest
+
 from stemeval.audio.decode import decode
 from stemeval.audio.silence import SilentStem, trim_silence
 from tests.helpers.published import pydub_excerpt

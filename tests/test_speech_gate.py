@@ -6,9 +6,16 @@ import pytest
 
 from stemeval.audio.decode import decode
 from stemeval.audio.resample import resample_16k
-from stemeval.speech.gate import (CLOSE_CALL, GATE_SCORE, SPEECH_LABEL_MIN_SCORE,
-                             ComputedActivations, SpeechEvidence, UnitsOnlySpeechModel,
-                             speech_model_factory, speech_score)
+from stemeval.speech.gate import (
+    CLOSE_CALL,
+    GATE_SCORE,
+    SPEECH_LABEL_MIN_SCORE,
+    ComputedActivations,
+    SpeechEvidence,
+    UnitsOnlySpeechModel,
+    speech_model_factory,
+    speech_score,
+)
 from tests.helpers.published import speech_score as published_score
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import SPEECH_COLUMN, logit_for_score, write_linear_graph

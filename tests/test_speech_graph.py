@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.speech.graph import SUPPORTED_OPS, GraphRunner, InvalidGraph, UnsupportedGraph
 from stemeval.speech.gate import speech_model_factory, speech_score
+from stemeval.speech.graph import SUPPORTED_OPS, GraphRunner, InvalidGraph, UnsupportedGraph
 from stemeval.speech.vggish_input import frame_count, patch_count
 from tests.helpers import tf_graphs
 from tests.helpers.speech_patches import speech_activations, vggish_patches

@@ -9,22 +9,22 @@ import numpy as np
 import pytest
 import torch
 
-from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval import taggers
 from stemeval.audio.decode import decode
 from stemeval.audio.resample import resample_16k
-from stemeval.datasets import category_map
+from stemeval.audio.silence import trim_silence
 from stemeval.common.errors import UserError
-from stemeval.taggers.ast_features import fbank_features
+from stemeval.datasets import category_map
 from stemeval.engine.pipeline import Evaluator
 from stemeval.engine.run import run_stems
-from stemeval.audio.silence import trim_silence
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.speech.gate import speech_model_factory
 from stemeval.taggers.ast import AstTagger
+from stemeval.taggers.ast_features import fbank_features
 from stemeval.taggers.interface import Tagger, TaggerOutput
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
-from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.hf_models import hf_model, hf_wav2vec2
+from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 RATE = 22050

@@ -19,12 +19,20 @@ its paired-bootstrap interval (``stemeval.scoring.stats``).
 import dataclasses
 import os
 
-from stemeval.scoring import metrics
+from stemeval.datasets import DATASETS
+from stemeval.report.json_report import json_intervals
 from stemeval.report.plots import plot_recall_bars
 from stemeval.report.text import align, bootstrap_heading, format_interval, format_share
 from stemeval.runfiles.results import check_rows, count_errors, read_results
-from stemeval.runfiles.sidecar import (identity_key, identity_of, identity_text, read_sidecar,
-                              sidecar_path)
+from stemeval.runfiles.sidecar import (
+    identity_key,
+    identity_of,
+    identity_text,
+    read_sidecar,
+    sidecar_path,
+)
+from stemeval.scoring import metrics
+from stemeval.scoring.published_rows import below_root, dataset_of
 from stemeval.scoring.tracks import layout_of, tracks_of
 
 COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -103,8 +111,6 @@ def stem_keys(rows):
     """Each row's stem as runs are matched: for DSD100 and MoisesDB rows the path below the
     dataset root (as ``--compare`` matches them, so copies in other places match), else the
     path as written."""
-    from stemeval.scoring.published_rows import below_root, dataset_of
-
     key = below_root if dataset_of(rows) else str
     return [key(row.get("path") or "") for row in rows]
 
@@ -253,8 +259,6 @@ def format_leaderboard(board):
                      f"ranked apart")
     for number, entry in enumerate(board["stem_sets"], start=1):
         if several:
-            from stemeval.datasets import DATASETS
-
             known = DATASETS.get(entry["dataset"])
             dataset = f" ({known.title})" if known else ""
             lines += ["", f"Stem set {number}: {len(entry['runs'])} run(s) on the same "
@@ -272,8 +276,6 @@ def format_leaderboard(board):
 def json_leaderboard(board):
     """The leaderboard as a JSON-ready dict (fractions; every value is defined: each recall
     is over a category with ground-truth rows; an interval of a single track is null)."""
-    from stemeval.report.json_report import json_intervals
-
     set_of = {name: entry for entry in board["stem_sets"] for name in entry["runs"]}
     runs = [{**run, "intervals": json_intervals(run["intervals"], set_of[run["name"]]["tracks"],
                                                 run["errors"])} if "intervals" in run else run

@@ -37,12 +37,12 @@ from dataclasses import replace
 
 from stemeval.common.errors import UserError
 from stemeval.labels.matching import normalise
-from stemeval.scoring.metrics import per_class_metrics, value_counts
 from stemeval.report.json_report import json_safe
 from stemeval.report.plots import plot_recall_bars
-from stemeval.report.text import align, format_confusion
+from stemeval.report.text import align, format_confusion, format_interval, format_share
 from stemeval.runfiles.results import read_results
 from stemeval.runfiles.sidecar import read_sidecar, sidecar_path
+from stemeval.scoring.metrics import per_class_metrics, value_counts
 
 INNER_FOLDS = 3
 LOGISTIC_C = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
@@ -400,7 +400,6 @@ def format_methods_table(results):
 def format_pooled(results):
     """Each (tagger, method)'s accuracy over all test stems with its interval, the recall
     intervals, and zero-shot against probe on the same stems."""
-    from stemeval.report.text import format_interval, format_share
     from stemeval.scoring.stats import LEVEL, RESAMPLES, SEED
 
     columns = [(name, result, method) for name, result in _named(results)

@@ -22,17 +22,19 @@ for rows of the published layouts (DSD100, MoisesDB, as ``stemeval.scoring.publi
 them: the published rows too), from the path: the song folder, the song id.
 """
 
+from stemeval.analyses import probes
 from stemeval.common.errors import UserError
+from stemeval.datasets.categories import read_map
 from stemeval.labels.matching import normalise
 from stemeval.report.text import align
 from stemeval.runfiles.results import ERROR
+from stemeval.scoring.published_rows import dataset_of, group_of
 
 GATED, ERRORS = "speech (gate)", "error"
 
 
 def remap(results, rows, kept, map_file):
     """The rows of ``results`` derived again from ``kept`` with the map ``map_file``."""
-    from stemeval.datasets.categories import read_map
     from stemeval.runfiles.kept_scores import rederive, scores_path
 
     category_map = read_map(map_file)
@@ -51,8 +53,6 @@ def remap_heading(results, kept, map_file):
 
 def groups_of(rows, kept, results):
     """Each row's group (track), or a UserError naming the rows that have none."""
-    from stemeval.scoring.published_rows import dataset_of, group_of
-
     layout = dataset_of(rows)
     groups = []
     for row in rows:
@@ -190,12 +190,11 @@ def oracle_share(rows, gated, groups, folds, seed, results):
 def probe_recall(embeddings, results, folds, seed):
     """``{category: (right, stems)}`` of the probe on the run's embeddings, cross-validated
     with folds grouped by track, and ``(right, stems)`` over all its stems."""
-    from stemeval.analyses import probes as probe
     from stemeval.runfiles.embeddings import read_embeddings
 
-    data = probe.without_single_stems(read_embeddings(embeddings))
-    probe.check_pairing(data, results)
-    pooled = probe.probe_embeddings(data, folds, seed)["pooled"][probe.PROBE]
+    data = probes.without_single_stems(read_embeddings(embeddings))
+    probes.check_pairing(data, results)
+    pooled = probes.probe_embeddings(data, folds, seed)["pooled"][probes.PROBE]
     recall = {label: (pooled["correct"][i], pooled["support"][i])
               for i, label in enumerate(pooled["labels"]) if pooled["support"][i]}
     recall["all"] = (sum(right for right, _ in recall.values()),

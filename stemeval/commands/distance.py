@@ -10,11 +10,11 @@ different taggers, layers or weights, or sets too small for a metric, give one
 
 import argparse
 
-from stemeval.distances import embedding_files as distances
-from stemeval.runfiles.embeddings import read_embeddings
 from stemeval.common.errors import ArgumentParser, UserError
-from stemeval.runfiles.outputs import check_outputs
+from stemeval.distances import embedding_files
 from stemeval.report.json_report import write_json
+from stemeval.runfiles.embeddings import read_embeddings
+from stemeval.runfiles.outputs import check_outputs
 
 
 def build_parser(prog="setdistance.py"):
@@ -29,7 +29,7 @@ def build_parser(prog="setdistance.py"):
     parser.add_argument("b", metavar="B.npz", help="the set measured against it")
     parser.add_argument("--by", choices=("category",),
                         help="also measure each category (the stems' labels) apart")
-    parser.add_argument("--metrics", default=",".join(distances.METRICS),
+    parser.add_argument("--metrics", default=",".join(embedding_files.METRICS),
                         help="which of fad, kd, prdc, comma-separated (default: all)")
     parser.add_argument("--k", type=int, default=5,
                         help="PRDC's nearest neighbours (default 5, as Naeem et al.); each set "
@@ -48,7 +48,7 @@ def build_parser(prog="setdistance.py"):
 def main(argv=None, prog="setdistance.py"):
     """``setdistance.py`` (``stemeval distance``); returns the exit status."""
     args = build_parser(prog).parse_args(argv)
-    metrics = distances.parse_metrics(args.metrics)
+    metrics = embedding_files.parse_metrics(args.metrics)
     if args.k < 1:
         raise UserError(f"--k must be at least 1, not {args.k}")
     if args.boot < 0:
@@ -57,10 +57,10 @@ def main(argv=None, prog="setdistance.py"):
         raise UserError(f"--level must lie between 0 and 1, not {args.level}")
     check_outputs([("JSON file", args.json)], inputs=[args.a, args.b])
     a, b = read_embeddings(args.a), read_embeddings(args.b)
-    distances.check_pair(a, b)
-    report = distances.compare(a, b, metrics, by_category=args.by == "category", k=args.k,
+    embedding_files.check_pair(a, b)
+    report = embedding_files.compare(a, b, metrics, by_category=args.by == "category", k=args.k,
                                boot=args.boot, level=args.level, seed=args.seed)
-    print("\n".join(distances.format_report(report)))
+    print("\n".join(embedding_files.format_report(report)))
     if args.json:
         write_json(report, args.json)
         print(f"JSON report written to {args.json}")

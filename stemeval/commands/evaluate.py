@@ -4,15 +4,15 @@
 import argparse
 
 from stemeval import taggers
-from stemeval.engine.devices import DEVICES
 from stemeval.common.errors import ArgumentParser
+from stemeval.datasets import DATASETS
+from stemeval.engine.devices import DEVICES
+from stemeval.engine.run import evaluate_dataset
 from stemeval.report.published import format_published
 from stemeval.runfiles.results import read_results
 
 
 def _dataset_list():
-    from stemeval.datasets import DATASETS
-
     return "\n".join(f"  {name:<16} FOLDER is {dataset.folder}"
                       for name, dataset in DATASETS.items())
 
@@ -21,8 +21,6 @@ def build_parser(dataset=None, default_output=None, prog=None):
     """The one parser: with ``dataset`` (an analyze script) FOLDER is its only positional;
     without (``evaluate.py``) DATASET comes first and the output defaults to
     ``results_<dataset>.csv``."""
-    from stemeval.datasets import DATASETS
-
     what = DATASETS[dataset].title if dataset else "a stem dataset"
     parser = ArgumentParser(
         prog=prog,
@@ -130,9 +128,6 @@ def _whole_number(text, minimum):
 
 def main(argv=None, prog=None, dataset=None, default_output=None):
     """Evaluate one dataset; returns the exit status. ``dataset`` None reads it from argv."""
-    from stemeval.datasets import DATASETS
-    from stemeval.engine.run import evaluate_dataset
-
     args = build_parser(dataset, default_output, prog).parse_args(argv)
     dataset = DATASETS[dataset or args.dataset]
     if args.output is None:

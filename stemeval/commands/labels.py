@@ -15,12 +15,15 @@ import argparse
 import os
 import sys
 
-from stemeval.scoring.metrics import value_counts
-from stemeval.report.published import (format_published_values, published_missing_file,
-                                       published_usage)
-from stemeval.report.text import format_counts, join_sections
 from stemeval.common.errors import ArgumentParser
+from stemeval.report.published import (
+    format_published_values,
+    published_missing_file,
+    published_usage,
+)
+from stemeval.report.text import format_counts, join_sections
 from stemeval.runfiles.results import read_results
+from stemeval.scoring.metrics import value_counts
 
 SCRIPT = "list_labels.py"
 

@@ -14,11 +14,11 @@ zero-shot/probe). Bad input gives one "error: ..." line on stderr and exit statu
 
 import argparse
 
-from stemeval.analyses import probes as probe
-from stemeval.runfiles.embeddings import read_embeddings
+from stemeval.analyses import probes
 from stemeval.common.errors import ArgumentParser, UserError
 from stemeval.report.json_report import write_json
 from stemeval.report.plots import plot_format
+from stemeval.runfiles.embeddings import read_embeddings
 from stemeval.runfiles.outputs import check_outputs
 
 
@@ -75,20 +75,20 @@ def main(argv=None, prog="probe.py"):
 
     results = []
     for number, path in enumerate(args.files):
-        data = probe.without_single_stems(read_embeddings(path))
-        labels = probe.zero_shot_labels(data, zero_shot[number]) if zero_shot else None
-        gated = probe.zero_shot_gated(data, zero_shot[number]) if zero_shot else None
-        results.append(probe.probe_embeddings(data, args.folds, args.seed, args.mlp, labels, gated))
+        data = probes.without_single_stems(read_embeddings(path))
+        labels = probes.zero_shot_labels(data, zero_shot[number]) if zero_shot else None
+        gated = probes.zero_shot_gated(data, zero_shot[number]) if zero_shot else None
+        results.append(probes.probe_embeddings(data, args.folds, args.seed, args.mlp, labels, gated))
 
-    lines = probe.format_one(results[0]) if len(results) == 1 else probe.format_many(results)
+    lines = probes.format_one(results[0]) if len(results) == 1 else probes.format_many(results)
     if args.probe_right:
-        lines += probe.format_probe_right(results)
+        lines += probes.format_probe_right(results)
     print("\n".join(lines))
     if args.plot:
-        probe.plot_recall(results, args.plot)
+        probes.plot_recall(results, args.plot)
         print(f"Recall plot written to {args.plot}")
     if args.json:
-        write_json(probe.json_data(results), args.json)
+        write_json(probes.json_data(results), args.json)
         print(f"JSON report written to {args.json}")
     return 0
 

@@ -25,19 +25,12 @@ import argparse
 import os
 import sys
 
-from stemeval.analyses import leaderboard
-
-from stemeval.analyses import tagger_or_map as map_share
-
-from stemeval.scoring import metrics
-
-from stemeval.scoring import published_rows as reference
-
-from stemeval.scoring import tracks
+from stemeval.analyses import leaderboard, tagger_or_map
 from stemeval.common.errors import ArgumentParser, UserError
 from stemeval.report import json_report, plots, published, text
 from stemeval.runfiles.outputs import check_outputs
 from stemeval.runfiles.results import check_rows, count_errors, read_results, warn_repeated_paths
+from stemeval.scoring import metrics, published_rows, tracks
 
 SCRIPT = "computeaccuracy.py"
 
@@ -151,8 +144,8 @@ def main(argv=None, prog=SCRIPT):
         print(published.published_missing_file(args.file))
         return 1
     inputs = [args.file, args.map, args.embeddings]
-    if args.compare == reference.PUBLISHED:
-        inputs += map(str, reference.PUBLISHED_RESULTS.values())
+    if args.compare == published_rows.PUBLISHED:
+        inputs += map(str, published_rows.PUBLISHED_RESULTS.values())
     elif args.compare:
         inputs.append(args.compare)
     check_outputs(outputs, inputs=inputs)
@@ -168,7 +161,7 @@ def main(argv=None, prog=SCRIPT):
 
         kept = read_kept_scores(args.file)
     if args.map:
-        rows = map_share.remap(args.file, rows, kept, args.map)
+        rows = tagger_or_map.remap(args.file, rows, kept, args.map)
     share = map_share_sections(args, rows, kept)
     scores = intervals = None
     if args.per_class or args.plot or args.json or args.stats:
@@ -176,12 +169,12 @@ def main(argv=None, prog=SCRIPT):
         scores = metrics.per_class_metrics(*metrics.category_lists(rows))
     if args.per_class or args.json or args.stats:
         found, intervals = tracks.file_intervals(rows, args.file)
-    comparison = reference.compare(rows, args.file, args.compare) if args.compare else None
+    comparison = published_rows.compare(rows, args.file, args.compare) if args.compare else None
 
     sections = [published.format_published(rows) if args.format == "published"
                 else text.format_compact(rows)]
     if args.map:
-        sections[0] = map_share.remap_heading(args.file, kept, args.map) + sections[0]
+        sections[0] = tagger_or_map.remap_heading(args.file, kept, args.map) + sections[0]
     if args.per_class:
         sections += [text.format_per_class(scores),
                      text.format_confusion(scores["labels"], scores["confusion_matrix"])]
@@ -225,13 +218,13 @@ def map_share_sections(args, rows, kept):
 
     check_rows(rows, args.file)
     gated = gated_flags(rows, kept)
-    sections = [map_share.format_labels(rows, gated)] if args.labels else []
+    sections = [tagger_or_map.format_labels(rows, gated)] if args.labels else []
     if args.oracle:
-        groups = map_share.groups_of(rows, kept, args.file)
-        share = map_share.oracle_share(rows, gated, groups, args.folds, args.seed, args.file)
-        probe = (map_share.probe_recall(args.embeddings, args.file, args.folds, args.seed)
+        groups = tagger_or_map.groups_of(rows, kept, args.file)
+        share = tagger_or_map.oracle_share(rows, gated, groups, args.folds, args.seed, args.file)
+        probe = (tagger_or_map.probe_recall(args.embeddings, args.file, args.folds, args.seed)
                  if args.embeddings else None)
-        sections.append(map_share.format_oracle(share, args.folds, args.seed, probe))
+        sections.append(tagger_or_map.format_oracle(share, args.folds, args.seed, probe))
     return sections
 
 

@@ -49,17 +49,17 @@ def main(argv=None, prog="sweep.py"):
     print("\n".join(format_table(records)))
     extra = ()
     if config.options.embeddings:
-        from stemeval.sweep import embedding_shift as distances
+        from stemeval.sweep import embedding_shift
 
-        distances.add_distances(records, config)
-        print("\n" + "\n".join(distances.format_distances(records)))
-        extra = distances.FIELDS
+        embedding_shift.add_distances(records, config)
+        print("\n" + "\n".join(embedding_shift.format_distances(records)))
+        extra = embedding_shift.FIELDS
     written = [*write_summary(records, config.output, extra),
                plot_summary(records, f"{config.output}/accuracy.png")]
     if config.options.embeddings:
         from stemeval.sweep.runner import DISTANCE_PLOT
 
-        written.append(distances.plot_distances(records,
+        written.append(embedding_shift.plot_distances(records,
                                                 f"{config.output}/{DISTANCE_PLOT}"))
     print("wrote " + ", ".join(path for path in written if path), file=sys.stderr)
     return 0

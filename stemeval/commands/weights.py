@@ -6,12 +6,16 @@ import sys
 from pathlib import Path
 
 from stemeval.common.errors import ArgumentParser, UserError, single_line
+from stemeval.taggers import ast_checkpoint, published_files, weight_files
 from stemeval.weights import speech_model, status
-from stemeval.taggers import ast_checkpoint
-from stemeval.taggers import published_files as published
-from stemeval.taggers import weight_files as registry
-from stemeval.weights.sources import (AST_HUB_ID, FETCH_COMMAND, HF_PREFIX,
-                                      SPEECH_MODEL_URL_ENV, URL_PREFIXES, speech_model_url)
+from stemeval.weights.sources import (
+    AST_HUB_ID,
+    FETCH_COMMAND,
+    HF_PREFIX,
+    SPEECH_MODEL_URL_ENV,
+    URL_PREFIXES,
+    speech_model_url,
+)
 
 WHICH = ("checkpoint", "speech-model")
 
@@ -44,7 +48,7 @@ licences: the AST weights are BSD-3-Clause; the speech model is CC BY-NC-ND 4.0
 
 def build_parser(prog="stemeval weights"):
     formatted = dict(hub=AST_HUB_ID, url=speech_model_url(), env=SPEECH_MODEL_URL_ENV,
-                     taggers=", ".join(registry.tagger_files()))
+                     taggers=", ".join(weight_files.tagger_files()))
     parser = ArgumentParser(prog=prog, description=DESCRIPTION % formatted,
                             epilog=EPILOG % formatted,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,10 +101,10 @@ def _chosen(which, command, files):
 
 def fetch_files(args):
     """Prepare each chosen file; each failure is one line, and the others are still tried."""
-    files = registry.tagger_files()
+    files = weight_files.tagger_files()
     steps = {"checkpoint": lambda: _fetch_checkpoint(args.checkpoint),
              "speech-model": lambda: _fetch_speech_model(args.speech_model),
-             **{name: (lambda file=file: registry.fetch(file)) for name, file in files.items()}}
+             **{name: (lambda file=file: weight_files.fetch(file)) for name, file in files.items()}}
     failed = False
     for name in _chosen(args.which, "fetch", files):
         try:
@@ -112,13 +116,13 @@ def fetch_files(args):
 
 
 def _fetch_checkpoint(spec):
-    path = ast_checkpoint.resolve_checkpoint(spec, published.DEFAULT_CHECKPOINT)
+    path = ast_checkpoint.resolve_checkpoint(spec, published_files.DEFAULT_CHECKPOINT)
     ast_checkpoint.load_local(path)
     return f"AST weights ready: {path}"
 
 
 def _fetch_speech_model(spec):
-    path = speech_model.ensure_speech_model(spec, published.DEFAULT_SPEECH_MODEL)
+    path = speech_model.ensure_speech_model(spec, published_files.DEFAULT_SPEECH_MODEL)
     return f"speech model ready: {path}"
 
 
@@ -126,21 +130,21 @@ def report_files(args):
     """Print the status of the chosen files; 1 if any is missing or fails its check."""
     if args.checkpoint and args.checkpoint.startswith((HF_PREFIX, *URL_PREFIXES)):
         raise UserError("status takes a local path for --checkpoint; use fetch for hf: or URLs")
-    files = registry.tagger_files()
+    files = weight_files.tagger_files()
     chosen = _chosen(args.which or (WHICH + tuple(files) if args.all else ()), "status", files)
     reports = {
         "checkpoint": lambda: ast_checkpoint.checkpoint_status(
             Path(args.checkpoint) if args.checkpoint else
-            ast_checkpoint.present_default(published.DEFAULT_CHECKPOINT)
-            or published.DEFAULT_CHECKPOINT,
+            ast_checkpoint.present_default(published_files.DEFAULT_CHECKPOINT)
+            or published_files.DEFAULT_CHECKPOINT,
             "given with --checkpoint" if args.checkpoint else
             f"Hugging Face hub {AST_HUB_ID}, converted to the authors' format",
             "" if args.checkpoint else f"{FETCH_COMMAND} checkpoint"),
         "speech-model": lambda: status.speech_model_status(
-            Path(args.speech_model) if args.speech_model else published.DEFAULT_SPEECH_MODEL,
+            Path(args.speech_model) if args.speech_model else published_files.DEFAULT_SPEECH_MODEL,
             "given with --speech-model" if args.speech_model else speech_model_url(),
             "" if args.speech_model else f"{FETCH_COMMAND} speech-model"),
-        **{name: (lambda file=file: registry.status(file)) for name, file in files.items()},
+        **{name: (lambda file=file: weight_files.status(file)) for name, file in files.items()},
     }
     results = [reports[name]() for name in chosen]
     for report in results:

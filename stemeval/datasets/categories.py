@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from stemeval.labels.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS
 from stemeval.common.errors import UserError
 from stemeval.common.toml_files import read_toml
+from stemeval.labels.audioset import AUDIOSET_LABELS, INSTRUMENT_LABELS
 
 MAPS = Path(__file__).with_name("maps")
 UNMAPPED_CATEGORY = "other"

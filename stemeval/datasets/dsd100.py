@@ -6,8 +6,15 @@ As published: every ``.wav``/``.mp3`` (any case) whose name contains neither ``m
 
 import os
 
-from stemeval.datasets.walker import (Dataset, Found, Stem, audio_files, first_part,
-                                    part_from_end, path_parts)
+from stemeval.datasets.walker import (
+    Dataset,
+    Found,
+    Stem,
+    audio_files,
+    first_part,
+    part_from_end,
+    path_parts,
+)
 
 PUBLISHED_EXTENSIONS = (".wav", ".mp3")
 SPLITS = ("Dev", "Test")

@@ -8,8 +8,8 @@ regular file (a FIFO...) is skipped with a note.
 import csv
 import os
 
-from stemeval.datasets.walker import Dataset, Found, Stem, irregular_note
 from stemeval.common.errors import UserError
+from stemeval.datasets.walker import Dataset, Found, Stem, irregular_note
 
 
 def _rows(path):

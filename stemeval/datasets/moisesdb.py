@@ -6,8 +6,8 @@ As published: every ``.wav``/``.mp3`` except those directly in a folder named ``
 
 import os
 
-from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, part_from_end, path_parts
 from stemeval.datasets.dsd100 import PUBLISHED_EXTENSIONS
+from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, part_from_end, path_parts
 
 
 def song_id(parts):

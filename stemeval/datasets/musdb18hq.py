@@ -6,8 +6,8 @@ Evaluated like DSD100, its predecessor: the label is the file name, ``other`` an
 
 import os
 
-from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, first_part, path_parts
 from stemeval.datasets.dsd100 import song_folder
+from stemeval.datasets.walker import Dataset, Found, Stem, audio_files, first_part, path_parts
 
 SPLITS = ("train", "test")
 NOT_EVALUATED = ("mixture", "other")

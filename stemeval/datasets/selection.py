@@ -7,8 +7,9 @@ import os
 import sys
 from collections import Counter
 
-from stemeval.datasets.categories import dataset_map, read_map
 from stemeval.common.errors import UserError
+from stemeval.datasets import DATASETS
+from stemeval.datasets.categories import dataset_map, read_map
 
 SHOWN_LABELS = 8  # labels named in one line
 
@@ -103,8 +104,6 @@ def check_stem_labels(dataset, folder, stems, category_map, follow_links=False):
 
 def _looks_like(dataset, folder, follow_links):
     """The other datasets whose walker finds stems with their own categories in ``folder``."""
-    from stemeval.datasets import DATASETS
-
     fits = []
     for other in DATASETS.values():
         if other is dataset or other.input_is_file:

@@ -15,9 +15,15 @@ from collections import Counter
 
 import yaml
 
-from stemeval.datasets.walker import (Dataset, Found, Stem, audio_files, irregular_note,
-                                    part_from_end)
 from stemeval.common.errors import UserError
+from stemeval.datasets.walker import (
+    Dataset,
+    Found,
+    Stem,
+    audio_files,
+    irregular_note,
+    part_from_end,
+)
 
 SPLITS = ("train", "validation", "test", "omitted")
 METADATA = "metadata.yaml"

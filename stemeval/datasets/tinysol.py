@@ -9,8 +9,15 @@ wherever they sit below FOLDER; a file the metadata does not list is skipped and
 
 import os
 
-from stemeval.datasets.walker import (Dataset, Found, Stem, audio_files, metadata_table,
-                                    part_from_end, path_parts)
+from stemeval.datasets.walker import (
+    Dataset,
+    Found,
+    Stem,
+    audio_files,
+    metadata_table,
+    part_from_end,
+    path_parts,
+)
 
 METADATA = "TinySOL_metadata.csv"
 SPLITS = ("0", "1", "2", "3", "4")

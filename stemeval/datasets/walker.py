@@ -10,6 +10,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
+from stemeval.common.errors import UserError
+
 
 @dataclass(frozen=True)
 class Stem:
@@ -113,8 +115,6 @@ def metadata_table(files, file_name, columns, folder):
     """The rows (dicts) of the metadata CSV ``file_name`` found among ``files`` (the one
     nearest ``folder``); a missing file or column, or a row short of one, is a UserError
     saying what is wrong. A byte-order mark (as Excel writes) is not part of the header."""
-    from stemeval.common.errors import UserError
-
     found = sorted((os.path.join(directory, name) for directory, name in files
                     if name == file_name), key=lambda path: (path.count(os.sep), path))
     if not found:

@@ -26,6 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from stemeval.common.errors import UserError
+from stemeval.distances.set_metrics import (
+    MIN_SAMPLES_FRECHET,
+    MIN_SAMPLES_KERNEL,
+    frechet_distance,
+    group_bootstrap,
+    kernel_distance,
+    prdc,
+)
 from stemeval.report.text import align
 
 METRICS = ("fad", "kd", "prdc")
@@ -95,15 +103,11 @@ def check_pair(a, b):
 
 def minimum(metric, k):
     """The fewest stems (or windows, for FAD over windows) a set needs for ``metric``."""
-    from stemeval.distances.set_metrics import MIN_SAMPLES_FRECHET, MIN_SAMPLES_KERNEL
-
     return {"fad": MIN_SAMPLES_FRECHET, "kd": MIN_SAMPLES_KERNEL, "prdc": k + 1}[metric]
 
 
 def _metric(metric, k):
     """``(f(a, b), keys or None, bootstrap with duplicated tracks)`` of a metric name."""
-    from stemeval.distances.set_metrics import frechet_distance, kernel_distance, prdc
-
     return {"fad": (frechet_distance, None, True),
             "kd": (kernel_distance, None, False),
             "prdc": (lambda real, fake: prdc(real, fake, k), PRDC_KEYS, False)}[metric]
@@ -135,8 +139,6 @@ def measure(a, b, metrics, k=5, windows=False, boot=200, level=0.95, seed=0):
     """Each metric of ``b`` against ``a`` (two ``Side``s) with its interval: a dict of
     ``{"estimate", "low", "high"}`` (PRDC: one per key), or ``{"skipped": why}`` for a
     metric the sets are too small for. ``windows``: FAD over the windows."""
-    from stemeval.distances.set_metrics import group_bootstrap
-
     found = {}
     for metric in metrics:
         why = _too_small(a, b, metric, k, windows)

@@ -16,14 +16,15 @@ import torch
 
 from stemeval import datasets
 from stemeval.audio.decode import decode
-from stemeval.labels.audioset import INSTRUMENT_LABELS
-from stemeval.runfiles.kept_scores import AT_LEAST, BELOW, NOT_ASKED, StemScores
-from stemeval.engine.precision import autocast
-from stemeval.labels.pick import SPEECH, pick, top_labels
 from stemeval.audio.resample import resample_16k
-from stemeval.runfiles.results import ERROR
 from stemeval.audio.silence import trim_silence
+from stemeval.engine.precision import autocast
+from stemeval.labels.audioset import INSTRUMENT_LABELS
+from stemeval.labels.pick import SPEECH, pick, top_labels
+from stemeval.runfiles.kept_scores import AT_LEAST, BELOW, NOT_ASKED, StemScores
+from stemeval.runfiles.results import ERROR
 from stemeval.speech.gate import GATE_SCORE, SPEECH_LABEL_MIN_SCORE
+from stemeval.taggers.interface import pack
 
 
 @dataclass
@@ -180,8 +181,6 @@ class Evaluator:
     def _vggish(self, speech):
         """The stem's VGGish embedding (the mean over its patches) with its patches', when
         they are kept; None for a stem shorter than a patch."""
-        from stemeval.taggers.interface import pack
-
         patches = speech.patch_embeddings if self.embeddings == "vggish" else None
         return None if patches is None or not len(patches) else pack(patches.mean(0), patches)
 

@@ -5,8 +5,8 @@ import math
 
 from stemeval.common.atomic import write_atomically
 from stemeval.common.errors import UserError
-from stemeval.scoring.metrics import accuracy, mismatches
 from stemeval.runfiles.results import COLUMNS
+from stemeval.scoring.metrics import accuracy, mismatches
 
 
 def json_safe(value):

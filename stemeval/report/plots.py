@@ -5,7 +5,6 @@ import os
 
 from stemeval.common.errors import UserError
 
-
 PLOT_DPI = 100
 
 

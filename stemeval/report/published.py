@@ -3,7 +3,6 @@
 
 from stemeval.scoring.metrics import accuracy, mismatches
 
-
 NO_DATA = "No data to evaluate."
 
 

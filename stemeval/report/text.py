@@ -4,9 +4,8 @@ tables, a comparison of two runs, and the one table aligner every report uses.""
 import math
 
 from stemeval.labels.matching import normalise
-
-from stemeval.scoring.metrics import accuracy, mismatches
 from stemeval.report.published import NO_DATA, format_accuracy
+from stemeval.scoring.metrics import accuracy, mismatches
 
 
 def align(rows, left=1, indent="  "):

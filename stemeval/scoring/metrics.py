@@ -22,7 +22,6 @@ import warnings
 
 from stemeval.labels.matching import normalise
 
-
 LABEL_COLUMNS = ("label", "proposed_label")
 
 
@@ -76,8 +75,11 @@ def per_class_metrics(y_true, y_pred):
     if not y_true:
         raise ValueError("per-class metrics of no rows are undefined")
     import numpy as np
-    from sklearn.metrics import (balanced_accuracy_score, confusion_matrix,
-                                 precision_recall_fscore_support)
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     labels = sorted(set(y_true) | set(y_pred))
     true_labels = sorted(set(y_true))

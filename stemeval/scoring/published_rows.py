@@ -11,11 +11,10 @@ import os
 import re
 from pathlib import Path
 
-from stemeval.labels.matching import normalise
-
-from stemeval.scoring.metrics import compare_runs
 from stemeval.common.errors import UserError
+from stemeval.labels.matching import normalise
 from stemeval.runfiles.results import decode_text, encode_text, read_results
+from stemeval.scoring.metrics import compare_runs
 
 FOLDER = Path(__file__).with_name("reference")
 PUBLISHED_RESULTS = {

@@ -11,6 +11,12 @@ write the group column with ``--details``).
 
 from dataclasses import dataclass
 
+from stemeval.datasets import DATASETS
+from stemeval.datasets.walker import path_parts
+from stemeval.runfiles.sidecar import identity_of, read_sidecar, sidecar_path
+from stemeval.scoring.metrics import category_lists
+from stemeval.scoring.published_rows import dataset_of
+
 
 @dataclass(frozen=True)
 class Tracks:
@@ -25,18 +31,12 @@ class Tracks:
 def layout_of(rows, path):
     """The evaluate.py layout of a results file: its sidecar's, else DSD100 or MoisesDB
     recognised from the rows; None when unknown."""
-    from stemeval.scoring.published_rows import dataset_of
-    from stemeval.runfiles.sidecar import identity_of, read_sidecar, sidecar_path
-
     layout = identity_of(read_sidecar(sidecar_path(path)) or {}).get("dataset")
     return layout if isinstance(layout, str) else dataset_of(rows)
 
 
 def tracks_of(rows, path):
     """The ``Tracks`` of the rows of the results file ``path`` (see the module docstring)."""
-    from stemeval.datasets import DATASETS
-    from stemeval.datasets.walker import path_parts
-
     groups = [(row.get("group") or "").strip() for row in rows]
     if rows and all(groups):
         return Tracks(groups, "the group column", True)
@@ -56,7 +56,6 @@ def tracks_of(rows, path):
 def file_intervals(rows, path):
     """``(Tracks, stats.score_intervals(...))`` of the rows of the results file ``path``:
     accuracy and the recall of each ground-truth category, resampling its tracks."""
-    from stemeval.scoring.metrics import category_lists
     from stemeval.scoring.stats import score_intervals
 
     found = tracks_of(rows, path)

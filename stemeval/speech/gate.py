@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numpy as np
 
 from stemeval.common.errors import UserError, one_line
-
 from stemeval.common.essentia_setup import essentia_standard
+from stemeval.speech.vggish_input import DevicePatches, patch_bands
 
 INPUT_NODE = "model/Placeholder"
 OUTPUT_NODE = "model/Sigmoid"
@@ -312,8 +312,6 @@ class SpeechModels:
         from stemeval.speech.graph import run_batches
 
         if self._device_patches is None:
-            from stemeval.speech.vggish_input import DevicePatches
-
             self._device_patches = DevicePatches(self.device)
         with torch.inference_mode():
             pending = [(evidence, evidence.unseen_patches(self._device_patches))
@@ -421,7 +419,6 @@ def _run_in_pytorch(path):
     import torch
 
     from stemeval.speech.graph import GraphRunner, InvalidGraph, UnsupportedGraph, read_graph
-    from stemeval.speech.vggish_input import patch_bands
 
     key = _file_key(path)
     checked = _checked_graphs.get(key)  # the same file, checked before and not used since

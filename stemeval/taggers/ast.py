@@ -8,9 +8,9 @@ reads (``ASTModel.pooled``), taken from the same forward pass as the scores.
 
 import torch
 
+from stemeval.audio.resample import SAMPLE_RATE, resample_16k
 from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.taggers.ast_features import fbank_features
-from stemeval.audio.resample import SAMPLE_RATE, resample_16k
 from stemeval.taggers.interface import Tagger, TaggerOutput
 
 

@@ -14,17 +14,31 @@ from urllib.parse import unquote, urlsplit
 
 import torch
 
-from stemeval.taggers.ast_model import (ASTConfig, config_from_hf, convert_hf_state_dict, load_hf_folder,
-                           load_original_checkpoint, read_hf_folder)
 from stemeval.common.atomic import part_file, publish
 from stemeval.common.errors import UserError
-from stemeval.weights.checks import (CheckpointError, check_audioset_labels, hf_labels,
-                                     looks_like_tensorflow_graph)
+from stemeval.taggers.ast_model import (
+    ASTConfig,
+    config_from_hf,
+    convert_hf_state_dict,
+    load_hf_folder,
+    load_original_checkpoint,
+    read_hf_folder,
+)
+from stemeval.weights.checks import (
+    CheckpointError,
+    check_audioset_labels,
+    hf_labels,
+    looks_like_tensorflow_graph,
+)
 from stemeval.weights.download import DownloadError, Unreachable, download
 from stemeval.weights.hub import hub_folder, hub_repo_id, hub_snapshot
+from stemeval.weights.sources import (
+    AST_HUB_ID,
+    AUTHORS_CHECKPOINT_NAME,
+    FETCH_COMMAND,
+    URL_PREFIXES,
+)
 from stemeval.weights.status import FileStatus, problem_of
-from stemeval.weights.sources import (AST_HUB_ID, AUTHORS_CHECKPOINT_NAME, FETCH_COMMAND,
-                                      URL_PREFIXES)
 
 
 def load_ast(spec, default):

@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stemeval.audio.resample import resample
+from stemeval.common.errors import UserError, one_line
+
 # PROMPT and prompt (the template for categories no prompts file names) are read here too
 from stemeval.datasets.clap_prompts import PROMPT, prompt, prompts_for  # noqa: F401
-from stemeval.common.errors import UserError, one_line
-from stemeval.audio.resample import resample
 from stemeval.taggers import TAGGERS
 from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.hub import hub_folder, hub_repo_id

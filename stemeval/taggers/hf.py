@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from stemeval.labels.audioset import AUDIOSET_LABELS
-from stemeval.common.errors import UserError, one_line
 from stemeval.audio.resample import resample
+from stemeval.common.errors import UserError, one_line
+from stemeval.labels.audioset import AUDIOSET_LABELS
+from stemeval.taggers import ast
 from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.checks import check_audioset_labels, hf_labels
 from stemeval.weights.hub import hub_folder
@@ -83,8 +84,6 @@ class HfTagger(Tagger):
 
 def load(repo_id, checkpoint=None, categories=None):
     """The tagger for hub model ``repo_id``; ``checkpoint``: a local copy of its folder."""
-    from stemeval.taggers import ast
-
     name = HF_PREFIX + repo_id
     folder = Path(checkpoint) if checkpoint else hub_folder(repo_id, also=EXTRACTOR_FILES)
     try:

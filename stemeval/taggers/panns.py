@@ -22,8 +22,8 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.audio.resample import resample
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.taggers import TAGGERS
 from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.checks import check_classes

@@ -33,8 +33,8 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torchaudio.compliance.kaldi import get_mel_banks
 
-from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.audio.resample import resample
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.taggers import TAGGERS
 from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.checks import CheckpointError, check_classes

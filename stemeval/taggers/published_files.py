@@ -11,10 +11,14 @@ these names at their published import path.
 """
 
 from stemeval.common.errors import UserError
-from stemeval.weights import speech_model
 from stemeval.taggers import ast_checkpoint
-from stemeval.weights.sources import (CHECKPOINT_HOME, CHECKPOINT_NAME, SPEECH_MODEL_HOME,
-                                      SPEECH_MODEL_NAME)
+from stemeval.weights import speech_model
+from stemeval.weights.sources import (
+    CHECKPOINT_HOME,
+    CHECKPOINT_NAME,
+    SPEECH_MODEL_HOME,
+    SPEECH_MODEL_NAME,
+)
 
 DEFAULT_CHECKPOINT = CHECKPOINT_HOME / CHECKPOINT_NAME
 DEFAULT_SPEECH_MODEL = SPEECH_MODEL_HOME / SPEECH_MODEL_NAME

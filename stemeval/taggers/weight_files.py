@@ -15,6 +15,7 @@ import importlib
 from pathlib import Path
 
 from stemeval.common.errors import UserError, one_line
+from stemeval.taggers import TAGGERS
 from stemeval.weights.hub import hub_folder
 from stemeval.weights.sources import FETCH_COMMAND, HubRepo, Released, hub_cache_dir
 from stemeval.weights.status import FileStatus
@@ -80,8 +81,6 @@ class HubModel:
 def tagger_files():
     """``{name: entry}`` of the taggers whose default weights are their own (not the AST's);
     each tagger's module (its checks) is imported only when a file is checked."""
-    from stemeval.taggers import TAGGERS
-
     found = {}
     for name, tagger in TAGGERS.items():
         if isinstance(tagger.weights, Released):

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from stemeval.common.errors import UserError, one_line
 from stemeval.weights.download import DownloadError, Unreachable
-from stemeval.weights.sources import (HF_PREFIX, host_of, hub_cache_dir, hub_endpoint,
-                                      hub_offline)
+from stemeval.weights.sources import HF_PREFIX, host_of, hub_cache_dir, hub_endpoint, hub_offline
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 

@@ -37,8 +37,11 @@ def put_in_hub_cache(cache, repo_id, model):
 
 def hf_wav2vec2(folder, labels=AUDIOSET_LABELS):
     """A tiny non-AST audio classifier with its feature extractor, saved in ``folder``."""
-    from transformers import (Wav2Vec2Config, Wav2Vec2FeatureExtractor,
-                              Wav2Vec2ForSequenceClassification)
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
 
     config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                             intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 4),

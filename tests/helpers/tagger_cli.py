@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stemeval.datasets import category_map
 from stemeval.audio.decode import decode
-from stemeval.labels.pick import choose_label
 from stemeval.audio.silence import trim_silence
+from stemeval.datasets import category_map
+from stemeval.labels.pick import choose_label
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
