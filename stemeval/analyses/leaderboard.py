@@ -35,6 +35,9 @@ from stemeval.scoring import metrics
 from stemeval.scoring.published_rows import below_root, dataset_of
 from stemeval.scoring.tracks import layout_of, tracks_of
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.scoring.stats.
+
 COLUMNS = ("accuracy", "balanced_accuracy", "macro_f1")
 HEADINGS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc.",
             "macro_f1": "macro-F1"}

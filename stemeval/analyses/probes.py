@@ -44,6 +44,9 @@ from stemeval.runfiles.results import read_results
 from stemeval.runfiles.sidecar import read_sidecar, sidecar_path
 from stemeval.scoring.metrics import per_class_metrics, value_counts
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# numpy, scikit-learn and stemeval.runfiles.kept_scores, stemeval.scoring.stats.
+
 INNER_FOLDS = 3
 LOGISTIC_C = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
 MLP_ALPHA = [0.0001, 0.001, 0.01, 0.1, 1.0]

@@ -30,6 +30,9 @@ from stemeval.report.text import align
 from stemeval.runfiles.results import ERROR
 from stemeval.scoring.published_rows import dataset_of, group_of
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.runfiles.embeddings, stemeval.runfiles.kept_scores, stemeval.scoring.stats.
+
 GATED, ERRORS = "speech (gate)", "error"
 
 

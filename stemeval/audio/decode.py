@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# pydub.
+
 _PCM_FORMATS = ("WAV", "WAVEX", "FLAC")
 _PCM_WIDTHS = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
 _FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")

@@ -36,6 +36,9 @@ import numpy as np
 from stemeval.audio.decode import INT_TYPES, DecodedStem, Pcm
 from stemeval.common.errors import UserError
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# audiomentations, pydub and stemeval.audio.reverb.
+
 CLEAN = "clean"
 # audiomentations' Mp3Compression.SUPPORTED_BITRATES (0.43.1), here so that a SPEC is checked
 # without importing audiomentations (a test holds the two equal)

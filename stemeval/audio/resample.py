@@ -15,6 +15,9 @@ import numpy as np
 
 from stemeval.common.essentia_setup import essentia_standard
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# torch, torchaudio.
+
 SAMPLE_RATE = 16000  # what the speech gate and the AST read
 RESAMPLE_QUALITY = 4  # libsamplerate's linear interpolator, as MonoLoader(resampleQuality=4)
 

@@ -32,6 +32,9 @@ from stemeval.runfiles.outputs import check_outputs
 from stemeval.runfiles.results import check_rows, count_errors, read_results, warn_repeated_paths
 from stemeval.scoring import metrics, published_rows, tracks
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.runfiles.kept_scores.
+
 SCRIPT = "computeaccuracy.py"
 
 

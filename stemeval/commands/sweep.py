@@ -4,6 +4,10 @@ import sys
 
 from stemeval.common.errors import ArgumentParser, needs_packages
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.sweep, stemeval.sweep.config, stemeval.sweep.ray_runner, stemeval.sweep.runner,
+# stemeval.sweep.summary.
+
 
 def parse_args(argv=None, prog="sweep.py"):
     parser = ArgumentParser(

@@ -3,6 +3,9 @@
 import functools
 import os
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# essentia.
+
 
 @functools.lru_cache(maxsize=None)
 def essentia_standard():

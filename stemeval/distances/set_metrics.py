@@ -12,6 +12,9 @@ from collections import namedtuple
 
 import numpy as np
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# scipy.
+
 # Fewest samples per set: a covariance (ddof=1) and the unbiased MMD^2 need two.
 MIN_SAMPLES_FRECHET = 2
 MIN_SAMPLES_KERNEL = 2

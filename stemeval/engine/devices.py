@@ -5,6 +5,9 @@ import os
 
 from stemeval.common.errors import UserError
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# torch.
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CPU_BATCH_SIZE = 4  # larger batches are no faster on a CPU
 GPU_BYTES_PER_STEM = 256 * 2 ** 20  # a tagger's activations per stem in a batch, generously

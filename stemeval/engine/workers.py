@@ -29,6 +29,9 @@ from concurrent.futures.process import BrokenProcessPool
 
 from stemeval.common.essentia_setup import essentia_standard
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# torch and stemeval.engine.pipeline.
+
 WORKER_DIED = "the process preparing it died"
 
 _preparer = None  # this worker's Preparer: inherited when forked, sent when started fresh

@@ -8,6 +8,9 @@ from stemeval.common.errors import UserError
 from stemeval.runfiles.results import COLUMNS
 from stemeval.scoring.metrics import accuracy, mismatches
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.scoring.stats.
+
 
 def json_safe(value):
     """Replace NaN by None (JSON null), recursively."""

@@ -5,6 +5,9 @@ import os
 
 from stemeval.common.errors import UserError
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# matplotlib, numpy.
+
 PLOT_DPI = 100
 
 

@@ -7,6 +7,9 @@ from stemeval.labels.matching import normalise
 from stemeval.report.published import NO_DATA, format_accuracy
 from stemeval.scoring.metrics import accuracy, mismatches
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.scoring.stats.
+
 
 def align(rows, left=1, indent="  "):
     """Rows of cells as lines: the first ``left`` columns left-aligned, the others

@@ -22,6 +22,9 @@ import warnings
 
 from stemeval.labels.matching import normalise
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# numpy, scikit-learn.
+
 LABEL_COLUMNS = ("label", "proposed_label")
 
 

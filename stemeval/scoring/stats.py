@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# scikit-learn, scipy.
+
 LEVEL, RESAMPLES, SEED = 0.95, 2000, 0  # what the reports use
 
 

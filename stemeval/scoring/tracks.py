@@ -17,6 +17,9 @@ from stemeval.runfiles.sidecar import identity_of, read_sidecar, sidecar_path
 from stemeval.scoring.metrics import category_lists
 from stemeval.scoring.published_rows import dataset_of
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.scoring.stats.
+
 
 @dataclass(frozen=True)
 class Tracks:

@@ -17,6 +17,9 @@ from stemeval.common.errors import UserError, one_line
 from stemeval.common.essentia_setup import essentia_standard
 from stemeval.speech.vggish_input import DevicePatches, patch_bands
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# torch and stemeval.speech.graph, stemeval.speech.vggish_embeddings.
+
 INPUT_NODE = "model/Placeholder"
 OUTPUT_NODE = "model/Sigmoid"
 SPEECH_CLASS = 7  # cla, dan, hip, jaz, pop, rhy, roc, spe

@@ -41,6 +41,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stemeval.speech.vggish_input import patch_bands, patch_count, patch_span
+
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# protobuf, tensorboard.
+
 
 class UnsupportedGraph(Exception):
     """The graph needs an op (or an op setting) the PyTorch runner does not implement."""
@@ -620,8 +625,6 @@ class PatchActivations:
     """
 
     def __init__(self, runner: GraphRunner | None, audio_16k: np.ndarray):
-        from .vggish_input import patch_count, patch_span
-
         self._runner = runner  # already on its device: moved once, where it was built
         self._audio = np.ascontiguousarray(audio_16k, dtype=np.float32)
         self.approximate = False
@@ -661,8 +664,6 @@ class PatchActivations:
 
     def unit_patches(self, start: int, stop: int) -> np.ndarray:
         """The input patches of units ``start`` to ``stop``: [n, 96, 64] float32."""
-        from .vggish_input import patch_bands
-
         return patch_bands(self._audio, self._patch_of_unit[start:stop])
 
     def device_patches(self, start: int, stop: int, patches) -> torch.Tensor:

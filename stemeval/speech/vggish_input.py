@@ -38,6 +38,9 @@ import numpy as np
 
 from stemeval.common.essentia_setup import essentia_standard
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# torch.
+
 FRAME_SIZE = 400
 HOP_SIZE = 160
 PATCH_FRAMES = 96

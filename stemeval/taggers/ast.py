@@ -13,6 +13,9 @@ from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.taggers.ast_features import fbank_features
 from stemeval.taggers.interface import Tagger, TaggerOutput
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.taggers.published_files.
+
 
 class AstTagger(Tagger):
     sample_rate = SAMPLE_RATE

@@ -23,6 +23,9 @@ from torch import nn
 from stemeval.weights.checks import CheckpointError, check_shapes, hf_labels
 from stemeval.weights.safe_load import NotWeights, PickledObjects, load_tensors, state_dict_of
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# safetensors.
+
 PATCH = 16
 MEL_BINS = 128
 INPUT_FRAMES = 1024

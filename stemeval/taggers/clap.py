@@ -42,6 +42,9 @@ from stemeval.taggers.interface import Tagger, TaggerOutput
 from stemeval.weights.hub import hub_folder, hub_repo_id
 from stemeval.weights.sources import HF_PREFIX
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# transformers.
+
 DEFAULT_MODEL = TAGGERS["clap"].weights.repo_id
 # Besides the weights: the model's config, the processor's (feature extractor and tokenizer).
 HUB_FILES = TAGGERS["clap"].weights.files

@@ -22,6 +22,9 @@ from stemeval.weights.checks import check_audioset_labels, hf_labels
 from stemeval.weights.hub import hub_folder
 from stemeval.weights.sources import HF_PREFIX
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# transformers.
+
 AST_MODEL_TYPE = "audio-spectrogram-transformer"
 EXTRACTOR_FILES = ("preprocessor_config.json",)  # the feature extractor's settings
 

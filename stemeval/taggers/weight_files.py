@@ -20,6 +20,9 @@ from stemeval.weights.hub import hub_folder
 from stemeval.weights.sources import FETCH_COMMAND, HubRepo, Released, hub_cache_dir
 from stemeval.weights.status import FileStatus
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.weights.released.
+
 
 class ReleasedFile:
     """A tagger's released weights file, cached in torch hub's checkpoint folder."""

@@ -12,6 +12,9 @@ from stemeval.common.errors import UserError, one_line
 from stemeval.weights.download import DownloadError, Unreachable
 from stemeval.weights.sources import HF_PREFIX, host_of, hub_cache_dir, hub_endpoint, hub_offline
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# huggingface_hub.
+
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 

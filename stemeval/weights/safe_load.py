@@ -13,6 +13,9 @@ import warnings
 
 from stemeval.weights.checks import CheckpointError
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# torch.
+
 
 class PickledObjects(CheckpointError):
     """The file's pickle names Python objects; ``name`` is the first, when torch says it."""

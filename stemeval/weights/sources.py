@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# huggingface_hub, torch.
+
 PROJECT = Path(__file__).resolve().parents[2]
 HF_PREFIX = "hf:"  # --tagger hf:<repo id>, --checkpoint hf:<repo id>
 URL_PREFIXES = ("http://", "https://")
