@@ -12,12 +12,14 @@ from stemeval.analyses.leaderboard import json_leaderboard, leaderboard
 from stemeval.commands.evaluate import build_parser
 from stemeval.common.errors import UserError
 from stemeval.datasets import DATASETS
-from stemeval.engine.run import evaluate_dataset
 from stemeval.report.json_report import json_intervals, json_report
 from stemeval.runfiles.results import check_rows, count_errors, read_results
 from stemeval.scoring.metrics import category_lists, per_class_metrics, value_counts
 from stemeval.scoring.published_rows import compare as compare_rows
 from stemeval.scoring.tracks import file_intervals
+
+# Imported inside the function that runs it, so that scoring from Python does not load torch:
+# stemeval.engine.run.
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ def evaluate(dataset, folder, output=None, *, progress=False, **options):
     args = build_parser(prog="stemeval.evaluate").parse_args(argv)
     if args.output is None:
         args.output = f"results_{dataset}.csv"
+    from stemeval.engine.run import evaluate_dataset
+
     evaluate_dataset(DATASETS[dataset], args)
     return Run(Path(args.output), read_results(args.output))
 

@@ -1,9 +1,10 @@
 """sweep.py on generated stems with random weights: the clean cell is a plain run, a sweep
 killed and restarted ends with the files of an uninterrupted one, a local Ray cluster writes
-the same files, each stem is decoded once, and a bad config is one line before any work.
-Every cell has a run's sidecar, checked when the sweep is run again; two sweeps on one
-output do not both write; a condition that fails on every stem is marked failed; repeats
-draw each random condition again, and the summary gives the spread of its draws."""
+the same files (and kept scores), each stem is decoded once, and a bad config is one line
+before any work. Every cell has a run's sidecar, checked when the sweep is run again; two
+sweeps on one output do not both write; a condition that fails on every stem is marked
+failed; repeats draw each random condition again, and the summary gives the spread of its
+draws."""
 
 import csv
 import json
@@ -60,12 +61,48 @@ def _project(folder, chunk=2):
     return folder
 
 
-def _files(folder):
-    """Every file a sweep wrote, but for the plot (images are not compared byte for byte)
-    and the cells' sidecars (they hold times)."""
+def _files(folder, kept_scores=False):
+    """Every file a sweep wrote, but for the plot (images are not compared byte for byte),
+    the cells' sidecars (they hold times) and, unless ``kept_scores``, the cells' kept scores
+    (they hold the identity, with the model files' absolute paths: ``_kept_scores`` compares
+    them)."""
     return {str(path.relative_to(folder)): path.read_bytes()
             for path in sorted(folder.rglob("*")) if path.is_file()
-            and path.suffix != ".png" and not path.name.endswith(".csv.json")}
+            and path.suffix != ".png" and not path.name.endswith(".csv.json")
+            and (kept_scores or not path.name.endswith(".csv.scores.npz"))}
+
+
+def _kept_scores(folder):
+    """Each cell's kept scores: their arrays, the identity read from its JSON with the model
+    files' paths left out (they name the folder the sweep ran in)."""
+    found = {}
+    for path in sorted(folder.rglob("*.csv.scores.npz")):
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+        identity = json.loads(str(arrays.pop("identity")))
+        arrays["identity"] = {key: ({k: v for k, v in value.items() if k != "path"}
+                                    if isinstance(value, dict) else value)
+                              for key, value in identity.items()}
+        found[str(path.relative_to(folder))] = arrays
+    return found
+
+
+def _assert_same_kept_scores(folder, other, exact=True):
+    """The cells' kept scores under ``folder`` are those under ``other``: the same stems,
+    classes and identity, and the same scores (``exact``), or the same to float32's last bits
+    (stems batched otherwise: see the README's kept scores)."""
+    found, expected = _kept_scores(folder), _kept_scores(other)
+    assert sorted(found) == sorted(expected) and found
+    for name, arrays in expected.items():
+        assert sorted(found[name]) == sorted(arrays), name
+        for key, value in arrays.items():
+            if key == "identity":
+                assert found[name][key] == value, name
+            elif key == "scores" and not exact:
+                np.testing.assert_allclose(found[name][key], value, rtol=1e-5, atol=1e-7,
+                                           err_msg=name)
+            else:
+                np.testing.assert_array_equal(found[name][key], value, err_msg=f"{name} {key}")
 
 
 def _sweep(*args, cwd):
@@ -138,6 +175,7 @@ def test_killed_and_restarted_ends_with_the_same_files(uninterrupted, tmp_path):
     result = _sweep("sweep.toml", "--quiet", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert _files(folder / "out") == uninterrupted[1]
+    _assert_same_kept_scores(folder / "out", uninterrupted[0] / "out", exact=False)
 
 
 def test_ray_writes_the_files_of_a_local_sweep(uninterrupted, tmp_path):
@@ -157,6 +195,7 @@ def test_ray_writes_the_files_of_a_local_sweep(uninterrupted, tmp_path):
         os.chdir(cwd)
     cells = {name: data for name, data in uninterrupted[1].items() if name.startswith("toy/")}
     assert _files(folder / "out") == cells
+    _assert_same_kept_scores(folder / "out", uninterrupted[0] / "out")
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -228,13 +267,13 @@ def test_a_sweep_run_again_with_other_weights_is_refused(uninterrupted, tmp_path
     folder = tmp_path / "copy"
     shutil.copytree(uninterrupted[0], folder)
     save_original_checkpoint(random_model(seed=6), folder / "ast.pth")
-    before = _files(folder / "out")
+    before = _files(folder / "out", kept_scores=True)
     result = _sweep("sweep.toml", "--quiet", cwd=folder)
     assert result.returncode == 2
     assert result.stderr.startswith("error: cannot resume out/toy/ast/clean.csv: its sidecar "
                                     "out/toy/ast/clean.csv.json names weights ")
     assert len(result.stderr.splitlines()) == 1
-    assert _files(folder / "out") == before
+    assert _files(folder / "out", kept_scores=True) == before
 
 
 def test_two_sweeps_on_one_output_do_not_both_write(uninterrupted, tmp_path):
@@ -250,6 +289,7 @@ def test_two_sweeps_on_one_output_do_not_both_write(uninterrupted, tmp_path):
         f"it (lock file out/toy/ast/clean.csv.lock); wait for it to end, or give another "
         f"output\n")
     assert _files(folder / "out") == uninterrupted[1]
+    _assert_same_kept_scores(folder / "out", uninterrupted[0] / "out")
 
 
 def test_a_condition_that_fails_on_every_stem_is_marked_failed(tmp_path):

@@ -7,9 +7,11 @@ from stemeval import taggers
 from stemeval.common.errors import ArgumentParser
 from stemeval.datasets import DATASETS
 from stemeval.engine.devices import DEVICES
-from stemeval.engine.run import evaluate_dataset
 from stemeval.report.published import format_published
 from stemeval.runfiles.results import read_results
+
+# Imported inside the function that runs it, so that --help and bad options answer without
+# loading torch: stemeval.engine.run.
 
 
 def _dataset_list():
@@ -132,6 +134,8 @@ def main(argv=None, prog=None, dataset=None, default_output=None):
     dataset = DATASETS[dataset or args.dataset]
     if args.output is None:
         args.output = f"results_{dataset.name}.csv"
+    from stemeval.engine.run import evaluate_dataset
+
     status = evaluate_dataset(dataset, args)
     print_published_ending(args.output)
     return status

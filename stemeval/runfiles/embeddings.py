@@ -31,8 +31,11 @@ import numpy as np
 from stemeval.common.atomic import write_atomically
 from stemeval.common.errors import UserError, one_line
 from stemeval.labels.matching import normalise
-from stemeval.runfiles.record_log import append as _append, records as _records, repair
+from stemeval.runfiles.record_log import append as _append
+from stemeval.runfiles.record_log import records as _records
+from stemeval.runfiles.record_log import repair
 from stemeval.runfiles.results import ERROR, encode_text
+from stemeval.runfiles.sidecar import identity_key
 from stemeval.taggers.interface import pack, unpack
 
 ARRAYS = ("embeddings", "paths", "labels", "groups", "tagger")
@@ -47,8 +50,6 @@ def maker(source, identity, tagger=None, speech_models=None):
     """What makes a run's embeddings, as the file records it (``MAKER``): with ``source``
     ``"tagger"`` the tagger's embedding, with ``"vggish"`` the speech graph's; ``identity``:
     the run's (``sidecar.model_identity``), which names the weights."""
-    from stemeval.runfiles.sidecar import identity_key
-
     if source == VGGISH:
         return {"tagger": VGGISH, "layer": f"{speech_models.embedding_node}; {VGGISH_POOLING}",
                 "weights": identity_key(identity["speech_model"])}
@@ -145,11 +146,12 @@ def log_path(path):
     return f"{path}.part"
 
 
-def check_resume(path, tagger, rows, output, layer=None, weights=None):
+def check_covers_kept_rows(path, tagger, rows, output, layer=None, weights=None):
     """UserError, before anything is written, when a resume with ``--embeddings path``
     would give an ``.npz`` lacking some of the resumed file's ``rows`` (error rows have
     none), as when the file was begun without ``--embeddings``, or with another path, or
-    mixing embeddings made otherwise (``tagger``, ``layer``, ``weights``: see ``maker``)."""
+    mixing embeddings made otherwise (``tagger``, ``layer``, ``weights``: see ``maker``).
+    A resume's check, made by ``stemeval.runfiles.lifecycle``."""
     log = Path(log_path(path))
     made = {"tagger": tagger, "layer": layer, "weights": weights}
     if log.exists():

@@ -1,6 +1,6 @@
-"""The kept scores: every evaluation run keeps, beside its results CSV, what each row was
-derived from, so that a scoring command can derive the rows again (with another map, say)
-without running the tagger again.
+"""The kept scores: every evaluation run (and every sweep cell) keeps, beside its results
+CSV, what each row was derived from, so that a scoring command can derive the rows again
+(with another map, say) without running the tagger again.
 
 The file is ``<output>.scores.npz`` (named as the sidecar ``<output>.json`` is), one entry
 per stem that got a row other than ``error``:
@@ -23,7 +23,7 @@ written (``stemeval.runfiles.record_log``: its names path/label/group, then the 
 ``gated`` and ``speech_rule``), after a first entry that holds the header (tagger, classes,
 identity). The ``.npz`` is assembled from the log at the end of every run, interrupted or
 not; ``--resume`` appends to the log (or starts it from the ``.npz``). A stem run twice keeps
-its latest entry.
+its latest entry. When they are opened, checked and closed is ``stemeval.runfiles.lifecycle``'s.
 """
 
 import json
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stemeval.runfiles import record_log
 from stemeval.common.atomic import write_atomically
 from stemeval.common.errors import UserError, one_line
 from stemeval.labels.matching import normalise
 from stemeval.labels.pick import SPEECH, pick
+from stemeval.runfiles import record_log
 from stemeval.runfiles.results import ERROR, encode_text
 from stemeval.runfiles.sidecar import IDENTITY, identity_key, identity_text
 
@@ -130,11 +130,12 @@ def _saved(output, header):
     return None
 
 
-def check_resume(output, header, rows):
+def check_covers_kept_rows(output, header, rows):
     """UserError, before anything is written, when a resume of ``output`` would mix kept
     scores: those there are of another run (tagger, model files, condition), or lack some of
     the kept ``rows`` (error rows have none). A file without kept scores at all (made before
-    they were kept) is resumed: the kept scores then hold the rows this run writes."""
+    they were kept) is resumed: the kept scores then hold the rows this run writes. A
+    resume's check, made by ``stemeval.runfiles.lifecycle``."""
     saved = _saved(output, header)
     if saved is None:
         return

@@ -5,7 +5,7 @@ An evaluation run writes its results CSV, the sidecar ``<output>.json``, the loc
 ``<output>.lock``, the kept scores ``<output>.scores.npz`` and their log
 ``<output>.scores.npz.part`` and, with ``--embeddings``, the ``.npz`` and its log
 ``<npz>.part``; a sweep writes the same for every cell (embeddings with ``embeddings =
-true``, no kept scores), and its summary files. Nothing else. Before any model is loaded,
+true``), and its summary files. Nothing else. Before any model is loaded,
 each must be a writable path that is not a folder, not a device or a pipe, not one of the
 run's inputs (its stems, manifest, map, checkpoint, speech model, sweep config) and not
 another of its outputs, compared by real path and by file identity, so that links and
@@ -28,6 +28,14 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from stemeval.common.errors import UserError
+from stemeval.runfiles.results import is_results_file
+from stemeval.runfiles.sidecar import sidecar_path
+from stemeval.weights.sources import (
+    CHECKPOINT_HOME,
+    CHECKPOINT_NAME,
+    SPEECH_MODEL_HOME,
+    SPEECH_MODEL_NAME,
+)
 
 NPZ_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (np.savez), or an empty one
 NPY_START = b"\x93NUMPY"
@@ -112,13 +120,13 @@ def _is_lock_file(path):
 
 class RunFiles:
     """The files one run (or one sweep cell) writes: see the module docstring;
-    ``keep_scores``: an evaluation run's kept scores (``stemeval.runfiles.kept_scores``)."""
+    ``keep_scores``: its kept scores (``stemeval.runfiles.kept_scores``)."""
 
     def __init__(self, output, embeddings=None, keep_scores=False):
+        # imported here, not with the module: kept_scores and embeddings load numpy, which
+        # the scoring commands (that guard their outputs with this module) do without
         from stemeval.runfiles import kept_scores
         from stemeval.runfiles.embeddings import log_path
-        from stemeval.runfiles.results import is_results_file
-        from stemeval.runfiles.sidecar import sidecar_path
 
         self.output = output
         self.sidecar = sidecar_path(output)
@@ -197,9 +205,6 @@ def run_inputs(stems, tagger, manifest=None, map_file=None, checkpoint=None,
                speech_model=None):
     """``(role, path)`` of what an evaluation run reads: its stems, manifest, map, and the
     model files it will load (the published homes when none is given)."""
-    from stemeval.weights.sources import (CHECKPOINT_HOME, CHECKPOINT_NAME, SPEECH_MODEL_HOME,
-                                          SPEECH_MODEL_NAME)
-
     if checkpoint is None and tagger == "ast":
         checkpoint = str(CHECKPOINT_HOME / CHECKPOINT_NAME)
     inputs = [("stem", stem.path) for stem in stems]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from stemeval.common.errors import UserError
+from stemeval.datasets.selection import select
 
 COLUMNS = ["label", "path", "prediction", "proposed_label"]
 DETAIL_COLUMNS = ["score", "speech_score", "top5", "error", "group"]
@@ -259,8 +260,6 @@ def left_out_stems(dataset, folder, category_map, split=None, limit=None, follow
     """For ``stems_to_do``: a function giving ``(stem, reason)`` for each stem of ``folder``
     that ``--split`` or ``--limit`` leave out of a run (it walks the folder again)."""
     def left_out():
-        from stemeval.datasets.selection import select
-
         every = select(dataset, folder, category_map, None, follow_links).stems
         chosen = [stem for stem in every if split is None or stem.split == split]
         found = [(stem, f"a stem of split {stem.split}, which --split {split} leaves out")

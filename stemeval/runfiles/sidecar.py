@@ -32,6 +32,11 @@ from pathlib import Path
 from stemeval.common.atomic import write_atomically
 from stemeval.common.errors import UserError, one_line
 
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# torch.
+
+# torch is imported where a CUDA device is named (``_device_text``), not with this module.
+
 PACKAGES = ("torch", "torchaudio", "transformers", "timm", "numpy", "essentia-tensorflow",
             "pydub", "soundfile", "huggingface_hub", "panns-inference", "hear21passt")
 CHUNK = 1 << 20
@@ -93,11 +98,20 @@ def file_record(path):
     return {"path": path, "sha256": None}
 
 
-def model_identity(tagger, speech_model):
-    """The identity fields of the loaded model files (see the module docstring)."""
+def model_identity(tagger, speech_model, hashed=None):
+    """The identity fields of the loaded model files (see the module docstring); ``hashed``:
+    a dict that keeps each file's record, so that several identities made in one process (a
+    sweep's cells) hash each file once."""
+    def record(path):
+        if hashed is None:
+            return file_record(path)
+        if path not in hashed:
+            hashed[path] = file_record(path)
+        return hashed[path]
+
     prompts = {"prompts": tagger.prompting.identity()} if tagger.prompting else {}
-    return {"tagger": tagger.name, "weights": file_record(tagger.weights), **prompts,
-            "speech_model": file_record(str(speech_model))}
+    return {"tagger": tagger.name, "weights": record(tagger.weights), **prompts,
+            "speech_model": record(str(speech_model))}
 
 
 def condition_identity(dataset, category_map, deform, precision, speech_backend, device):
@@ -133,9 +147,10 @@ def identity_text(value):
     return "none (fp32)" if value is None else str(value)
 
 
-def check_resume(previous, identity, output):
+def check_same_identity(previous, identity, output):
     """UserError naming the first identity field whose value in the ``previous`` sidecar
-    record differs from this run's ``identity`` (fields either lacks are not compared)."""
+    record differs from this run's ``identity`` (fields either lacks are not compared); a
+    resume's check, made by ``stemeval.runfiles.lifecycle``."""
     if previous is None:
         return
     old = identity_of(previous)

@@ -8,10 +8,11 @@ the config file and what is wrong.
 import os
 from dataclasses import dataclass, field
 
+from stemeval import taggers as tagger_registry
 from stemeval.audio.deform import CLEAN, canonical, is_random, parse_spec
 from stemeval.common.errors import UserError
 from stemeval.common.toml_files import read_toml
-from stemeval import taggers as tagger_registry
+from stemeval.datasets import DATASETS
 
 TOP_KEYS = {"output", "taggers", "conditions", "datasets", "checkpoints", "options", "repeats"}
 DATASET_KEYS = {"layout", "folder", "map", "split", "limit", "follow_links"}
@@ -23,8 +24,6 @@ OPTION_CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "precision": ("fp32"
 
 
 def layouts():
-    from stemeval.datasets import DATASETS
-
     return DATASETS
 
 

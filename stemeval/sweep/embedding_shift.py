@@ -13,6 +13,13 @@ or one too small for the metric (fewer than ``PRDC_K`` + 1 stems for coverage) h
 import math
 
 from stemeval.audio.deform import CLEAN
+from stemeval.distances.embedding_files import Side, measure
+from stemeval.report.plots import save_panels
+from stemeval.report.text import align
+from stemeval.runfiles.embeddings import read_embeddings
+
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# matplotlib.
 
 PRDC_K = 5
 FIELDS = ["fad", "coverage"]
@@ -22,8 +29,6 @@ def add_distances(records, config):
     """Give each summary record ``fad`` and ``coverage`` against its clean cell (None where
     there is none); the records are matched to cells by dataset, tagger and condition. With
     repeats, a record's numbers are the mean over its draws, each draw measured alone."""
-    from stemeval.runfiles.embeddings import read_embeddings
-
     cells = {(dataset.name, tagger, condition.base, condition.draw): (dataset, tagger, condition)
              for dataset, tagger, condition in config.cells()}
 
@@ -52,8 +57,6 @@ def add_distances(records, config):
 def _measure(clean, deformed):
     """FAD and coverage of one cell's embeddings against its clean cell's (None where the
     sets are too small for the metric)."""
-    from stemeval.distances.embedding_files import Side, measure
-
     found = measure(Side.of(clean), Side.of(deformed), ["fad", "prdc"], k=PRDC_K,
                     windows=clean.windows is not None and deformed.windows is not None,
                     boot=0)
@@ -63,8 +66,6 @@ def _measure(clean, deformed):
 
 def format_distances(records):
     """Text lines: each cell's accuracy drop beside its FAD and coverage from clean."""
-    from stemeval.report.text import align
-
     def number(value):
         return "-" if value is None else f"{value:.4g}"
 
@@ -86,8 +87,6 @@ def plot_distances(records, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from stemeval.report.plots import save_panels
 
     taggers = list(dict.fromkeys(r["tagger"] for r in points))
     datasets = list(dict.fromkeys(r["dataset"] for r in points))

@@ -29,7 +29,10 @@ from contextlib import ExitStack
 from stemeval.common.errors import UserError, needs_packages, one_line
 from stemeval.engine.progress import Progress
 from stemeval.sweep.runner import finish_datasets, open_datasets
-from stemeval.sweep.work import forget_loaded
+from stemeval.sweep.work import evaluate_shard, forget_loaded
+
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# ray.
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT_VARIABLE = "STEMEVAL_RAY_TIMEOUT"
@@ -156,8 +159,6 @@ def _task_options(config):
 def _shard_task(folder, *args):
     """``evaluate_shard`` in ``folder`` (the driver's), with the CPUs Ray gave the task."""
     import ray
-
-    from stemeval.sweep.work import evaluate_shard
 
     os.chdir(folder)
     cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))

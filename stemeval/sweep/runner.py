@@ -1,16 +1,19 @@
 """Running a sweep's cells: the cell files, their shards, and the local runner.
 
-Every cell is what ``evaluate.py --resume`` would keep and write: a results CSV with its
-sidecar (the same identity a run records, checked on every resume: a cell whose sidecar
-names other weights, another map or another condition is refused) and its lock file (a
-second sweep on the same output stops at once). Rows already there are kept, a row cut by a
-kill is repaired, and only the stems a cell lacks are run. A dataset's stems are cut into
-shards of ``options.chunk`` stems, in path order; each shard's rows are appended to every
-cell file in the stems' order, so a cell's file is the same whichever runner, shard size or
-interruption made it. Everything is checked, and every cell locked, before any file is
-written. With ``options.embeddings`` each cell also keeps its embeddings as a run's
-``--embeddings`` does (``config.embeddings_path``: guarded, logged before each row, resumed,
-and refused when the rows kept have none).
+Every cell is what ``evaluate.py --resume`` would keep and write, through the same life
+cycle (``stemeval.runfiles.lifecycle``, which owns what a resume keeps and the identity it
+must match): a results CSV with its sidecar (the same identity a run records, checked on
+every resume: a cell whose sidecar names other weights, another map or another condition is
+refused), its kept scores (``<cell>.csv.scores.npz``, so ``computeaccuracy.py --map``
+re-derives a cell's rows as a run's) and its lock file (a second sweep on the same output
+stops at once). Rows already there are kept, a row cut by a kill is repaired, and only the
+stems a cell lacks are run. A dataset's stems are cut into shards of ``options.chunk``
+stems, in path order; each shard's rows are appended to every cell file in the stems'
+order, so a cell's file is the same whichever runner, shard size or interruption made it.
+Everything is checked, and every cell locked, before any file is written. With
+``options.embeddings`` each cell also keeps its embeddings as a run's ``--embeddings`` does
+(``config.embeddings_path``). What is left here is the sweep's own: which cells there are,
+their shards, and whose rows go to which cell.
 """
 
 import dataclasses
@@ -18,11 +21,14 @@ import os
 import sys
 from contextlib import ExitStack
 
-from stemeval.runfiles import embeddings
 from stemeval.common.errors import UserError
-from stemeval.runfiles.outputs import RunFiles, check_outputs
+from stemeval.datasets import DATASETS
+from stemeval.datasets.selection import find_stems
 from stemeval.engine.progress import Progress
-from stemeval.runfiles.results import COLUMNS, ERROR, ResultWriter, left_out_stems, read_results
+from stemeval.runfiles.lifecycle import RunLifecycle
+from stemeval.runfiles.outputs import check_outputs
+from stemeval.sweep.work import EMBEDDING, KEPT, evaluate_shard, load_tagger, sweep_device
+from stemeval.taggers.published_files import ensure_speech_model
 
 SUMMARY_FILES = ("summary.csv", "summary.json", "accuracy.png")
 DISTANCE_PLOT = "distance.png"  # with embeddings: the accuracy drop against FAD
@@ -30,9 +36,6 @@ DISTANCE_PLOT = "distance.png"  # with embeddings: the accuracy drop against FAD
 
 def dataset_stems(config, dataset):
     """The stems and category map of a dataset, as ``evaluate.py`` selects them."""
-    from stemeval.datasets import DATASETS
-    from stemeval.datasets.selection import find_stems
-
     try:
         return find_stems(DATASETS[dataset.layout], dataset.folder, dataset.map, dataset.split,
                           dataset.limit, dataset.follow_links)
@@ -40,16 +43,13 @@ def dataset_stems(config, dataset):
         raise UserError(f"{config.path}: datasets.{dataset.name}: {error}") from None
 
 
+@dataclasses.dataclass
 class SweepCell:
-    """One cell's files, what its resume keeps, and (once started) its writer, sidecar and
-    embeddings store."""
+    """One cell: its tagger, its condition and the life cycle of its files."""
 
-    def __init__(self, path, tagger, condition, embeddings=None):
-        self.files = RunFiles(path, embeddings)
-        self.tagger, self.condition = tagger, condition
-        self.identity = self.resume = self.writer = self.sidecar = self.store = None
-        self.written = 0
-        self.complete = False
+    tagger: str
+    condition: object
+    run: RunLifecycle
 
 
 class DatasetCells:
@@ -58,15 +58,15 @@ class DatasetCells:
     def __init__(self, config, dataset):
         self.dataset = dataset
         self.stems, self.category_map = dataset_stems(config, dataset)
-        self.cells = [SweepCell(config.cell_path(dataset, tagger, condition), tagger, condition,
-                           config.embeddings_path(dataset, tagger, condition))
+        self.cells = [SweepCell(tagger, condition,
+                                RunLifecycle(config.cell_path(dataset, tagger, condition),
+                                             embeddings=config.embeddings_path(
+                                                 dataset, tagger, condition)))
                       for d, tagger, condition in config.cells() if d == dataset]
         self.todo = []
 
     def inputs(self):
         """``(role, path)`` of what this dataset's cells read (stems, manifest, map)."""
-        from stemeval.datasets import DATASETS
-
         manifest = self.dataset.folder if DATASETS[self.dataset.layout].input_is_file else None
         return ([("stem", stem.path) for stem in self.stems] +
                 [(role, path) for role, path in (("manifest", manifest), ("map", self.dataset.map))
@@ -74,58 +74,32 @@ class DatasetCells:
 
     def plan(self, config, device):
         """Read and check what every cell keeps (nothing is written)."""
-        from stemeval.datasets import DATASETS
-        from stemeval.engine.run import plan_resume
-        from stemeval.runfiles.sidecar import condition_identity
-
-        dataset = self.dataset
-        left_out = left_out_stems(DATASETS[dataset.layout], dataset.folder, self.category_map,
-                                  dataset.split, dataset.limit, dataset.follow_links)
+        dataset, options = self.dataset, config.options
         for cell in self.cells:
-            cell.identity = condition_identity(dataset.layout, self.category_map,
-                                               cell.condition.spec, config.options.precision,
-                                               config.options.speech_backend, device)
-            cell.resume = plan_resume(cell.files.output, COLUMNS, cell.identity, self.stems,
-                                      dataset.folder, left_out)
-        self.todo = [{stem.path for stem in cell.resume.todo} for cell in self.cells]
+            cell.run.plan(DATASETS[dataset.layout], dataset.folder, self.stems,
+                          self.category_map, cell.condition.spec, options.precision,
+                          options.speech_backend, device, dataset.split, dataset.limit,
+                          dataset.follow_links)
+        self.todo = [{stem.path for stem in cell.run.resume.todo} for cell in self.cells]
 
-    def start(self, config, device, models, stack):
-        """Check each cell against its model files (``models``: (dataset, tagger) -> identity
-        fields), then write the sidecar and open the CSV of each cell with work left."""
-        from stemeval.runfiles.sidecar import Sidecar, check_resume
+    def check(self, config, speech_model, hashed):
+        """Check every cell against its loaded model files (``speech_model``: the speech
+        graph's file; ``hashed``: the files hashed so far), finished cells included."""
+        loaded = {cell.tagger: load_tagger(cell.tagger, config.options,
+                                           list(self.category_map.categories))
+                  for cell in self.cells}
+        for cell in self.cells:
+            cell.run.check_identity(loaded[cell.tagger], speech_model, hashed)
+        for cell in self.cells:
+            cell.run.check_kept_files(loaded[cell.tagger])
 
-        for cell in self.cells:
-            cell.identity = {**models[self.dataset.name, cell.tagger], **cell.identity}
-            check_resume(cell.resume.previous, cell.identity, cell.files.output)
-        made = {cell.tagger: self._maker(config, cell) for cell in self.cells
-                if cell.files.embeddings}
-        for cell in self.cells:
-            if cell.files.embeddings and cell.resume.kept and cell.resume.kept.rows:
-                embeddings.check_resume(cell.files.embeddings, made[cell.tagger]["tagger"],
-                                        cell.resume.kept.rows, cell.files.output,
-                                        made[cell.tagger]["layer"],
-                                        made[cell.tagger]["weights"])
+    def start(self, config, device, stack):
+        """Open the files of each cell with work left (its sidecar, CSV, embeddings and kept
+        scores); ``stack`` closes them, as interrupted, unless ``finish`` ends them first."""
         for cell, todo in zip(self.cells, self.todo):
-            if not todo:
-                continue
-            cell.sidecar = Sidecar(cell.files.output, cell.identity,
-                                   _cell_options(config, self.dataset, cell), device,
-                                   cell.resume.previous)
-            cell.sidecar.start()
-            cell.writer = stack.enter_context(ResultWriter(cell.files.output, COLUMNS,
-                                                           cell.resume.kept))
-            if cell.files.embeddings:
-                cell.store = embeddings.EmbeddingStore(
-                    cell.files.embeddings, resume=cell.resume.kept is not None,
-                    **made[cell.tagger])
-                stack.callback(lambda cell=cell: cell.store.close(cell.complete))
-
-    def _maker(self, config, cell):
-        """What makes the cell's embeddings (``embeddings.maker``): its tagger's."""
-        from stemeval.sweep.work import load_tagger
-
-        tagger = load_tagger(cell.tagger, config.options, list(self.category_map.categories))
-        return embeddings.maker("tagger", cell.identity, tagger)
+            if todo:
+                stack.callback(cell.run.close, False)
+                cell.run.open(_cell_options(config, self.dataset, cell), device)
 
     def remaining(self):
         return sum(map(len, self.todo))
@@ -141,32 +115,30 @@ class DatasetCells:
                 yield stems, cells
 
     def write(self, cells, results, progress):
-        """Append a shard's rows (and their embeddings, first) to its cells' files."""
-        from stemeval.sweep.work import EMBEDDING
-
+        """Append a shard's rows (and their embeddings and kept scores, first) to its cells'
+        files."""
         by_cell = {(cell.tagger, cell.condition): index for index, cell in enumerate(self.cells)}
         stems = {stem.path: stem for stem in self.stems}
         for (tagger, condition, _), rows in zip(cells, results):
             index = by_cell[(tagger, condition)]
+            run = self.cells[index].run
             for row in rows:
-                embedding = row.pop(EMBEDDING, None)
-                if embedding is not None and self.cells[index].store is not None:
-                    self.cells[index].store.add(stems[row["path"]], embedding)
-                self.cells[index].writer.write(row)
-                self.cells[index].written += 1
+                stem = stems[row["path"]]
+                embedding, kept = row.pop(EMBEDDING, None), row.pop(KEPT, None)
+                if embedding is not None:
+                    run.embed(stem, embedding)
+                if kept is not None:
+                    run.keep(stem, kept)
+                run.write(row)
                 self.todo[index].discard(row["path"])
                 progress.done(row)
 
     def finish(self):
-        """The sidecar's end of every cell this sweep wrote (its embeddings are assembled and
-        their log removed as the sweep closes its files)."""
+        """End every cell this sweep wrote: its embeddings and kept scores assembled (their
+        logs removed), then its sidecar's session."""
         for cell in self.cells:
-            cell.complete = True
-            if cell.sidecar is not None:
-                rows = read_results(cell.files.output)
-                cell.sidecar.finish(stems=len(rows),
-                                    errors=sum(row["prediction"] == ERROR for row in rows),
-                                    stems_this_run=cell.written)
+            if cell.run.sidecar is not None:
+                cell.run.finish()
 
 
 def _cell_options(config, dataset, cell):
@@ -190,63 +162,46 @@ def _sweep_inputs(config, datasets):
     return [(role, path) for role, path in inputs if path]
 
 
-def _model_identities(config, datasets):
-    """(dataset, tagger name) -> its model identity fields (the taggers are loaded once per
-    process; a zero-shot tagger's prompts are its dataset's)."""
-    from stemeval.runfiles.sidecar import model_identity
-    from stemeval.taggers.published_files import ensure_speech_model
-    from stemeval.sweep.work import load_tagger
-
-    speech_model = ensure_speech_model(config.options.speech_model,
-                                       config.options.speech_backend)
-    found = {}
-    for cells in datasets:
-        for tagger in config.taggers:
-            model = load_tagger(tagger, config.options, list(cells.category_map.categories))
-            found[cells.dataset.name, tagger] = model_identity(model, speech_model)
-    return found
-
-
 def open_datasets(config, stack):
     """Check, lock and open every cell of the sweep (refusals before any write); returns the
     ``DatasetCells`` and the number of rows left to do. ``finish_datasets`` ends them."""
-    from stemeval.sweep.work import sweep_device
-
     datasets = [DatasetCells(config, dataset) for dataset in config.datasets]
     inputs = _sweep_inputs(config, datasets)
     for cells in datasets:
         for cell in cells.cells:
-            cell.files.check(inputs, make_folders=True)
+            cell.run.files.check(inputs, make_folders=True)
     summary = SUMMARY_FILES + ((DISTANCE_PLOT,) if config.options.embeddings else ())
     check_outputs([(name, os.path.join(config.output, name)) for name in summary],
                   inputs, make_folders=True)
     for cells in datasets:
         for cell in cells.cells:
             try:
-                os.makedirs(os.path.dirname(cell.files.output), exist_ok=True)
+                os.makedirs(os.path.dirname(cell.run.output), exist_ok=True)
             except OSError as error:
-                raise UserError(f"cannot make the folder of {cell.files.output}: "
+                raise UserError(f"cannot make the folder of {cell.run.output}: "
                                 f"{error.strerror}") from None
-            stack.enter_context(cell.files.locked())
+            stack.enter_context(cell.run.files.locked())
     device = sweep_device(config.options)
     for cells in datasets:
         cells.plan(config, device)
-    models = _model_identities(config, datasets)
+    speech_model = ensure_speech_model(config.options.speech_model,
+                                       config.options.speech_backend)
+    hashed = {}  # each model file hashed once for every cell's identity
     for cells in datasets:
-        cells.start(config, device, models, stack)
+        cells.check(config, speech_model, hashed)
+    for cells in datasets:
+        cells.start(config, device, stack)
     return datasets, sum(cells.remaining() for cells in datasets)
 
 
 def finish_datasets(datasets):
-    """End every cell's sidecar once all shards are written."""
+    """End every cell this sweep wrote once all shards are written (``DatasetCells.finish``)."""
     for cells in datasets:
         cells.finish()
 
 
 def run_local(config, quiet=False):
     """Run the sweep's remaining cells in this process, shard by shard."""
-    from stemeval.sweep.work import evaluate_shard
-
     with ExitStack() as stack:
         datasets, remaining = open_datasets(config, stack)
         with Progress(remaining, quiet=quiet) as progress:

@@ -24,9 +24,13 @@ import math
 import os
 
 from stemeval.audio.deform import CLEAN
-from stemeval.scoring.metrics import accuracy, category_lists, per_class_metrics
+from stemeval.report.plots import save_panels
 from stemeval.report.text import align
 from stemeval.runfiles.results import ERROR, read_results
+from stemeval.scoring.metrics import accuracy, category_lists, per_class_metrics
+
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# matplotlib.
 
 FAILED = "failed"
 FIELDS = ["dataset", "tagger", "condition", "deformation", "parameter", "strength", "stems",
@@ -159,8 +163,6 @@ def plot_summary(records, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from stemeval.report.plots import save_panels
 
     taggers = list(dict.fromkeys(r["tagger"] for r in records))
     colours = {tagger: f"C{i % 10}" for i, tagger in enumerate(taggers)}
