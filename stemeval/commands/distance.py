@@ -10,6 +10,7 @@ different taggers, layers or weights, or sets too small for a metric, give one
 
 import argparse
 
+from stemeval.commands.options import seed
 from stemeval.common.errors import ArgumentParser, UserError
 from stemeval.distances import embedding_files
 from stemeval.report.json_report import write_json
@@ -39,7 +40,7 @@ def build_parser(prog="setdistance.py"):
                              "200; 0: none)")
     parser.add_argument("--level", type=float, default=0.95,
                         help="the intervals' level (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="the bootstrap's seed (default 0)")
     parser.add_argument("--json", metavar="JSON_FILE",
                         help="write every number (and the sets' sizes) as JSON")
     return parser

@@ -4,6 +4,7 @@
 import argparse
 
 from stemeval import taggers
+from stemeval.commands.options import non_negative, positive
 from stemeval.common.errors import ArgumentParser
 from stemeval.datasets import DATASETS
 from stemeval.engine.devices import DEVICES
@@ -57,10 +58,10 @@ def build_parser(dataset=None, default_output=None, prog=None):
                              "AST under float16 autocast as the published code did on CUDA; "
                              "bf16 under bfloat16 autocast. fp16 and bf16 are faster and may "
                              "change a few rows")
-    parser.add_argument("--batch-size", type=_positive, metavar="N",
+    parser.add_argument("--batch-size", type=positive, metavar="N",
                         help="stems per AST forward pass (default: 4 on a CPU; on a CUDA GPU "
                              "as many as its free memory allows, up to 64)")
-    parser.add_argument("--workers", type=_non_negative, metavar="N",
+    parser.add_argument("--workers", type=non_negative, metavar="N",
                         help="threads that decode and gate the next stems while the AST runs; "
                              "0 does everything in one thread (default: 1 on a CPU, the number "
                              "of CPU cores on CUDA)")
@@ -96,7 +97,7 @@ def build_parser(dataset=None, default_output=None, prog=None):
                              "(stemeval/datasets/prompts/)")
     parser.add_argument("--split", metavar="NAME",
                         help="evaluate only this split of the dataset (where it has splits)")
-    parser.add_argument("--limit", type=_positive, metavar="N",
+    parser.add_argument("--limit", type=positive, metavar="N",
                         help="evaluate only the first N stems in sorted order, for a quick look")
     parser.add_argument("--follow-links", action="store_true",
                         help="also walk symlinked folders (not followed by default, as "
@@ -106,26 +107,6 @@ def build_parser(dataset=None, default_output=None, prog=None):
     verbosity.add_argument("--verbose", action="store_true",
                            help="also print one line per stem on stderr")
     return parser
-
-
-def _positive(text):
-    return _whole_number(text, minimum=1)
-
-
-def _non_negative(text):
-    return _whole_number(text, minimum=0)
-
-
-def _whole_number(text, minimum):
-    """argparse names the option before this message: "argument --batch-size: takes ..."."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        raise argparse.ArgumentTypeError(f"takes a whole number of {minimum} or more, "
-                                         f"not {text!r}")
-    return value
 
 
 def main(argv=None, prog=None, dataset=None, default_output=None):

@@ -15,6 +15,7 @@ zero-shot/probe). Bad input gives one "error: ..." line on stderr and exit statu
 import argparse
 
 from stemeval.analyses import probes
+from stemeval.commands.options import seed
 from stemeval.common.errors import ArgumentParser, UserError
 from stemeval.report.json_report import write_json
 from stemeval.report.plots import plot_format
@@ -40,7 +41,7 @@ def build_parser(prog="probe.py"):
              "matched by path")
     parser.add_argument("--folds", type=int, default=5,
                         help="number of outer folds, grouped by track (default 5)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the fold shuffle and of the MLP (default 0)")
     parser.add_argument("--mlp", action="store_true",
                         help="an MLP probe (one hidden layer of 256 units, its L2 alpha chosen "

@@ -26,6 +26,7 @@ import os
 import sys
 
 from stemeval.analyses import leaderboard, tagger_or_map
+from stemeval.commands.options import seed
 from stemeval.common.errors import ArgumentParser, UserError
 from stemeval.report import json_report, plots, published, text
 from stemeval.runfiles.outputs import check_outputs
@@ -127,7 +128,7 @@ def add_map_share_options(parser):
              "beside the oracle")
     parser.add_argument("--folds", type=int, default=5,
                         help="with --oracle: folds grouped by track (default 5)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed, default=0,
                         help="with --oracle: seed of the folds (default 0)")
 
 
