@@ -8,9 +8,10 @@ written per second from the first shard's rows to the last's (the cell files are
 while the sweep runs), which leaves out what each sweep pays once, whatever its size:
 ``sweep.py``'s start, each node's first task importing and loading its models, and the
 summary at the end. On the 2-core development machine, compare one node given
-one CPU with two such nodes. Ray 2.60 authenticates every connection with a token (``ray
-start --head`` writes it to ``~/.ray/auth_token``); the nodes and the sweep here find it
-there, with ``RAY_AUTH_MODE=token`` set for all of them. Only the Ray processes it started
+one CPU with two such nodes. Ray 2.60 authenticates every connection with a token, which
+``ray start --head`` does not make: the nodes and the sweep here are given one token in
+``RAY_AUTH_TOKEN`` (``$RAY_AUTH_TOKEN`` if set, else a random one), with
+``RAY_AUTH_MODE=token`` set for all of them. Only the Ray processes it started
 are stopped (they are told apart by their temporary folder), with SIGKILL after SIGTERM.
 
     .venv/bin/python benchmarks/ray_scaling.py [--stems 24] [--seconds 40] [--cpus 1] [--local]
@@ -18,6 +19,7 @@ are stopped (they are told apart by their temporary folder), with SIGKILL after 
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -71,7 +73,10 @@ def make_project(folder, stems, seconds):
     write_vggish_graph(folder / "speech.pb", 0)
 
 
-ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
+# Ray 2.60's token authentication: ray start --head makes no token, so the cluster gets one of
+# its own (64 hex digits, as Ray's), given to every node and the sweep (docs/tasks/ray.md).
+ENV = {**os.environ, "RAY_AUTH_MODE": "token",
+       "RAY_AUTH_TOKEN": os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(32)}
 
 
 def ray_start(*args):

@@ -1,7 +1,8 @@
 """The project's shape: no import cycle among its modules (imports inside functions
 included), packages that import only downward, library code that never imports a
 command-line script, no two modules or public classes of one name, one tagger registry that
-the README's table is made from, and a README whose Layout section names every module."""
+the documentation's table of taggers is made from, and an architecture page whose Layout
+section names every module."""
 
 import ast
 import re
@@ -137,16 +138,18 @@ def test_the_tagger_modules_need_no_ast_model():
         assert not reached & {"stemeval.taggers.ast_model", "stemeval.taggers.ast_checkpoint"}, name
 
 
-def readme():
-    return (ROOT / "README.md").read_text(encoding="utf-8")
+def doc(page):
+    """A documentation page (``docs/``), which now holds what the README once did."""
+    return (ROOT / "docs" / page).read_text(encoding="utf-8")
 
 
 def test_readme_tagger_table_is_the_registry():
-    assert "\n".join(taggers.markdown_table()) in readme()
+    assert "\n".join(taggers.markdown_table()) in doc("reference/taggers.md")
 
 
 def test_readme_layout_names_every_module_and_nothing_else():
-    section = readme().split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    page = doc("contributing/architecture.md")
+    section = page.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"`([\w./-]+\.py)`", section))
     present = {str(path.relative_to(ROOT)) for package in PACKAGES + ("benchmarks", "tests")
                for path in (ROOT / package).rglob("*.py")
@@ -154,5 +157,5 @@ def test_readme_layout_names_every_module_and_nothing_else():
     present |= {f"{name}.py" for name in SCRIPTS}
     present -= {path for path in present if path.endswith("__init__.py")
                 and path not in named}  # a package's own file need not be named
-    assert sorted(present - named) == [], "modules the README's Layout section does not name"
+    assert sorted(present - named) == [], "modules the Layout section does not name"
     assert sorted(named - present) == [], "names in the Layout section that are not files"

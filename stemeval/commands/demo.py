@@ -17,11 +17,11 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import soundfile
-
-from stemeval.commands import distance, evaluate
 from stemeval.common.errors import ArgumentParser, UserError, exit_status
+
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# numpy, soundfile, stemeval.commands.distance, stemeval.commands.evaluate (--help, which
+# ./run.sh demo --help answers before the environment is built).
 
 DEMO = Path("demo")
 SETS = DEMO / "sets"
@@ -29,10 +29,14 @@ RATE = 44100
 
 
 def _bass(t, transpose=1.0):
+    import numpy as np
+
     return 0.5 * np.sign(np.sin(2 * np.pi * 55 * transpose * t)) * np.exp(-3 * (t % 0.5))
 
 
 def _drums(t, rng):
+    import numpy as np
+
     beat = t % 0.5
     kick = np.sin(2 * np.pi * 60 * t) * np.exp(-30 * beat)
     hat = rng.standard_normal(len(t)) * np.exp(-60 * (t % 0.25)) * 0.3
@@ -40,12 +44,16 @@ def _drums(t, rng):
 
 
 def _voice(t, transpose=1.0):
+    import numpy as np
+
     pitch = 220 * transpose * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))
     phase = 2 * np.pi * np.cumsum(pitch) / RATE
     return 0.3 * sum(np.sin(k * phase) / k for k in range(1, 8)) * (np.sin(np.pi * t / 2) ** 2)
 
 
 def _guitar(t, rng, transpose=1.0):
+    import numpy as np
+
     period = int(RATE / (196 * transpose))
     out = np.zeros(len(t))
     buffer = rng.uniform(-1, 1, period)
@@ -58,6 +66,8 @@ def _guitar(t, rng, transpose=1.0):
 
 
 def _stems(seconds=8.0, seed=0, transpose=1.0):
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
     return {"bass": _bass(t, transpose), "drums": _drums(t, rng), "vocals": _voice(t, transpose),
@@ -68,6 +78,9 @@ def write_two_sets(songs=8):
     """Two MoisesDB-shaped sets in ``demo/sets/``, ``a`` and ``b``, of the same ``songs``
     songs (each its own key and noise), equal but for the guitar stems, clipped hard in
     ``b``; returns their folders."""
+    import numpy as np
+    import soundfile
+
     folders = SETS / "a", SETS / "b"
     for song in range(songs):
         for name, audio in _stems(seed=song, transpose=2 ** (song / 12)).items():
@@ -82,6 +95,8 @@ def write_two_sets(songs=8):
 
 def write_demo_trees():
     """Write the demo stems; returns the DSD100 Sources and MoisesDB folders."""
+    import soundfile
+
     stems = _stems()
     dsd = DEMO / "DSD100" / "Sources" / "Dev" / "001 - Demo - Tones"
     moises = DEMO / "moisesdb" / "moisesdb_v0.1" / "demo-song"
@@ -127,6 +142,8 @@ def output_names(output, extension=".csv"):
 
 def show_distances(options):
     """The ``--distances`` demo: both sets evaluated with ``options``, then compared."""
+    from stemeval.commands import distance, evaluate
+
     for folder in write_two_sets():
         print(f"demo set written in {folder}", file=sys.stderr)
         with contextlib.redirect_stdout(io.StringIO()):
@@ -150,6 +167,8 @@ def main(argv=None, prog="./run.sh demo"):
                                                       set(options)))
     if not {"--quiet", "--verbose"} & set(options):
         options.append("--verbose")
+    from stemeval.commands import evaluate
+
     dsd, moises = write_demo_trees()
     print(f"demo stems written under {DEMO}", file=sys.stderr)
     embeddings = (output_names(args.embeddings, ".npz") if args.embeddings is not None

@@ -5,7 +5,7 @@ import argparse
 
 from stemeval import taggers
 from stemeval.commands.options import non_negative, positive
-from stemeval.common.errors import ArgumentParser
+from stemeval.common.errors import ArgumentParser, shown
 from stemeval.datasets import DATASETS
 from stemeval.engine.devices import DEVICES
 from stemeval.report.published import format_published
@@ -72,7 +72,8 @@ def build_parser(dataset=None, default_output=None, prog=None):
                         help="deform each decoded stem before the speech gate: noise:snr=DB, "
                              "mp3:bitrate=KBPS, gain:db=DB, lowpass:cutoff=HZ, "
                              "pitch:semitones=N, stretch:rate=R, clip:percentile=P, "
-                             "reverb:rt60=S[,wet=W], or a chain joined by + (see README.md)")
+                             "reverb:rt60=S[,wet=W], or a chain joined by + (see "
+                             "docs/tasks/sweeps.md)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --output and analyse only the stems "
                              "not there yet (refused if its sidecar names another tagger or "
@@ -124,5 +125,5 @@ def main(argv=None, prog=None, dataset=None, default_output=None):
 
 def print_published_ending(output):
     """The published scripts' last words: where the results are, then their score."""
-    print(f"Analysis complete. Results written to '{output}'.")
+    print(f"Analysis complete. Results written to '{shown(output)}'.")
     print("\n".join(format_published(read_results(output))))

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from stemeval.common.errors import ArgumentParser, UserError, single_line
-from stemeval.taggers import ast_checkpoint, published_files, weight_files
+from stemeval.taggers import weight_files
 from stemeval.weights import speech_model, status
 from stemeval.weights.sources import (
     AST_HUB_ID,
@@ -16,6 +16,9 @@ from stemeval.weights.sources import (
     URL_PREFIXES,
     speech_model_url,
 )
+
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# stemeval.taggers.ast_checkpoint, stemeval.taggers.published_files (torch and timm: --help).
 
 WHICH = ("checkpoint", "speech-model")
 
@@ -116,12 +119,16 @@ def fetch_files(args):
 
 
 def _fetch_checkpoint(spec):
+    from stemeval.taggers import ast_checkpoint, published_files
+
     path = ast_checkpoint.resolve_checkpoint(spec, published_files.DEFAULT_CHECKPOINT)
     ast_checkpoint.load_local(path)
     return f"AST weights ready: {path}"
 
 
 def _fetch_speech_model(spec):
+    from stemeval.taggers import published_files
+
     path = speech_model.ensure_speech_model(spec, published_files.DEFAULT_SPEECH_MODEL)
     return f"speech model ready: {path}"
 
@@ -130,6 +137,8 @@ def report_files(args):
     """Print the status of the chosen files; 1 if any is missing or fails its check."""
     if args.checkpoint and args.checkpoint.startswith((HF_PREFIX, *URL_PREFIXES)):
         raise UserError("status takes a local path for --checkpoint; use fetch for hf: or URLs")
+    from stemeval.taggers import ast_checkpoint, published_files
+
     files = weight_files.tagger_files()
     chosen = _chosen(args.which or (WHICH + tuple(files) if args.all else ()), "status", files)
     reports = {

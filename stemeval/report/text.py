@@ -145,13 +145,18 @@ def _accuracy_or_none(pair):
 
 
 def format_compare(comparison):
-    """The comparison as text lines; it names the files ``a`` and ``b``, tags their rows with
-    ``name_a`` and ``name_b`` and says what rows were ``matched_by``."""
+    """The comparison as text lines; it names the files ``a`` and ``b`` (each by its map
+    too when its rows were derived again with ``map_a`` or ``map_b``: both may be the same
+    file), tags their rows with ``name_a`` and ``name_b`` and says what rows were
+    ``matched_by``."""
     name_a, name_b = comparison["name_a"], comparison["name_b"]
     width = max(len(name_a), len(name_b)) + 1
     tag_a, tag_b = f"{name_a}:".ljust(width), f"{name_b}:".ljust(width)
     matched = comparison["matched"]
-    lines = [f"Comparison of {comparison['a']} ({name_a}) with {comparison['b']} ({name_b}), "
+    shown_a, shown_b = (comparison[side] + (f" re-mapped with {comparison['map_' + side]}"
+                                            if comparison.get("map_" + side) else "")
+                        for side in ("a", "b"))
+    lines = [f"Comparison of {shown_a} ({name_a}) with {shown_b} ({name_b}), "
              f"rows matched by {comparison['matched_by']}:",
              f"  {tag_a} {_accuracy_or_none(comparison['accuracy_a'])}",
              f"  {tag_b} {_accuracy_or_none(comparison['accuracy_b'])}"]

@@ -32,7 +32,7 @@ DECISION_MARGIN = 1e-3
 CHECK_SAMPLES = 16000  # one second at 16 kHz: one patch
 # A score computed on PyTorch's input patches (on a GPU) this close to a threshold (in score
 # points) is computed again on Essentia's patches before the answer is given; see CLOSE_CALL
-# in README.md for how far apart the two were found.
+# in docs/tasks/evaluate.md (step 3) for how far apart the two were found.
 CLOSE_CALL = 0.5
 
 

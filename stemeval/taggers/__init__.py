@@ -2,9 +2,9 @@
 
 Everything that lists taggers derives from ``TAGGERS``: the ``--tagger`` choices and help,
 ``stemeval weights fetch|status`` (``stemeval.taggers.weight_files``), the sweep config's
-check, and the README's table (``markdown_table``; a test keeps the README equal to it).
-Importing this module imports no network code: a tagger's module is imported when it is
-loaded.
+check, and the documentation's table (``markdown_table``; a test keeps the table of
+docs/reference/taggers.md equal to it). Importing this module imports no network code: a
+tagger's module is imported when it is loaded.
 
 Adding a tagger is one module of this package with ``load(checkpoint=None,
 categories=None)`` returning a ``base.Tagger``, and one ``TaggerEntry`` below.
@@ -130,7 +130,8 @@ def load(name, checkpoint=None, categories=None, prompts=None):
 
 
 def markdown_table():
-    """The README's table of taggers, one row per entry and one for ``hf:<repo id>``."""
+    """The table of taggers of docs/reference/taggers.md, one row per entry and one for
+    ``hf:<repo id>``."""
     lines = ["| `--tagger` | what it is | input | weights (`--checkpoint`, released format) "
              "| where the default lives |", "|---|---|---|---|---|"]
     for found in (*TAGGERS.values(), HF_ENTRY):
