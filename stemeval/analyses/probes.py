@@ -41,7 +41,7 @@ from stemeval.report.json_report import json_safe
 from stemeval.report.plots import plot_recall_bars
 from stemeval.report.text import align, format_confusion, format_interval, format_share
 from stemeval.runfiles.results import read_results
-from stemeval.runfiles.sidecar import read_sidecar, sidecar_path
+from stemeval.runfiles.sidecar import identity_of, read_sidecar, sidecar_path
 from stemeval.scoring.metrics import per_class_metrics, value_counts
 
 # Imported inside the functions that use them, so that what needs none of them starts without them:
@@ -54,6 +54,7 @@ MLP_HIDDEN = 256
 METRICS = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"),
            ("macro_f1", "macro-F1"))
 PROBE, ZERO_SHOT = "probe", "zero-shot"
+VGGISH = "vggish"  # embeddings of the speech graph (stemeval.runfiles.embeddings.VGGISH)
 
 
 # --- Checking ----------------------------------------------------------------------------
@@ -85,6 +86,10 @@ def without_single_stems(data):
     alone = sorted(label for label, count in counts.items() if count < 2)
     if not alone:
         return data
+    if len(alone) == len(counts):
+        raise UserError(f"{data.file}: each of its {len(counts)} categories has a single stem "
+                        f"({_listed_labels(alone)}), which a probe can never both train on "
+                        f"and test; a probe needs at least 2 categories of 2 stems or more")
     print(f"warning: {data.file}: left out {len(alone)} categor{'y' if len(alone) == 1 else 'ies'}"
           f" with a single stem, which a probe can never both train on and test: "
           f"{', '.join(alone)}", file=sys.stderr)
@@ -94,16 +99,26 @@ def without_single_stems(data):
                       for key in ("paths", "labels", "groups")})
 
 
+def _listed_labels(labels, shown=8):
+    more = len(labels) - shown
+    return ", ".join(labels[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def check_pairing(data, results_path):
     """Refuse a results CSV whose sidecar says another run wrote it than the one that wrote
-    the embeddings ``data``: another tagger, or another embeddings file saved beside it."""
+    the embeddings ``data``: another tagger, another identity (weights, dataset, condition:
+    ``stemeval.runfiles.embeddings.check_embeddings_identity``), or another embeddings
+    file saved beside it."""
     record = read_sidecar(sidecar_path(results_path))
     if record is None:
         return
     advice = "give each embeddings file the results CSV of its own run, in the same order"
-    if record.get("tagger") not in (None, data.tagger):
+    if record.get("tagger") not in (None, data.tagger) and data.tagger != VGGISH:
         raise UserError(f"{results_path}: its sidecar says tagger {record['tagger']} wrote it, "
                         f"but {data.file} holds embeddings of {data.tagger}; {advice}")
+    from stemeval.runfiles.embeddings import check_embeddings_identity
+
+    check_embeddings_identity(data, results_path, identity_of(record))
     named = (record.get("options") or {}).get("embeddings")
     if isinstance(named, str) and not _same_file(named, data.file):
         raise UserError(f"{results_path}: its run saved its embeddings as {named}, not "

@@ -166,6 +166,10 @@ def oracle_share(rows, gated, groups, folds, seed, results):
     picks = [_pick(row, flag) for row, flag in zip(rows, gated)]
     right = [truth == normalise(row.get("proposed_label")) for truth, row in zip(truths, rows)]
     tagged = [index for index, pick in enumerate(picks) if pick not in (GATED, ERRORS)]
+    if not tagged:
+        raise UserError(f"{results}: --oracle: each of its {len(rows)} rows was gated as speech "
+                        f"or is an error row, so the tagger picked for none of them and there "
+                        f"is no map to learn; --labels shows where they went")
     try:
         oracle = oracle_map([picks[i] for i in tagged], [truths[i] for i in tagged],
                             [groups[i] for i in tagged], folds=folds, seed=seed)
@@ -193,10 +197,12 @@ def oracle_share(rows, gated, groups, folds, seed, results):
 def probe_recall(embeddings, results, folds, seed):
     """``{category: (right, stems)}`` of the probe on the run's embeddings, cross-validated
     with folds grouped by track, and ``(right, stems)`` over all its stems."""
-    from stemeval.runfiles.embeddings import read_embeddings
+    from stemeval.runfiles.embeddings import check_embeddings_stems, read_embeddings
 
-    data = probes.without_single_stems(read_embeddings(embeddings))
+    data = read_embeddings(embeddings)
     probes.check_pairing(data, results)
+    check_embeddings_stems(data, results)
+    data = probes.without_single_stems(data)
     pooled = probes.probe_embeddings(data, folds, seed)["pooled"][probes.PROBE]
     recall = {label: (pooled["correct"][i], pooled["support"][i])
               for i, label in enumerate(pooled["labels"]) if pooled["support"][i]}

@@ -113,7 +113,7 @@ def _read_pcm_wav(path, width):
 
 def _read_float_wav(path):
     """A float wav: the pydub view as 32-bit PCM (see the module doc), and its floats."""
-    data, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    data, rate = soundfile.read(_soundfile_path(path), dtype="float64", always_2d=True)
     if not np.isfinite(data).all():
         raise ValueError("the file holds NaN or infinite samples")
     full_scale = 2.0 ** (8 * _FLOAT_PCM_WIDTH - 1)
@@ -126,12 +126,35 @@ def _read_with_pydub(path):
     from pydub.exceptions import CouldntDecodeError
 
     try:
-        segment = AudioSegment.from_file(path)
+        try:
+            segment = AudioSegment.from_file(path)
+        except CouldntDecodeError as error:
+            codec = _odd_width_codec(path, str(error))
+            if codec is None:
+                raise
+            segment = AudioSegment.from_file(path, codec=codec)
     except CouldntDecodeError as error:
         raise ValueError(undecodable_reason(path, str(error))) from None
     width = segment.sample_width
     pcm = np.frombuffer(segment.raw_data, dtype=INT_TYPES[width]).reshape(-1, segment.channels)
     return pcm, width, segment.frame_rate, pcm, 1.0 / (2 ** (8 * width) / 2)
+
+
+def _odd_width_codec(path, message):
+    """The codec of a file pydub asked ffmpeg to write as PCM of its own odd sample width
+    (IMA and MS ADPCM WAVs hold 4 bits a sample: "Unknown encoder 'pcm_s4le'"), or None.
+    Named as the decoder, ffmpeg writes 16-bit PCM, as it decodes such files."""
+    if "Unknown encoder 'pcm_" not in message:
+        return None
+    from pydub.utils import mediainfo_json
+
+    try:
+        streams = mediainfo_json(path).get("streams", [])
+    except Exception:  # ffprobe's own failure: the first error stands  # noqa: BLE001
+        return None
+    codecs = [stream.get("codec_name") for stream in streams
+              if stream.get("codec_type") == "audio"]
+    return codecs[0] if codecs and codecs[0] else None
 
 
 def _shorten(text, limit):

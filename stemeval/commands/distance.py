@@ -11,11 +11,11 @@ different taggers, layers or weights, or sets too small for a metric, give one
 import argparse
 
 from stemeval.commands.options import seed
-from stemeval.common.errors import ArgumentParser, UserError
+from stemeval.common.errors import ArgumentParser, UserError, shown
 from stemeval.distances import embedding_files
 from stemeval.report.json_report import write_json
 from stemeval.runfiles.embeddings import read_embeddings
-from stemeval.runfiles.outputs import check_outputs
+from stemeval.runfiles.outputs import check_report_outputs
 
 
 def build_parser(prog="setdistance.py"):
@@ -56,7 +56,7 @@ def main(argv=None, prog="setdistance.py"):
         raise UserError(f"--boot must be 0 or more, not {args.boot}")
     if not 0 < args.level < 1:
         raise UserError(f"--level must lie between 0 and 1, not {args.level}")
-    check_outputs([("JSON file", args.json)], inputs=[args.a, args.b])
+    check_report_outputs([("JSON file", args.json)], inputs=[args.a, args.b])
     a, b = read_embeddings(args.a), read_embeddings(args.b)
     embedding_files.check_pair(a, b)
     report = embedding_files.compare(a, b, metrics, by_category=args.by == "category", k=args.k,
@@ -64,6 +64,6 @@ def main(argv=None, prog="setdistance.py"):
     print("\n".join(embedding_files.format_report(report)))
     if args.json:
         write_json(report, args.json)
-        print(f"JSON report written to {args.json}")
+        print(f"JSON report written to {shown(args.json)}")
     return 0
 

@@ -16,11 +16,11 @@ import argparse
 
 from stemeval.analyses import probes
 from stemeval.commands.options import seed
-from stemeval.common.errors import ArgumentParser, UserError
+from stemeval.common.errors import ArgumentParser, UserError, shown
 from stemeval.report.json_report import write_json
 from stemeval.report.plots import plot_format
 from stemeval.runfiles.embeddings import read_embeddings
-from stemeval.runfiles.outputs import check_outputs
+from stemeval.runfiles.outputs import check_report_outputs
 
 
 def build_parser(prog="probe.py"):
@@ -70,7 +70,8 @@ def main(argv=None, prog="probe.py"):
                         f"{len(zero_shot)} for {len(args.files)}")
     if args.probe_right and not zero_shot:
         raise UserError("--probe-right goes with --zero-shot (the rows the probe is set beside)")
-    check_outputs([("plot", args.plot), ("JSON file", args.json)], inputs=args.files + zero_shot)
+    check_report_outputs([("plot", args.plot), ("JSON file", args.json)],
+                         inputs=args.files + zero_shot, results=zero_shot)
     if args.plot is not None:
         plot_format(args.plot)
 
@@ -87,9 +88,9 @@ def main(argv=None, prog="probe.py"):
     print("\n".join(lines))
     if args.plot:
         probes.plot_recall(results, args.plot)
-        print(f"Recall plot written to {args.plot}")
+        print(f"Recall plot written to {shown(args.plot)}")
     if args.json:
         write_json(probes.json_data(results), args.json)
-        print(f"JSON report written to {args.json}")
+        print(f"JSON report written to {shown(args.json)}")
     return 0
 

@@ -27,9 +27,9 @@ import sys
 
 from stemeval.analyses import leaderboard, tagger_or_map
 from stemeval.commands.options import seed
-from stemeval.common.errors import ArgumentParser, UserError
+from stemeval.common.errors import ArgumentParser, UserError, shown
 from stemeval.report import json_report, plots, published, text
-from stemeval.runfiles.outputs import check_outputs
+from stemeval.runfiles.outputs import check_report_outputs
 from stemeval.runfiles.results import check_rows, count_errors, read_results, warn_repeated_paths
 from stemeval.scoring import metrics, published_rows, tracks
 
@@ -141,7 +141,7 @@ def main(argv=None, prog=SCRIPT):
     args = build_parser(prog).parse_args(argv)
     outputs = [("plot", args.plot), ("JSON file", args.json)]
     if len(args.files) > 1:
-        check_outputs(outputs, inputs=args.files)
+        check_report_outputs(outputs, inputs=args.files, results=args.files)
         return print_leaderboard(args)
     args.file = args.files[0]
     if not os.path.exists(args.file):
@@ -152,7 +152,7 @@ def main(argv=None, prog=SCRIPT):
         inputs += map(str, published_rows.PUBLISHED_RESULTS.values())
     elif args.compare:
         inputs.append(args.compare)
-    check_outputs(outputs, inputs=inputs)
+    check_report_outputs(outputs, inputs=inputs, results=[args.file])
     if args.plot is not None:
         plots.plot_format(args.plot)
     check_map_share_options(args)
@@ -174,6 +174,9 @@ def main(argv=None, prog=SCRIPT):
     if args.per_class or args.json or args.stats:
         found, intervals = tracks.file_intervals(rows, args.file)
     comparison = published_rows.compare(rows, args.file, args.compare) if args.compare else None
+    if comparison is not None and args.map:  # FILE's rows derived again: name them by the map
+        mine = "b" if args.compare == published_rows.PUBLISHED else "a"
+        comparison[f"map_{mine}"] = args.map
 
     sections = [published.format_published(rows) if args.format == "published"
                 else text.format_compact(rows)]
@@ -192,7 +195,7 @@ def main(argv=None, prog=SCRIPT):
         title = (f"{os.path.basename(args.file)}\n"
                  f"{published.format_accuracy(*metrics.accuracy(rows))}")
         plots.plot_confusion(scores["labels"], scores["confusion_matrix"], args.plot, title)
-        print(f"Confusion-matrix plot written to {args.plot}")
+        print(f"Confusion-matrix plot written to {shown(args.plot)}")
     if args.json:
         report = json_report.json_report(
             args.file, rows, scores, comparison,
@@ -200,7 +203,7 @@ def main(argv=None, prog=SCRIPT):
         if args.map:  # the rows scored are not the file's
             report["remapped"] = {"map": args.map, "kept_scores": kept.file}
         json_report.write_json(report, args.json)
-        print(f"JSON report written to {args.json}")
+        print(f"JSON report written to {shown(args.json)}")
     return 0
 
 
@@ -242,9 +245,9 @@ def print_leaderboard(args):
     print("\n".join(leaderboard.format_leaderboard(board)))
     if args.plot:
         leaderboard.plot_leaderboard(board, args.plot)
-        print(f"Leaderboard plot written to {args.plot}")
+        print(f"Leaderboard plot written to {shown(args.plot)}")
     if args.json:
         json_report.write_json(leaderboard.json_leaderboard(board), args.json)
-        print(f"JSON leaderboard written to {args.json}")
+        print(f"JSON leaderboard written to {shown(args.json)}")
     return 0
 

@@ -2,7 +2,13 @@
 
 import sys
 
-from stemeval.common.errors import ArgumentParser, needs_packages
+from stemeval.common.errors import (
+    ArgumentParser,
+    UserError,
+    needs_packages,
+    os_reason,
+    shown,
+)
 
 # Imported inside the functions that use them, so that what needs none of them starts without them:
 # stemeval.sweep, stemeval.sweep.config, stemeval.sweep.ray_runner, stemeval.sweep.runner,
@@ -34,8 +40,6 @@ def main(argv=None, prog="sweep.py"):
         from stemeval.sweep.config import load_config
 
         config = load_config(args.config, args.output)
-    from stemeval.sweep.summary import format_table, plot_summary, summarise, write_summary
-
     try:
         if args.ray is None:
             from stemeval.sweep.runner import run_local
@@ -49,6 +53,26 @@ def main(argv=None, prog="sweep.py"):
         raise type(interrupt)(f"interrupted: the rows so far are in the cell files under "
                               f"{config.output}; the same command continues the "
                               f"sweep") from None
+    from stemeval.sweep.runner import summary_lock
+
+    with summary_lock(config):
+        try:
+            return _summary(config)
+        except OSError as error:  # a full disk, say: the cells' files are whole
+            raise UserError(f"cannot write the summary in {config.output}: "
+                            f"{os_reason(error)}; the cells' rows are kept: the same command "
+                            f"writes it once the cause is mended") from None
+
+
+def _summary(config):
+    """Print and write the summary of the sweep ``config`` (under its folder's lock)."""
+    from stemeval.sweep.summary import (
+        format_table,
+        plot_summary,
+        summarise,
+        write_summary,
+    )
+
     records = summarise(config)
     print("\n".join(format_table(records)))
     extra = ()
@@ -65,5 +89,5 @@ def main(argv=None, prog="sweep.py"):
 
         written.append(embedding_shift.plot_distances(records,
                                                 f"{config.output}/{DISTANCE_PLOT}"))
-    print("wrote " + ", ".join(path for path in written if path), file=sys.stderr)
+    print("wrote " + ", ".join(shown(path) for path in written if path), file=sys.stderr)
     return 0

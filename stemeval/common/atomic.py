@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from stemeval.common.errors import os_reason
+
 MODE = 0o644  # mkstemp makes 0600 files; model files are for every user of the checkout
 
 
@@ -48,3 +50,14 @@ def write_atomically(target, write, binary=False):
         with open(part, mode, **encoding) as handle:
             write(handle)
         return publish(part, target)
+
+
+def write_failure(target, error):
+    """Why ``write_atomically`` could not write ``target``, as one short reason: the
+    ``error``'s (a full disk named so), or, when the part file beside it could not be made,
+    that its folder takes no new file (``/proc``, a read-only mount)."""
+    made = getattr(error, "filename", None)
+    if made and os.path.basename(str(made)) != os.path.basename(str(target)):
+        folder = os.path.dirname(os.path.abspath(target))
+        return f"no new file can be made in its folder {folder} ({os_reason(error)})"
+    return os_reason(error)

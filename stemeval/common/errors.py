@@ -1,6 +1,7 @@
 """User-facing errors: one line on stderr and a non-zero exit, never a traceback."""
 
 import argparse
+import errno
 import os
 import re
 import signal
@@ -41,6 +42,34 @@ def one_line(error):
     if not text:
         return type(error).__name__
     return re.sub(r"^\[Errno -?\d+\] ", "", text.splitlines()[0])
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def os_reason(error):
+    """An OSError's reason as one line, naming a full disk (or quota) as such: "the disk is
+    full (No space left on device)"."""
+    reason = one_line(error)
+    if getattr(error, "errno", None) in DISK_FULL:
+        return f"the disk is full ({reason})"
+    return reason
+
+
+DISK_FULL_ADVICE = ("; what was written is kept: free some space, then the same command "
+                    "goes on from there (an evaluation run with --resume, a sweep as it is)")
+
+
+def is_disk_full(error):
+    """Whether ``error`` is an OSError saying the disk (or the user's quota) is full."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL
+
+
+def shown(text):
+    """A file name (or any text) for a message that must stay one line: control characters
+    written as Python escapes them (a newline as ``\\n``), the rest as it is."""
+    return re.sub(r"[\x00-\x1f\x7f]",
+                  lambda match: match.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 @contextmanager

@@ -13,8 +13,6 @@ extensions in any case (``S00.FLAC``).
 import os
 from collections import Counter
 
-import yaml
-
 from stemeval.common.errors import UserError
 from stemeval.datasets.walker import (
     Dataset,
@@ -24,6 +22,9 @@ from stemeval.datasets.walker import (
     irregular_note,
     part_from_end,
 )
+
+# Imported inside the functions that use them, so that what needs none of them starts without them:
+# yaml (evaluate --help, which ./run.sh answers before the environment is built).
 
 SPLITS = ("train", "validation", "test", "omitted")
 METADATA = "metadata.yaml"
@@ -40,6 +41,8 @@ def _yaml_reason(error):
 
 def _read_metadata(path):
     """The checked metadata: a ``stems`` table of stem name -> table, and ``audio_dir``."""
+    import yaml
+
     try:
         with open(path, encoding="utf-8-sig") as handle:
             metadata = yaml.safe_load(handle)
@@ -74,7 +77,7 @@ def walk(folder, follow_links=False):
     if not tracks:
         raise UserError(f"no {METADATA} below {folder}: Slakh2100's labels come from each "
                         f"track's TrackNNNNN/{METADATA} (distributed with the audio)")
-    stems, skips, no_folder = [], Counter(), None
+    stems, skips, no_folder, unnamed = [], Counter(), None, None
     for track in tracks:
         metadata = _read_metadata(os.path.join(track, METADATA))
         track_id = os.path.basename(os.path.normpath(track))
@@ -94,10 +97,14 @@ def walk(folder, follow_links=False):
                 skips[why] += 1
                 no_folder = no_folder or (audio_dir if present is None else None)
                 continue
-            label = "Drums" if info.get("is_drum") else str(info.get("inst_class") or "")
+            label = "Drums" if info.get("is_drum") else str(info.get("inst_class") or "").strip()
+            if not label:  # no class to score it against
+                skips["no class"] += 1
+                unnamed = unnamed or f"{track_id} {stem_id}"
+                continue
             stems.append(Stem(path, label, group=track_id,
                               split=split if split in SPLITS else ""))
-    return Found(stems, skipped, notes + _skip_notes(skips, no_folder))
+    return Found(stems, skipped, notes + _skip_notes(skips, no_folder, unnamed))
 
 
 def track_folder(parts):
@@ -106,9 +113,13 @@ def track_folder(parts):
     return part_from_end(parts, 3)
 
 
-def _skip_notes(skips, no_folder):
-    """One note per reason a stem listed in the metadata was skipped."""
+def _skip_notes(skips, no_folder, unnamed=None):
+    """One note per reason a stem listed in the metadata was skipped (``unnamed``: the
+    first stem whose metadata names no class)."""
     notes = []
+    if skips["no class"]:
+        notes.append(f"skipped {skips['no class']} Slakh stems whose metadata names no class "
+                     f"(an empty inst_class, e.g. {unnamed})")
     if skips["unrendered"]:  # audio_rendered: false, or no audio file in the audio folder
         notes.append(f"skipped {skips['unrendered']} Slakh stems whose audio was not rendered")
     if skips["no folder"]:

@@ -5,12 +5,24 @@ exactly as written, so rows of two runs on the same tree can be matched by path.
 """
 
 import csv
+import errno
 import os
 import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
-from stemeval.common.errors import UserError
+from stemeval.common.errors import UserError, os_reason, shown
+
+
+def _path_max():
+    """The longest path the system opens, in bytes (4096 on Linux)."""
+    try:
+        return os.pathconf("/", "PC_PATH_MAX")
+    except (AttributeError, OSError, ValueError):
+        return 4096
+
+
+PATH_MAX = _path_max()
 
 
 @dataclass(frozen=True)
@@ -80,8 +92,14 @@ def audio_files(folder, extensions, follow_links=False):
     ``follow_links``; then each real folder is walked once, so a link loop ends. Only regular
     files (or links to one) are taken: reading a FIFO named ``drums.wav`` would wait forever.
     """
-    files, skipped, irregular, seen = [], 0, 0, set()
-    for directory, folders, names in os.walk(folder, followlinks=follow_links):
+    files, skipped, irregular, seen, too_long, unread = [], 0, 0, set(), [], []
+
+    def unreadable(error):  # os.walk passes over a folder it cannot list: say so
+        (too_long if error.errno == errno.ENAMETOOLONG else unread).append(
+            (error.filename, error))
+
+    for directory, folders, names in os.walk(folder, onerror=unreadable,
+                                             followlinks=follow_links):
         if follow_links:
             real = os.path.realpath(directory)
             if real in seen:
@@ -92,11 +110,25 @@ def audio_files(folder, extensions, follow_links=False):
             skipped += sum(os.path.islink(os.path.join(directory, name)) for name in folders)
         for name in names:
             if not name.startswith(".") and name.lower().endswith(extensions):
-                if os.path.isfile(os.path.join(directory, name)):
+                path = os.path.join(directory, name)
+                if len(os.fsencode(path)) >= PATH_MAX:
+                    too_long.append((path, None))
+                elif os.path.isfile(path):
                     files.append((directory, name))
                 else:
                     irregular += 1
-    return files, skipped, [irregular_note(irregular)] if irregular else []
+    notes = [irregular_note(irregular)] if irregular else []
+    if too_long:
+        example = os.fsencode(str(too_long[0][0]))
+        notes.append(f"left out {len(too_long)} file(s) or folder(s) whose path is longer than "
+                     f"the system opens ({PATH_MAX} bytes), e.g. one of {len(example)} bytes "
+                     f"starting {shown(os.fsdecode(example[:60]))}...; move them to a shorter "
+                     f"path to evaluate them")
+    if unread:
+        path, error = unread[0]
+        notes.append(f"left out {len(unread)} folder(s) that cannot be read, e.g. {shown(path)} "
+                     f"({os_reason(error)})")
+    return files, skipped, notes
 
 
 def irregular_note(count):

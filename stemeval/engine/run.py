@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from stemeval import taggers as tagger_registry
 from stemeval.audio.deform import CLEAN, Deformer
-from stemeval.common.errors import UserError, needs_packages
+from stemeval.common.errors import UserError, needs_packages, shown
 from stemeval.datasets.clap_prompts import prompts_for
 from stemeval.datasets.selection import find_stems
 from stemeval.engine.devices import (
@@ -178,11 +178,11 @@ def _run(args, category_map, prompts, device, deform, run):
         complete = True
     except KeyboardInterrupt as interrupt:
         raise type(interrupt)(
-            f"interrupted: the rows so far are in {args.output}; the same command with "
+            f"interrupted: the rows so far are in {shown(args.output)}; the same command with "
             f"--resume continues the run") from None
     finally:
-        run.close(complete)
+        run.close(complete, failing=not complete)
     run.finish()
-    print(f"wrote {len(todo)} rows to {args.output} ({kept} kept from before, "
+    print(f"wrote {len(todo)} rows to {shown(args.output)} ({kept} kept from before, "
           f"{progress.errors} errors)", file=sys.stderr)
     return 0

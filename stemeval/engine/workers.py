@@ -22,6 +22,7 @@ work for ever, holding their memory and the run's output pipes open.
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -39,9 +40,14 @@ _preparer = None  # this worker's Preparer: inherited when forked, sent when sta
 
 def _start_worker(preparer):
     """A preparing process computes one stem at a time (no thread pools of its own), and
-    ends when the process that started it has gone."""
+    ends when the process that started it has gone. It does not take over the command's
+    signal handlers (forked, it has them): SIGTERM, which the pool sends its other workers
+    when one was killed, ends it quietly, and Ctrl-C is the parent's to handle (it shuts the
+    pool down), so neither prints a worker's traceback."""
     import torch
 
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _preparer
     torch.set_num_threads(1)
     threading.Thread(target=_end_with_parent, daemon=True).start()

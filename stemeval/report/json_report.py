@@ -3,7 +3,7 @@
 import json
 import math
 
-from stemeval.common.atomic import write_atomically
+from stemeval.common.atomic import write_atomically, write_failure
 from stemeval.common.errors import UserError
 from stemeval.runfiles.results import COLUMNS
 from stemeval.scoring.metrics import accuracy, mismatches
@@ -94,4 +94,5 @@ def write_json(data, path):
     try:
         write_atomically(path, lambda handle: handle.write(text))
     except OSError as error:
-        raise UserError(f"cannot write the JSON file {path}: {error.strerror or error}") from None
+        raise UserError(f"cannot write the JSON file {path}: "
+                        f"{write_failure(path, error)}") from None

@@ -3,7 +3,7 @@ and recall per category as bars, and the saving of a grid of panels (the sweep's
 
 import os
 
-from stemeval.common.errors import UserError
+from stemeval.common.errors import UserError, os_reason
 
 # Imported inside the functions that use them, so that what needs none of them starts without them:
 # matplotlib, numpy.
@@ -67,7 +67,7 @@ def plot_confusion(labels, matrix, path, title):
     try:
         figure.savefig(path, format=image_format, dpi=PLOT_DPI)
     except OSError as error:
-        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+        raise UserError(f"cannot write the plot {path}: {os_reason(error)}") from None
 
 
 def plot_recall_bars(categories, series, path, title):
@@ -95,7 +95,7 @@ def plot_recall_bars(categories, series, path, title):
     try:
         figure.savefig(path, format=image_format, dpi=PLOT_DPI)
     except OSError as error:
-        raise UserError(f"cannot write the plot {path}: {error.strerror or error}") from None
+        raise UserError(f"cannot write the plot {path}: {os_reason(error)}") from None
 
 
 def save_panels(figure, axes, used, path):

@@ -19,6 +19,13 @@ log at the end of every run, interrupted or not, and ``--resume`` goes on append
 would be made otherwise (another tagger, layer or weights) is refused. A stem analysed
 twice keeps its latest embedding. Paths, labels and groups are written as the results CSV
 writes them (``results.encode_text``), so both files name a stem alike.
+
+The run that wrote the file is recorded too, in the zip archive's comment (not an array, so
+the arrays stay those above): a JSON object with ``output``, the real path of the run's
+results CSV (whose embeddings these are: no other run replaces them while its sidecar names
+them, see ``stemeval.runfiles.outputs``), and ``identity``, the run's identity as its
+sidecar records it (tagger, weights, dataset, map, condition), which pairs the file with a
+results CSV by identity, not by name (``check_embeddings_identity``).
 """
 
 import os
@@ -29,13 +36,20 @@ from pathlib import Path
 import numpy as np
 
 from stemeval.common.atomic import write_atomically
-from stemeval.common.errors import UserError, one_line
+from stemeval.common.errors import (
+    DISK_FULL_ADVICE,
+    UserError,
+    is_disk_full,
+    one_line,
+    os_reason,
+)
 from stemeval.labels.matching import normalise
+from stemeval.runfiles.outputs import zip_note
 from stemeval.runfiles.record_log import append as _append
 from stemeval.runfiles.record_log import records as _records
-from stemeval.runfiles.record_log import repair
-from stemeval.runfiles.results import ERROR, encode_text
-from stemeval.runfiles.sidecar import identity_key
+from stemeval.runfiles.record_log import repair, save_npz
+from stemeval.runfiles.results import ERROR, encode_text, read_results
+from stemeval.runfiles.sidecar import first_difference, identity_key, identity_text
 from stemeval.taggers.interface import pack, unpack
 
 ARRAYS = ("embeddings", "paths", "labels", "groups", "tagger")
@@ -66,6 +80,16 @@ def load_arrays(path):
         raise UserError(f"{path}: not a readable embeddings .npz file ({one_line(error)})") from None
 
 
+NOTE_KIND = "stemeval embeddings"
+
+
+def file_note(path):
+    """What an embeddings file records of the run that wrote it (its zip comment: ``output``
+    and ``identity``), or None when it records nothing readable."""
+    note = zip_note(path)
+    return note if note is not None and note.get("kind") == NOTE_KIND else None
+
+
 @dataclass
 class Embeddings:
     """One embeddings file: a row of ``embeddings`` per stem, with its path, label and track,
@@ -81,11 +105,15 @@ class Embeddings:
     layer: str = None
     weights: str = None
     windows: list = None  # per stem, float array [windows, dim]; None if not kept
+    identity: dict = None  # the identity of the run that wrote it (None: not recorded)
 
 
 def read_embeddings(path):
     """The embeddings file at ``path``, checked, for the analyses on embeddings (probes,
     set distances); any problem is a one-line UserError."""
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder; give an embeddings .npz file (evaluate.py "
+                        f"--embeddings writes one)")
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such file")
     arrays = load_arrays(path)
@@ -117,7 +145,12 @@ def read_embeddings(path):
                       groups=[group.strip() for group in columns["groups"]],
                       layer=str(arrays["layer"]) if "layer" in arrays else None,
                       weights=str(arrays["weights"]) if "weights" in arrays else None,
-                      windows=_windows(path, arrays))
+                      windows=_windows(path, arrays), identity=_noted_identity(path))
+
+
+def _noted_identity(path):
+    identity = (file_note(path) or {}).get("identity")
+    return identity if isinstance(identity, dict) else None
 
 
 def _windows(path, arrays):
@@ -190,19 +223,29 @@ class EmbeddingStore:
     """Collects embeddings of one run into ``path`` (see the module docstring); ``tagger``,
     ``layer`` and ``weights``: what makes them (``maker``)."""
 
-    def __init__(self, path, tagger, resume=False, layer=None, weights=None):
+    def __init__(self, path, tagger, resume=False, layer=None, weights=None, identity=None,
+                 output=None):
         self.path = Path(path)
         self.log = Path(log_path(path))
         self.made = {"tagger": tagger, "layer": layer, "weights": weights}
-        if not resume:
-            self.log.unlink(missing_ok=True)
-        elif not self.log.exists() and self.path.exists():
-            self._seed_from(load_arrays(self.path))
-        self._repair()
+        self.note = ({"output": os.path.realpath(output), "identity": identity}
+                     if output is not None else None)
+        seeding = False
         try:
-            self._handle = open(self.log, "ab")
+            if not resume:
+                self.log.unlink(missing_ok=True)
+            elif not self.log.exists() and self.path.exists():
+                saved = load_arrays(self.path)
+                seeding = True
+                self._seed_from(saved)
+                seeding = False
+            self._repair()
+            self._handle = open(self.log, "ab", buffering=0)  # each entry written at once
         except OSError as error:
-            raise UserError(f"cannot write the embeddings {self.log}: {error.strerror}") from None
+            if seeding:  # a log half begun from the .npz would hide its other embeddings
+                self.log.unlink(missing_ok=True)
+            raise UserError(f"cannot write the embeddings {self.log}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
 
     def _seed_from(self, saved):
         _check_maker(saved, self.path, self.made)
@@ -225,9 +268,13 @@ class EmbeddingStore:
 
     def add(self, stem, embedding):
         """Log one stem's embedding (a vector, or ``pack``-ed with its windows')."""
-        _append(self._handle, self._names(encode_text(str(name)) for name in (
-            stem.path, stem.label, stem.group)), embedding)
-        self._handle.flush()
+        try:
+            _append(self._handle, self._names(encode_text(str(name)) for name in (
+                stem.path, stem.label, stem.group)), embedding)
+            self._handle.flush()
+        except OSError as error:
+            raise UserError(f"cannot write the embeddings log {self.log}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
 
     def close(self, complete):
         """Write the npz from the log; a complete run removes the log."""
@@ -249,10 +296,56 @@ class EmbeddingStore:
         arrays.update({key: np.array(value) for key, value in self.made.items()
                        if value is not None})
         try:
-            write_atomically(self.path, lambda handle: np.savez(handle, **arrays), binary=True)
+            note = {"kind": NOTE_KIND, **self.note} if self.note else None
+            write_atomically(self.path, lambda handle: save_npz(handle, arrays, note),
+                             binary=True)
         except OSError as error:
-            raise UserError(f"cannot write the embeddings {self.path}: {error.strerror}") from None
+            raise UserError(f"cannot write the embeddings {self.path}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
         if complete:
             self.log.unlink()
         return len(ordered)
 
+
+# --- Pairing with a results CSV, by identity -----------------------------------------
+
+
+def check_embeddings_identity(data, results, identity):
+    """UserError when the embeddings ``data`` (``embeddings.Embeddings``) were made by a run
+    of another identity than ``identity`` (that of the results CSV ``results``)."""
+    advice = f"give the embeddings of the run that wrote {results}"
+    if data.identity is not None:
+        differs = first_difference(data.identity, identity)
+        if differs:
+            name, theirs, ours = differs
+            raise UserError(f"{data.file} are not the embeddings of {results}: they were made "
+                            f"with {name} {identity_text(theirs)}, {results} with "
+                            f"{identity_text(ours)}; {advice}")
+        return
+    if data.tagger == VGGISH:
+        field, name = "speech_model", "speech model"
+    else:
+        field, name = "weights", "weights"
+    if data.weights and field in identity and \
+            str(identity_key(identity[field])) != data.weights:
+        raise UserError(f"{data.file} are not the embeddings of {results}: they were made "
+                        f"with {name} {data.weights[:12]}, {results} with "
+                        f"{identity_text(identity[field])}; {advice}")
+
+
+def check_embeddings_stems(data, results, rows=None):
+    """UserError when a stem of the embeddings ``data`` is not a row of the results CSV
+    ``results`` (``rows``: its rows, read if None), or is labelled otherwise there."""
+    rows = read_results(results) if rows is None else rows
+    by_path = {row.get("path") or "": row for row in rows}
+    absent = [path for path in data.paths if path not in by_path]
+    if absent:
+        raise UserError(f"{data.file} are not the embeddings of {results}: {len(absent)} of "
+                        f"their {len(data.paths)} stems are not rows of it (e.g. {absent[0]}), "
+                        f"so they are of another dataset or other stems; give the embeddings "
+                        f"of the run that wrote {results}")
+    for path, label in zip(data.paths, data.labels):
+        other = normalise(by_path[path].get("label"))
+        if other != label:
+            raise UserError(f"{results}: {path} is labelled {other!r} there and {label!r} "
+                            f"in {data.file}")

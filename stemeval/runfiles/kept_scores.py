@@ -35,12 +35,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from stemeval.common.atomic import write_atomically
-from stemeval.common.errors import UserError, one_line
+from stemeval.common.errors import (
+    DISK_FULL_ADVICE,
+    UserError,
+    is_disk_full,
+    one_line,
+    os_reason,
+)
+from stemeval.labels.audioset import INSTRUMENT_LABELS
 from stemeval.labels.matching import normalise
 from stemeval.labels.pick import SPEECH, pick
 from stemeval.runfiles import record_log
 from stemeval.runfiles.results import ERROR, encode_text
-from stemeval.runfiles.sidecar import IDENTITY, identity_key, identity_text
+from stemeval.runfiles.sidecar import (
+    IDENTITY,
+    first_difference,
+    identity_key,
+    identity_text,
+    run_identity,
+    sidecar_path,
+)
 
 NOT_ASKED, BELOW, AT_LEAST = -1, 0, 1
 HEADER = "stemeval kept scores"
@@ -83,10 +97,20 @@ def _load(path):
                         f"({one_line(error)})") from None
 
 
-def _header_from_arrays(arrays):
+def _header_from_arrays(arrays, path=None):
+    """The header an ``.npz``'s arrays hold; its ``identity`` must be a JSON object (a
+    UserError naming ``path`` otherwise)."""
+    try:
+        identity = json.loads(str(arrays["identity"]))
+    except ValueError as error:
+        identity = error
+    if not isinstance(identity, dict):
+        why = one_line(identity) if isinstance(identity, ValueError) else "not a JSON object"
+        raise UserError(f"{path}: its identity array is not the JSON of a run's identity "
+                        f"({why}): the kept scores are damaged; run the evaluation again to "
+                        f"keep them")
     return {"tagger": str(arrays["tagger"]), "zero_shot": bool(arrays["zero_shot"]),
-            "classes": [str(name) for name in arrays["classes"]],
-            "identity": json.loads(str(arrays["identity"]))}
+            "classes": [str(name) for name in arrays["classes"]], "identity": identity}
 
 
 def _read_log(log):
@@ -95,7 +119,21 @@ def _read_log(log):
         found, _ = record_log.records(handle)
     if not found or found[0][0][:1] != [HEADER]:
         return None, []
-    return json.loads(found[0][0][1]), found[1:]
+    try:
+        header = json.loads(found[0][0][1])
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or not isinstance(header.get("identity"), dict):
+        raise UserError(f"{log}: its header is not the JSON of a run's identity: the kept "
+                        f"scores log is damaged; drop --resume to start anew")
+    return header, found[1:]
+
+
+def _has_entries(log):
+    """Whether a log holds a whole entry (a header cut short by a full disk holds none, and
+    is no log: a resume goes on from the ``.npz``, or begins the log anew)."""
+    with open(log, "rb") as handle:
+        return bool(record_log.records(handle)[0])
 
 
 def _check_header(saved, header, where, output):
@@ -116,7 +154,7 @@ def _saved(output, header):
     """``(where, paths)`` of the kept scores a resume of ``output`` would go on from,
     checked against ``header``; None when there are none."""
     log, path = log_path(output), scores_path(output)
-    if os.path.exists(log) and os.path.getsize(log):
+    if os.path.exists(log) and os.path.getsize(log) and _has_entries(log):
         saved, entries = _read_log(log)
         if saved is None:
             raise UserError(f"cannot resume {output}: its kept scores log {log} has no header "
@@ -125,7 +163,7 @@ def _saved(output, header):
         return log, {str(names[0]) for names, _ in entries}
     if os.path.exists(path) and os.path.getsize(path):
         arrays = _load(path)
-        _check_header(_header_from_arrays(arrays), header, path, output)
+        _check_header(_header_from_arrays(arrays, path), header, path, output)
         return path, {str(name) for name in arrays["paths"]}
     return None
 
@@ -158,7 +196,8 @@ class KeptScoresStore:
         self.header = header
         try:
             if resume and _saved(output, header) is not None:
-                if not (os.path.exists(self.log) and os.path.getsize(self.log)):
+                if not (os.path.exists(self.log) and os.path.getsize(self.log)
+                        and _has_entries(self.log)):
                     self._seed_from(_load(self.path))
                 record_log.repair(self.log)
             else:
@@ -167,30 +206,43 @@ class KeptScoresStore:
                           f"{self.path} (it was made before scores were kept, or they were "
                           f"removed): the kept scores will hold only the rows this run "
                           f"writes", file=sys.stderr)
-                with open(self.log, "wb") as handle:
-                    record_log.append(handle, [HEADER, json.dumps(header)], [])
-            self._handle = open(self.log, "ab")
+                try:
+                    with open(self.log, "wb") as handle:
+                        record_log.append(handle, [HEADER, json.dumps(header)], [])
+                except OSError:  # a header cut short is no log: begun anew next time
+                    os.unlink(self.log)
+                    raise
+            self._handle = open(self.log, "ab", buffering=0)  # each entry written at once
         except OSError as error:
-            raise UserError(f"cannot write the kept scores {self.log}: "
-                            f"{error.strerror}") from None
+            raise UserError(f"cannot write the kept scores {self.log}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
 
     def _seed_from(self, arrays):
-        with open(self.log, "wb") as handle:
-            record_log.append(handle, [HEADER, json.dumps(self.header)], [])
-            for index, names in enumerate(zip(*(arrays[c] for c in STEM_COLUMNS))):
-                record_log.append(handle, names, np.concatenate([
-                    arrays["scores"][index],
-                    [arrays["gated"][index], arrays["speech_rule"][index]]]))
+        try:
+            with open(self.log, "wb") as handle:
+                record_log.append(handle, [HEADER, json.dumps(self.header)], [])
+                for index, names in enumerate(zip(*(arrays[c] for c in STEM_COLUMNS))):
+                    record_log.append(handle, names, np.concatenate([
+                        arrays["scores"][index],
+                        [arrays["gated"][index], arrays["speech_rule"][index]]]))
+        except OSError:  # a log half begun from the .npz would hide its other entries
+            os.unlink(self.log)
+            raise
 
     def add(self, stem, kept):
         """Append one stem's ``StemScores`` (before its row is written)."""
         classes = len(self.header["classes"])
         scores = (np.full(classes, np.nan, np.float32) if kept.scores is None
                   else np.asarray(kept.scores, np.float32))
-        record_log.append(self._handle,
-                          [encode_text(str(name)) for name in (stem.path, stem.label, stem.group)],
-                          np.concatenate([scores, [float(kept.gated), float(kept.speech_rule)]]))
-        self._handle.flush()
+        try:
+            record_log.append(self._handle, [encode_text(str(name))
+                                             for name in (stem.path, stem.label, stem.group)],
+                              np.concatenate([scores, [float(kept.gated),
+                                                       float(kept.speech_rule)]]))
+            self._handle.flush()
+        except OSError as error:
+            raise UserError(f"cannot write the kept scores log {self.log}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
 
     def close(self, complete):
         """Write the npz from the log; a complete run removes the log."""
@@ -213,10 +265,11 @@ class KeptScoresStore:
                       zero_shot=np.array(self.header["zero_shot"]),
                       identity=np.array(json.dumps(self.header["identity"])))
         try:
-            write_atomically(self.path, lambda handle: np.savez(handle, **arrays), binary=True)
+            write_atomically(self.path, lambda handle: record_log.save_npz(handle, arrays),
+                             binary=True)
         except OSError as error:
-            raise UserError(f"cannot write the kept scores {self.path}: "
-                            f"{error.strerror}") from None
+            raise UserError(f"cannot write the kept scores {self.path}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
         if complete:
             os.unlink(self.log)
 
@@ -255,7 +308,13 @@ def read_kept_scores(results):
                         f"{len(arrays['classes'])} classes")
     if any(len(arrays[name]) != stems for name in ("gated", "speech_rule", *STEM_COLUMNS)):
         raise UserError(f"{path}: its arrays do not hold one value per stem")
-    header = _header_from_arrays(arrays)
+    header = _header_from_arrays(arrays, path)
+    check_kept_scores_identity(path, header["identity"], results)
+    if not header["zero_shot"] and not INSTRUMENT_LABELS.intersection(header["classes"]):
+        raise UserError(f"{path}: its {len(header['classes'])} classes hold no AudioSet "
+                        f"instrument label, so no row can be derived from its scores (the "
+                        f"published pick names instruments); they are not the kept scores of "
+                        f"an AudioSet tagger's run")
     entries = {str(path_): (str(label), str(group), StemScores(row, bool(gated), int(rule)))
                for path_, label, group, row, gated, rule in zip(
                    arrays["paths"], arrays["labels"], arrays["groups"], scores,
@@ -309,9 +368,13 @@ def _derive(stem, kept, category_map, path):
         return stem.speech_rule == AT_LEAST
 
     classes = kept.classes
-    prediction, _, proposed = pick(stem.scores, speech_allowed, category_map,
-                                   labels=None if kept.zero_shot else classes,
-                                   categories=classes)
+    try:
+        prediction, _, proposed = pick(stem.scores, speech_allowed, category_map,
+                                       labels=None if kept.zero_shot else classes,
+                                       categories=classes)
+    except ValueError as error:  # no instrument label the pick may name
+        raise UserError(f"{kept.file}: {path}: no row can be derived from its kept scores "
+                        f"({one_line(error)})") from None
     return prediction, proposed
 
 
@@ -328,3 +391,18 @@ def gated_flags(rows, kept):
             flags.append(normalise(row.get("prediction")) == SPEECH ==
                          normalise(row.get("proposed_label")))
     return flags
+
+
+def check_kept_scores_identity(kept_file, header_identity, results):
+    """UserError when the kept scores ``kept_file`` (their header's identity
+    ``header_identity``) are not of the run the sidecar of ``results`` names."""
+    identity = run_identity(results)
+    if not identity or not isinstance(header_identity, dict):
+        return
+    differs = first_difference(header_identity, identity)
+    if differs:
+        name, theirs, ours = differs
+        raise UserError(f"{kept_file} are not the kept scores of {results}: they were made with "
+                        f"{name} {identity_text(theirs)}, its sidecar "
+                        f"{sidecar_path(results)} names {identity_text(ours)}; run the "
+                        f"evaluation again to keep them")

@@ -28,6 +28,7 @@ a resumed file are called from here only.
 import sys
 from dataclasses import dataclass
 
+from stemeval.common.errors import UserError
 from stemeval.runfiles import embeddings as embedding_files
 from stemeval.runfiles import kept_scores
 from stemeval.runfiles.outputs import RunFiles
@@ -135,9 +136,11 @@ class RunLifecycle:
         self.sidecar.start()
         self.writer = ResultWriter(self.output, self.columns, self.resume.kept)
         try:
+            self.files.hold(self.output)  # a new file: held from now on, as one there was
             if self.embeddings:
                 self.store = embedding_files.EmbeddingStore(self.embeddings, resume=resumed,
-                                                            **self.made)
+                                                            identity=self.identity,
+                                                            output=self.output, **self.made)
             self.keeper = kept_scores.KeptScoresStore(self.output, self.scores_header,
                                                       resume=resumed,
                                                       kept_rows=len(self.kept_rows))
@@ -160,19 +163,27 @@ class RunLifecycle:
         self.writer.write({**row, "group": self._groups[row["path"]]})
         self.written += 1
 
-    def close(self, complete):
+    def close(self, complete, failing=False):
         """Step 5: assemble the ``.npz`` files from their logs (``complete``: the run ended,
-        so the logs go) and close the CSV; closes only what is open, once."""
+        so the logs go) and close the CSV; closes only what is open, once. ``failing``: the
+        run is ending on an error (a full disk, say), which an ``.npz`` that cannot be
+        assembled now must not hide: its log stays, and the next ``--resume`` assembles it."""
         store, keeper, writer = self.store, self.keeper, self.writer
         self.store = self.keeper = self.writer = None
+        first = None
         try:
-            if store is not None:
-                store.close(complete)
-            if keeper is not None:
-                keeper.close(complete)
+            for files in (store, keeper):  # each tried, whichever fails first
+                if files is None:
+                    continue
+                try:
+                    files.close(complete)
+                except UserError as error:
+                    first = first or error
         finally:
             if writer is not None:
                 writer.close()
+        if first is not None and not failing:
+            raise first
 
     def finish(self):
         """Step 5, once every row is written: close as complete, then end the sidecar's

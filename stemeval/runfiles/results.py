@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from stemeval.common.errors import UserError
+from stemeval.common.errors import DISK_FULL_ADVICE, UserError, is_disk_full, os_reason
 from stemeval.datasets.selection import select
 
 COLUMNS = ["label", "path", "prediction", "proposed_label"]
@@ -347,7 +347,7 @@ class ResultWriter:
             else:
                 self._handle = open(path, "w", newline="", encoding="utf-8")
         except OSError as error:
-            raise UserError(f"cannot write the output {path}: {error.strerror}") from None
+            raise UserError(f"cannot write the output {path}: {os_reason(error)}") from None
         self._writer = csv.writer(self._handle)
         if kept is None:
             self._write(self.columns)
@@ -357,7 +357,8 @@ class ResultWriter:
             self._writer.writerow(values)
             self._handle.flush()
         except OSError as error:
-            raise UserError(f"cannot write the output {self.path}: {error.strerror}") from None
+            raise UserError(f"cannot write the output {self.path}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
 
     def write(self, row):
         """Write one row (a dict with at least the published columns)."""

@@ -10,8 +10,8 @@ speech backend, and, under fp16 or bf16, the kind of device. ``--resume``
 in one line naming it; the columns (``--details``) are checked by the CSV's header. Left out
 on purpose, as they change no row: ``--limit`` and ``--split`` (which stems, not their rows),
 ``--workers``, ``--batch-size`` (each stem's scores are its own; batching changes no fp32
-row, see the README's exactness section) and the device under fp32 (TF32 off: the CPU and a
-GPU choose the same labels).
+row, see the exactness section of docs/tasks/engine.md) and the device under fp32 (TF32
+off: the CPU and a GPU choose the same labels).
 
 It also records the package versions, and one *session* per run of the file (the first and
 each resume): its start and end (UTC), the rows it wrote and their rate, its options and
@@ -30,7 +30,13 @@ from importlib import metadata
 from pathlib import Path
 
 from stemeval.common.atomic import write_atomically
-from stemeval.common.errors import UserError, one_line
+from stemeval.common.errors import (
+    DISK_FULL_ADVICE,
+    UserError,
+    is_disk_full,
+    one_line,
+    os_reason,
+)
 
 # Imported inside the functions that use them, so that what needs none of them starts without them:
 # torch.
@@ -173,6 +179,8 @@ def read_previous(output):
             record = json.load(handle)
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
+        if not identity_of(record):  # a report written over it, say: nothing to check by
+            raise ValueError("it records no run identity: it is not a sidecar a run wrote")
     except (OSError, ValueError) as error:
         raise UserError(f"cannot resume {output}: its sidecar {path} cannot be read "
                         f"({one_line(error)}), so what made its rows cannot be checked; "
@@ -245,7 +253,8 @@ class Sidecar:
         try:
             write_atomically(self.path, dump)
         except OSError as error:
-            raise UserError(f"cannot write the sidecar {self.path}: {error.strerror}") from None
+            raise UserError(f"cannot write the sidecar {self.path}: {os_reason(error)}"
+                            f"{DISK_FULL_ADVICE if is_disk_full(error) else ''}") from None
 
 
 def read_sidecar(path):
@@ -256,3 +265,20 @@ def read_sidecar(path):
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def run_identity(results):
+    """The identity the sidecar of the results CSV ``results`` records; None when it has no
+    readable sidecar."""
+    record = read_sidecar(sidecar_path(results))
+    return identity_of(record) if record is not None else None
+
+
+def first_difference(made, identity):
+    """``(name, made's value, identity's value)`` of the first identity field (in
+    ``sidecar.IDENTITY``'s order) both hold and on which they differ; None if none."""
+    for key, name in IDENTITY.items():
+        if key in made and key in identity and \
+                identity_key(made[key]) != identity_key(identity[key]):
+            return name, made[key], identity[key]
+    return None

@@ -47,20 +47,40 @@ def _has_token():
     return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
 
 
+def _token_missing():
+    """Why this process sends no Ray token (None when it sends one): a cluster with token
+    authentication, on by default since Ray 2.60, ignores a process that does not send its
+    token, which Ray does only with ``RAY_AUTH_MODE=token``, and ``ray.init`` retries
+    without saying why."""
+    if os.environ.get("RAY_AUTH_MODE") == "token" and _has_token():
+        return None
+    missing = ("this process has no Ray token" if not _has_token() else
+               "this process does not send its Ray token (RAY_AUTH_MODE is not token)")
+    return (f"{missing}, and a cluster with token authentication (on by default since Ray "
+            f"2.60) does not answer without one: {TOKEN_HELP}")
+
+
 def _no_answer(where, timeout):
-    """Why a cluster that accepts connections may not answer: not Ray, or no token sent (a
-    cluster with token authentication, on by default since Ray 2.60, ignores a process that
-    does not send its token, which Ray does only with ``RAY_AUTH_MODE=token``, and
-    ``ray.init`` retries without saying why)."""
-    if os.environ.get("RAY_AUTH_MODE") != "token" or not _has_token():
-        missing = ("this process has no Ray token" if not _has_token() else
-                   "this process does not send its Ray token (RAY_AUTH_MODE is not token)")
-        why = (f"{missing}, and a cluster with token authentication (on by default since Ray "
-               f"2.60) does not answer without one: {TOKEN_HELP}")
-    else:
-        why = "is it a Ray head's address, and is this process's token the head's?"
+    """Why a cluster that accepts connections may not answer: not Ray, or no token sent."""
+    why = _token_missing() or "is it a Ray head's address, and is this process's token the head's?"
     return (f"cannot join {where}: no answer within {timeout:g} s; {why} (set "
             f"{TIMEOUT_VARIABLE} to wait longer)")
+
+
+def _not_joined(where, message, authentication):
+    """The line for a join that failed with ``message`` (Ray's own, one line), naming the
+    token where it can be the cause: Ray says only ``Failed to connect`` when a cluster with
+    token authentication ignored this process (no token sent, or another token)."""
+    if authentication:
+        why = (f"this process has no Ray token: {TOKEN_HELP}" if not _has_token() else
+               f"the cluster refused this process's Ray token; {TOKEN_HELP}")
+    elif "Failed to connect" in message:
+        why = (f"{message}; " + (_token_missing() or
+                                 "is this process's Ray token the head's? A cluster with token "
+                                 "authentication does not answer another one"))
+    else:
+        why = message
+    return f"cannot start or join {where}: {why}"
 
 
 def connect_timeout():
@@ -122,9 +142,8 @@ def _connect(address):
         ray.init(address=address, logging_level="warning", configure_logging=True,
                  log_to_driver=True)
     except Exception as error:
-        why = (f"the cluster refused this process's Ray token; {TOKEN_HELP}"
-               if isinstance(error, ray.exceptions.AuthenticationError) else one_line(error))
-        raise UserError(f"cannot start or join {where}: {why}") from None
+        raise UserError(_not_joined(where, one_line(error), isinstance(
+            error, ray.exceptions.AuthenticationError))) from None
     return True
 
 
@@ -137,10 +156,8 @@ def _probe(address, where, timeout):
         raise UserError(_no_answer(where, timeout)) from None
     if joined.returncode != 0:
         lines = [line for line in joined.stderr.splitlines() if line.strip()]
-        last = lines[-1] if lines else f"exit status {joined.returncode}"
-        why = (f"the cluster refused this process's Ray token; {TOKEN_HELP}"
-               if "AuthenticationError" in last else last.strip())
-        raise UserError(f"cannot start or join {where}: {why}")
+        last = lines[-1].strip() if lines else f"exit status {joined.returncode}"
+        raise UserError(_not_joined(where, last, "AuthenticationError" in last))
 
 
 def _task_options(config):

@@ -21,12 +21,12 @@ import os
 import sys
 from contextlib import ExitStack
 
-from stemeval.common.errors import UserError
+from stemeval.common.errors import UserError, os_reason
 from stemeval.datasets import DATASETS
 from stemeval.datasets.selection import find_stems
 from stemeval.engine.progress import Progress
 from stemeval.runfiles.lifecycle import RunLifecycle
-from stemeval.runfiles.outputs import check_outputs
+from stemeval.runfiles.outputs import check_report_outputs, locked_path
 from stemeval.sweep.work import EMBEDDING, KEPT, evaluate_shard, load_tagger, sweep_device
 from stemeval.taggers.published_files import ensure_speech_model
 
@@ -98,7 +98,7 @@ class DatasetCells:
         scores); ``stack`` closes them, as interrupted, unless ``finish`` ends them first."""
         for cell, todo in zip(self.cells, self.todo):
             if todo:
-                stack.callback(cell.run.close, False)
+                stack.callback(cell.run.close, False, True)  # failing: the logs stay
                 cell.run.open(_cell_options(config, self.dataset, cell), device)
 
     def remaining(self):
@@ -171,16 +171,19 @@ def open_datasets(config, stack):
         for cell in cells.cells:
             cell.run.files.check(inputs, make_folders=True)
     summary = SUMMARY_FILES + ((DISTANCE_PLOT,) if config.options.embeddings else ())
-    check_outputs([(name, os.path.join(config.output, name)) for name in summary],
-                  inputs, make_folders=True)
+    check_report_outputs([(name, os.path.join(config.output, name)) for name in summary],
+                         inputs, make_folders=True)
     for cells in datasets:
         for cell in cells.cells:
             try:
                 os.makedirs(os.path.dirname(cell.run.output), exist_ok=True)
             except OSError as error:
                 raise UserError(f"cannot make the folder of {cell.run.output}: "
-                                f"{error.strerror}") from None
+                                f"{os_reason(error)}") from None
+    for cells in datasets:
+        for cell in cells.cells:
             stack.enter_context(cell.run.files.locked())
+    stack.enter_context(summary_lock(config))  # and one sweep at a time in the folder
     device = sweep_device(config.options)
     for cells in datasets:
         cells.plan(config, device)
@@ -192,6 +195,13 @@ def open_datasets(config, stack):
     for cells in datasets:
         cells.start(config, device, stack)
     return datasets, sum(cells.remaining() for cells in datasets)
+
+
+def summary_lock(config):
+    """The lock of the sweep's folder (its ``summary.csv``): a second sweep writing into the
+    same folder stops at once, naming the first, so one summary never mixes two sweeps nor
+    loses one; held while the cells run and again while the summary is written."""
+    return locked_path(os.path.join(config.output, SUMMARY_FILES[0]), "sweep")
 
 
 def finish_datasets(datasets):

@@ -37,6 +37,7 @@ from stemeval.weights.sources import (
     AUTHORS_CHECKPOINT_NAME,
     FETCH_COMMAND,
     URL_PREFIXES,
+    unsupported_address,
 )
 from stemeval.weights.status import FileStatus, problem_of
 
@@ -54,6 +55,10 @@ def resolve_checkpoint(spec, default):
     if spec is None:
         return present_default(default) or _fetch_default(default)
     spec = str(spec)
+    unsupported = unsupported_address(spec, "--checkpoint", "a local path, an http:// or "
+                                      "https:// URL, or hf:<repo id>")
+    if unsupported:
+        raise UserError(unsupported)
     repo_id = hub_repo_id(spec, example=AST_HUB_ID)
     if repo_id is not None:
         return hub_folder(repo_id)

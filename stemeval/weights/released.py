@@ -17,6 +17,7 @@ from stemeval.common.errors import UserError, one_line
 from stemeval.weights.checks import CheckpointError, check_shapes
 from stemeval.weights.download import DownloadError, Unreachable, download
 from stemeval.weights.safe_load import NotWeights, PickledObjects, load_tensors, state_dict_of
+from stemeval.weights.sources import unsupported_address
 
 
 def read_tensors(path, key=None):
@@ -58,6 +59,10 @@ def load_checked(source, checkpoint, check):
 
     ``check(path)`` builds the network or raises CheckpointError; any problem is a UserError.
     """
+    unsupported = unsupported_address(checkpoint, "--checkpoint", "a local path") \
+        if checkpoint is not None else None
+    if unsupported:
+        raise UserError(unsupported)
     path = source.default_path() if checkpoint is None else Path(checkpoint)
     if checkpoint is None and not path.exists():
         fetch(source, path, check)

@@ -20,6 +20,20 @@ HF_PREFIX = "hf:"  # --tagger hf:<repo id>, --checkpoint hf:<repo id>
 URL_PREFIXES = ("http://", "https://")
 FETCH_COMMAND = "stemeval weights fetch"
 
+def unsupported_address(spec, what, takes):
+    """A one-line reason when ``spec`` is an address of a scheme no model file is fetched
+    from (``ftp://``, ``s3://``, ``file://``...: only http(s) URLs and ``hf:`` ids are), else
+    None; ``what``: the option, ``takes``: what it takes instead."""
+    scheme, separator, _ = str(spec).partition("://")
+    if not separator or not scheme or not (scheme[0].isalpha() and all(
+            char.isalnum() or char in "+-." for char in scheme)):
+        return None
+    if f"{scheme.lower()}://" in URL_PREFIXES:
+        return None
+    return (f"{what} {spec}: addresses of scheme {scheme}:// are not supported (it takes "
+            f"{takes})")
+
+
 CHECKPOINT_NAME = "audio_mdl.pth"
 SPEECH_MODEL_NAME = "genre_rosamerica-vggish-audioset-1.pb"
 HOME_ENV = "STEMEVAL_HOME"

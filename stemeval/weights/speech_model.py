@@ -7,7 +7,11 @@ from pathlib import Path
 from stemeval.common.errors import UserError
 from stemeval.speech.gate import SpeechModelError, check_speech_graph
 from stemeval.weights.download import DownloadError, Unreachable, download
-from stemeval.weights.sources import FETCH_COMMAND, speech_model_url
+from stemeval.weights.sources import (
+    FETCH_COMMAND,
+    speech_model_url,
+    unsupported_address,
+)
 
 
 def ensure_speech_model(spec, default, backend=None):
@@ -15,6 +19,9 @@ def ensure_speech_model(spec, default, backend=None):
     checked as ``backend`` will run it (``check_speech_graph``)."""
     check = partial(check_speech_graph, backend=backend)
     if spec is not None:
+        unsupported = unsupported_address(spec, "--speech-model", "a local path")
+        if unsupported:
+            raise UserError(unsupported)
         return _checked(Path(spec), check, hint="")
     if default.exists():
         return _checked(default, check,
