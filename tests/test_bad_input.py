@@ -17,6 +17,7 @@ import soundfile
 
 from tests.helpers import dataset_trees
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.cli import run_script
 from tests.helpers.python_hooks import hooked_env
 from tests.helpers.signals import tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
@@ -33,6 +34,10 @@ def models(tmp_path_factory):
 
 
 def run(script, *args, cwd, env=None, timeout=300):
+    """The script run in this process as its own would run it, or, with ``env`` (packages
+    hidden at start-up), in a process of its own."""
+    if env is None:
+        return run_script(script, *args, cwd=cwd)
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -217,6 +222,7 @@ def test_a_fifo_listed_in_a_manifest_is_skipped(tmp_path, models):
 
 
 def test_a_speech_model_folder_is_refused_not_a_segfault(tmp_path):
+    # in a process of its own: a segfault would end the test run itself
     (tmp_path / "graph").mkdir()
     result = subprocess.run([sys.executable, "-m", "stemeval", "weights", "status", "speech-model",
                              "--speech-model", str(tmp_path / "graph")], cwd=ROOT,

@@ -5,9 +5,6 @@ and the prompts a run scored against, checked through transformers' own ClapMode
 import csv
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +15,10 @@ from stemeval.datasets import DATASETS
 from stemeval.datasets.categories import MAPS, dataset_map
 from stemeval.datasets.clap_prompts import PROMPTS, prompts_for
 from tests.helpers.clap_models import save_tiny_clap
+from tests.helpers.cli import ROOT, run_script
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
-ROOT = Path(__file__).resolve().parents[1]
 MOISESDB = ["vocals", "drums", "bass", "piano", "guitar", "wind", "bowed_strings",
             "other_keys", "other_plucked", "percussion"]
 
@@ -66,10 +63,9 @@ def setup(tmp_path_factory):
 
 def analyze(base, *args, tagger="clap"):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(base / "hub"))
-    return subprocess.run(
-        [sys.executable, str(ROOT / "analyze_moisesdb.py"), "tree", "--tagger", tagger,
-         "--checkpoint", "clap", "--speech-model", "speech.pb", "--quiet", "--workers", "0",
-         *map(str, args)], cwd=base, capture_output=True, text=True, timeout=600, env=env)
+    return run_script("analyze_moisesdb.py", "tree", "--tagger", tagger, "--checkpoint", "clap",
+                      "--speech-model", "speech.pb", "--quiet", "--workers", "0", *args,
+                      cwd=base, env=env)
 
 
 def one_line_error(result):
@@ -138,8 +134,7 @@ def test_bad_prompts_are_one_line(setup, tmp_path):
 
 def test_a_zero_shot_run_is_remapped_only_onto_its_own_categories(setup, tmp_path):
     def computeaccuracy(*args):
-        return subprocess.run([sys.executable, str(ROOT / "computeaccuracy.py"), *map(str, args)],
-                              cwd=setup, capture_output=True, text=True, timeout=300)
+        return run_script("computeaccuracy.py", *args, cwd=setup)
 
     (tmp_path / "three.toml").write_text('bass = ["Bass guitar"]\ndrums = ["Drum kit"]\n'
                                          'vocals = ["Singing"]\n')

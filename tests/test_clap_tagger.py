@@ -173,15 +173,12 @@ def test_command_line_rows_embeddings_and_probe(folder, tmp_path):
     """analyze_moisesdb.py --tagger clap on generated stems: each row's proposed label is the
     best prompt score of its saved embedding; probe.py reads both files of the run."""
     import csv
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from stemeval.datasets import category_map
+    from tests.helpers.cli import run_script
     from tests.helpers.signals import concat, silence, tone, write_wav
     from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
-    root = Path(__file__).resolve().parents[1]
     for song in range(5):
         for number, label in enumerate(["bass", "drums"]):
             (tmp_path / "tree" / f"song{song}" / label).mkdir(parents=True)
@@ -189,11 +186,9 @@ def test_command_line_rows_embeddings_and_probe(folder, tmp_path):
                       concat(tone(1.5, 22050, 80 + 400 * number + 20 * song, seed=song),
                              silence(0.7, 22050), tone(1.0, 22050, 300, seed=song)), 22050)
     graph = write_constant_speech_graph(tmp_path / "speech.pb", logit_for_score(3.0))
-    done = subprocess.run(
-        [sys.executable, str(root / "analyze_moisesdb.py"), "tree", "--tagger", "clap",
-         "--checkpoint", str(folder), "--speech-model", str(graph), "--output", "out.csv",
-         "--embeddings", "emb.npz", "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = run_script("analyze_moisesdb.py", "tree", "--tagger", "clap", "--checkpoint", folder,
+                      "--speech-model", graph, "--output", "out.csv", "--embeddings", "emb.npz",
+                      "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     with open(tmp_path / "out.csv", newline="", encoding="utf-8") as handle:
         rows = {row["path"]: row for row in csv.DictReader(handle)}
@@ -210,8 +205,6 @@ def test_command_line_rows_embeddings_and_probe(folder, tmp_path):
         for path, row in zip(saved["paths"], scores.argmax(dim=1)):
             best = tagger.categories[int(row)]
             assert rows[path]["prediction"] == rows[path]["proposed_label"] == best
-    done = subprocess.run(
-        [sys.executable, str(root / "probe.py"), "emb.npz", "--zero-shot", "out.csv"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = run_script("probe.py", "emb.npz", "--zero-shot", "out.csv", cwd=tmp_path)
     assert (done.returncode, done.stderr) == (0, "")
     assert "Confusion matrix, zero-shot, all test stems" in done.stdout

@@ -1,21 +1,19 @@
 """Bad input to the analyze scripts: one line on stderr, a non-zero exit, no traceback;
-an unreadable stem gets an error row and the run goes on."""
+an unreadable stem gets an error row and the run goes on. (The script runs in this process,
+as its own would run it: tests/helpers/cli.py.)"""
 
 import csv
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.cli import run_script
 from tests.helpers.signals import tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +33,7 @@ def tree(tmp_path):
 
 
 def analyze(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / "analyze_dsd100.py"), *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    return run_script("analyze_dsd100.py", *args, cwd=cwd)
 
 
 def assert_one_line_error(result, *fragments):

@@ -3,15 +3,12 @@ matched by the path below the dataset root whatever folder the run was given."""
 
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from stemeval.scoring.published_rows import PUBLISHED_RESULTS, below_root, dataset_of
+from tests.helpers.cli import ROOT, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 # The published paths' roots, and other places a copy of the same dataset may be.
 ROOTS = {"dsd100": "DSD100/Sources/", "moisesdb": "moisesdb/moisesdb_v0.1/"}
 OTHER_ROOTS = {"dsd100": ["/data/copies/DSD100/Sources/", "dsd/", "C:\\Music\\DSD100\\Sources\\"],
@@ -19,8 +16,7 @@ OTHER_ROOTS = {"dsd100": ["/data/copies/DSD100/Sources/", "dsd/", "C:\\Music\\DS
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "computeaccuracy.py", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return run_script("computeaccuracy.py", *args, cwd=ROOT)
 
 
 def published_rows(dataset):

@@ -5,20 +5,19 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from stemeval.scoring.published_rows import PUBLISHED_RESULTS
+from tests.helpers.cli import ROOT, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "computeaccuracy.py"
 HEADER = "label,path,prediction,proposed_label\n"
 
 
 def run(*args):
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    """The script run in this process as its own would run it (tests/helpers/cli.py)."""
+    return run_script(SCRIPT, *args, cwd=ROOT)
 
 
 def reference_rows(path):
@@ -79,6 +78,7 @@ def test_compact_accuracy_and_every_mismatch(dataset, first_line, mismatches):
 
 
 def test_plain_run_imports_no_heavy_library():
+    # a fresh process: what a plain run imports
     code = ("import sys, computeaccuracy; computeaccuracy.main([sys.argv[1]]); "
             "print([m for m in ('numpy', 'sklearn', 'matplotlib') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code, str(PUBLISHED_RESULTS["dsd100"])],

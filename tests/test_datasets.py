@@ -2,9 +2,6 @@
 --split; the checks that stop a wrong layout; symlinked folders; FLAC decoding."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +13,7 @@ from stemeval.datasets import DATASETS, category_map
 from stemeval.datasets.categories import dataset_map, read_map
 from stemeval.datasets.selection import check_stem_labels, select
 from tests.helpers import dataset_trees
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import run_script
 
 
 def stems_of(dataset, folder, **options):
@@ -143,11 +139,6 @@ def test_flac_decodes_as_the_wav_of_its_samples(tmp_path):
     flac, wav = decode(str(tmp_path / "a.flac")), decode(str(tmp_path / "a.wav"))
     assert np.array_equal(flac.essentia_mono, wav.essentia_mono)
     assert np.array_equal(flac.pcm_mono.samples, wav.pcm_mono.samples)
-
-
-def run_script(script, *args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
 def one_error_line(result):

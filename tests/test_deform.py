@@ -3,7 +3,6 @@
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +22,9 @@ from stemeval.audio.decode import decode
 from stemeval.audio.deform import MP3_BITRATES, Deformer, parse_spec, requantise, seed_for
 from stemeval.audio.reverb import SyntheticReverb
 from stemeval.common.errors import UserError
+from tests.helpers.cli import ROOT, run_script
 from tests.helpers.signals import concat, silence, tone, write_wav
 
-ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
 
 # SPEC -> audiomentations' transform with the same parameters, written out independently
@@ -149,10 +148,8 @@ def test_bad_spec_names_what_is_wrong(spec, fragments):
 
 
 def test_bad_spec_on_the_command_line_is_one_line_before_any_work(tree, tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "analyze_dsd100.py"), str(tree), "--deform", "noise:snr=x",
-         "--checkpoint", str(tmp_path / "none.pth"), "--output", str(tmp_path / "out.csv")],
-        capture_output=True, text=True, timeout=120)
+    result = run_script("analyze_dsd100.py", tree, "--deform", "noise:snr=x", "--checkpoint",
+                        tmp_path / "none.pth", "--output", tmp_path / "out.csv")
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: --deform noise:snr=x: snr must be a number, "
                                      "not 'x'")
@@ -170,10 +167,9 @@ def test_cli_deforms_before_the_gate(tree, tmp_path):
     outputs = {}
     for spec in (None, "gain:db=0", "gain:db=-120"):
         output = tmp_path / f"{spec}.csv"
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "analyze_moisesdb.py"), str(tree), "--checkpoint",
-             str(checkpoint), "--speech-model", str(graph), "--output", str(output), "--quiet",
-             *(["--deform", spec] if spec else [])], capture_output=True, text=True, timeout=300)
+        result = run_script("analyze_moisesdb.py", tree, "--checkpoint", checkpoint,
+                            "--speech-model", graph, "--output", output, "--quiet",
+                            *(["--deform", spec] if spec else []))
         assert result.returncode == 0, result.stderr
         outputs[spec] = output.read_text()
     assert outputs["gain:db=0"] == outputs[None]

@@ -1,4 +1,5 @@
-"""The analyze scripts, run for real on generated trees in both layouts.
+"""The analyze scripts, run for real on generated trees in both layouts (in this process as
+their scripts run them, ``tests/helpers/cli.py``; the published branch in a process of its own).
 
 Random AST weights with a biased head make ``Speech`` the top label and ``Drum kit`` the
 next instrument; constant speech graphs force each branch of the speech gate. The expected
@@ -9,7 +10,6 @@ import csv
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from pydub import AudioSegment
@@ -17,10 +17,10 @@ from pydub import AudioSegment
 from stemeval.labels.audioset import AUDIOSET_LABELS
 from tests.helpers import published
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.cli import ROOT, run_script
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
-ROOT = Path(__file__).resolve().parents[1]
 RATE = 22050
 
 SPEECH_THEN_DRUM_KIT = {AUDIOSET_LABELS.index("Speech"): 10.0,
@@ -126,9 +126,12 @@ def checkpoint(tmp_path_factory):
     return save_original_checkpoint(random_model(label_bias=SPEECH_THEN_DRUM_KIT), path)
 
 
-def run_cli(script, *args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+def run_cli(script, *args, cwd, process=False):
+    """The script run in this process (``run_script``), or with ``process`` in its own."""
+    if process:
+        return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
+                              capture_output=True, text=True, timeout=600)
+    return run_script(script, *args, cwd=cwd)
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -138,8 +141,10 @@ def test_cli_writes_expected_rows(tmp_path, checkpoint, layout, branch):
     _make(tmp_path / "tree", files)
     graph = write_constant_speech_graph(tmp_path / "speech.pb",
                                         logit_for_score(BRANCHES[branch][0]))
+    # the published branch in a process of its own, as users run it; the others in this one
+    process = branch == "speech_passed_over"
     result = run_cli(script, "tree", "--checkpoint", checkpoint, "--speech-model", graph,
-                     "--output", "out.csv", "--quiet", cwd=tmp_path)
+                     "--output", "out.csv", "--quiet", cwd=tmp_path, process=process)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out.csv").read_bytes().decode() == expected_csv(stems, branch)
     failed = [line for line in result.stderr.splitlines()
@@ -147,7 +152,7 @@ def test_cli_writes_expected_rows(tmp_path, checkpoint, layout, branch):
     assert len(failed) == (0 if branch == "gated" else 1)
     assert "error:" not in result.stderr
     # The run ends as the published one did: where the rows are, then their score.
-    score = run_cli("computeaccuracy.py", "out.csv", cwd=tmp_path)
+    score = run_cli("computeaccuracy.py", "out.csv", cwd=tmp_path, process=process)
     assert score.stdout == published.computeaccuracy([str(tmp_path / "out.csv")])[0]
     assert result.stdout == "Analysis complete. Results written to 'out.csv'.\n" + score.stdout
 

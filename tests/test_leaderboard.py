@@ -3,11 +3,9 @@ numbers are counted by hand below."""
 
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import run_script
+
 B, D, V = "bass", "drums", "vocals"
 RUNS = {
     # file: (sidecar tagger or None, [(label, proposed label), ...])
@@ -32,8 +30,7 @@ def write_runs(folder):
 
 
 def score(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / "computeaccuracy.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return run_script("computeaccuracy.py", *args, cwd=cwd)
 
 
 def test_leaderboard_of_three_runs_equals_hand_counts(tmp_path):

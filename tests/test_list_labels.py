@@ -1,14 +1,14 @@
-"""AST/list_labels.py run from the project root, as users run it."""
+"""AST/list_labels.py run from the project root, as users run it (in this process as its own
+would run it, tests/helpers/cli.py; from another folder in a process of its own)."""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from stemeval.scoring.published_rows import PUBLISHED_RESULTS
+from tests.helpers.cli import ROOT, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "AST/list_labels.py"
 
 MOISES_CATEGORIES = ["bass", "bowed_strings", "drums", "guitar", "other_keys", "other_plucked",
@@ -16,8 +16,7 @@ MOISES_CATEGORIES = ["bass", "bowed_strings", "drums", "guitar", "other_keys", "
 
 
 def run(*args):
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return run_script(SCRIPT, *args, cwd=ROOT)
 
 
 def test_dsd100_labels():

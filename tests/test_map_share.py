@@ -6,15 +6,12 @@ tagger's miss: Drum kit means drums) on 2 and sent to speech by the gate on 2.""
 
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from stemeval.labels.audioset import AUDIOSET_LABELS
+from tests.helpers.cli import run_script
 
-ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["label", "path", "prediction", "proposed_label", "score", "speech_score", "top5",
            "error", "group"]
 TRACKS = [f"t{number}" for number in range(10)]
@@ -42,8 +39,7 @@ def write_case(path, columns=COLUMNS, rows=None):
 
 
 def computeaccuracy(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / "computeaccuracy.py"), *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=600)
+    return run_script("computeaccuracy.py", *args, cwd=cwd)
 
 
 def section(stdout, heading):

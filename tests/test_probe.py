@@ -4,7 +4,6 @@ import csv
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ import probe as probe_cli
 from stemeval.analyses import probes
 from stemeval.common.errors import run_main
 from stemeval.runfiles.embeddings import read_embeddings
+from tests.helpers.cli import ROOT, run_script
 
-ROOT = Path(__file__).resolve().parent.parent
 CATEGORIES = ["bass", "drums", "piano", "vocals"]
 
 
@@ -177,6 +176,7 @@ def test_bad_arguments_are_one_error_line(tmp_path, capsys):
 
 
 def test_command_line(tmp_path):
+    """probe.py in a process of its own, as users run it."""
     npz = save(tmp_path / "e.npz", dataset())
     done = subprocess.run([sys.executable, "probe.py", npz, "--folds", "3"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -198,9 +198,8 @@ def test_pooled_intervals_and_probe_against_zero_shot(tmp_path):
              if int(group[-2:]) % 3 == 0 or path.endswith("bass.wav")}
     npz = save(tmp_path / "e.npz", arrays)
     results = write_results(tmp_path / "r.csv", arrays, wrong)
-    done = subprocess.run([sys.executable, "probe.py", npz, "--zero-shot", results, "--folds",
-                           "3", "--json", tmp_path / "p.json"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    done = run_script("probe.py", npz, "--zero-shot", results, "--folds", "3", "--json",
+                      tmp_path / "p.json", cwd=ROOT)
     assert (done.returncode, done.stderr) == (0, "")
     [result] = json.loads((tmp_path / "p.json").read_text())["results"]
     zero_shot = np.array([path not in wrong for path in arrays["paths"]], dtype=int)

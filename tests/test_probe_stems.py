@@ -5,13 +5,11 @@ probe names every stem right), so that list is every stem the rows got wrong."""
 
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import run_script
+
 CATEGORIES = ["bass", "drums", "vocals"]
 TRACKS = 12
 
@@ -44,8 +42,7 @@ def write_run(folder):
 
 
 def probe(folder, *args):
-    return subprocess.run([sys.executable, str(ROOT / "probe.py"), *map(str, args)], cwd=folder,
-                          capture_output=True, text=True, timeout=600)
+    return run_script("probe.py", *args, cwd=folder)
 
 
 def test_gated_stems_fold_answers_and_the_probe_right_list(tmp_path):

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from stemeval.audio.decode import decode
+from stemeval.audio.silence import trim_silence
+from stemeval.common.errors import UserError
 from stemeval.runfiles.embeddings import EmbeddingStore
 from stemeval.runfiles.embeddings import load_arrays as read_embeddings
-from stemeval.common.errors import UserError
 from stemeval.runfiles.sidecar import sha256
-from stemeval.audio.silence import trim_silence
 from stemeval.taggers import ast
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.signals import concat, silence, tone, write_wav

@@ -8,17 +8,16 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.cli import ROOT, run_script
 from tests.helpers.python_hooks import hooked_env
 from tests.helpers.servers import closed_port
 from tests.helpers.signals import tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
-ROOT = Path(__file__).resolve().parents[1]
 STEMS = ["s1/bass/a.wav", "s1/drums/b.wav", "s2/bass/c.wav"]
 CONFIG = """output = "out"
 taggers = ["ast"]
@@ -46,7 +45,12 @@ def project(folder):
     return folder
 
 
-def sweep(folder, *args, env=None):
+def sweep(folder, *args, env=None, process=False):
+    """sweep.py run in this process as its own would run it (tests/helpers/cli.py: each
+    refusal below comes before Ray starts here), or with ``process`` (Ray's workers started
+    with test hooks) in a process of its own."""
+    if not process:
+        return run_script("sweep.py", "sweep.toml", "--quiet", *args, cwd=folder, env=env)
     return subprocess.run([sys.executable, str(ROOT / "sweep.py"), "sweep.toml", "--quiet",
                            *args], cwd=folder, capture_output=True, text=True, timeout=300,
                           env=env)
@@ -106,7 +110,8 @@ def test_a_task_whose_worker_keeps_dying_names_its_cell_and_the_rerun_finishes(t
     before it are written, and the same command without the fault completes the cell."""
     folder = project(tmp_path)
     line = error_line(sweep(folder, "--ray", env=hooked_env(tmp_path / "hooks",
-                                                            crash_ray_tasks="s2/")))
+                                                            crash_ray_tasks="s2/"),
+                            process=True))
     assert line == ("error: sweep cell(s) toy/ast/clean failed on Ray at the shard from "
                     "tree/s2/bass/c.wav: its worker process died (killed or crashed) more times "
                     "than Ray retries a task (WorkerCrashedError); the rows already written are "
@@ -115,7 +120,7 @@ def test_a_task_whose_worker_keeps_dying_names_its_cell_and_the_rerun_finishes(t
     with open(cell, newline="") as handle:
         assert [row["path"] for row in csv.DictReader(handle)] == [
             "tree/s1/bass/a.wav", "tree/s1/drums/b.wav"]
-    again = sweep(folder, "--ray", env=hooked_env(tmp_path / "hooks"))
+    again = sweep(folder, "--ray", env=hooked_env(tmp_path / "hooks"), process=True)
     assert again.returncode == 0, again.stderr
     with open(cell, newline="") as handle:
         assert [row["path"] for row in csv.DictReader(handle)] == [

@@ -7,8 +7,6 @@ scikit-learn."""
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +15,16 @@ import scipy.stats
 from sklearn.metrics import f1_score
 from statsmodels.stats.contingency_tables import mcnemar
 
+from tests.helpers.cli import run_script
 from tests.helpers.cluster_bootstrap import numpy_cluster_bootstrap
 
-ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ("bass", "drums", "vocals")
 SONGS = [f"{number:03d} - Song" for number in range(1, 31)]
 TOLERANCE = 0.02  # the CLI's 2000 resamples against 20000 by hand: a few standard errors
 
 
 def score(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / "computeaccuracy.py"), *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    return run_script("computeaccuracy.py", *args, cwd=cwd)
 
 
 def write_run(path, rows, header=("label", "path", "prediction", "proposed_label"),

@@ -4,20 +4,17 @@ that would share a name."""
 
 import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import run_script
+
 HEADER = "label,path,prediction,proposed_label\r\n"
 ROWS = "bass,s1/bass.wav,bass guitar,bass\r\ndrums,s1/drums.wav,guitar,guitar\r\n"
 
 
 def command(script, *args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return run_script(script, *args, cwd=cwd)
 
 
 def test_a_byte_order_mark_is_read_as_excel_writes_it(tmp_path):

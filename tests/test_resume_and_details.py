@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from stemeval.labels.audioset import AUDIOSET_LABELS
-from stemeval.datasets import Stem
 from stemeval.common.errors import UserError
+from stemeval.datasets import Stem
+from stemeval.labels.audioset import AUDIOSET_LABELS
 from stemeval.runfiles.results import stems_to_do
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.python_hooks import hooked_env

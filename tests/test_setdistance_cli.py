@@ -10,12 +10,12 @@ different taggers, layers or weights, sets too small for a metric, an output tha
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.cli import ROOT, run_script
+
 CATEGORIES = ("bass", "drums", "vocals")
 MAKER = {"tagger": "ast", "layer": "pooled", "weights": "0" * 64}
 
@@ -53,9 +53,13 @@ def save(path, arrays):
     return path
 
 
-def run(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / "setdistance.py"), *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=600)
+def run(*args, cwd, process=False):
+    """setdistance.py run in this process as its own would run it (tests/helpers/cli.py), or
+    with ``process`` in a process of its own."""
+    if process:
+        return subprocess.run([sys.executable, str(ROOT / "setdistance.py"), *map(str, args)],
+                              cwd=cwd, capture_output=True, text=True, timeout=600)
+    return run_script("setdistance.py", *args, cwd=cwd)
 
 
 def fad(a, b):
@@ -106,7 +110,7 @@ def report(tmp_path_factory):
     save(folder / "a.npz", a)
     save(folder / "b.npz", b)
     result = run("a.npz", "b.npz", "--by", "category", "--k", "3", "--boot", "40",
-                 "--json", "d.json", cwd=folder)
+                 "--json", "d.json", cwd=folder, process=True)  # as users run it
     assert result.returncode == 0, result.stderr
     return a, b, json.loads((folder / "d.json").read_text()), result.stdout
 

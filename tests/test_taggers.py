@@ -1,10 +1,6 @@
 """The tagger registry, the AST as a tagger, generic ``hf:`` taggers, and the tagger-agnostic
 pipeline (AudioSet path by label name, zero-shot path), with small random models."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -23,12 +19,12 @@ from stemeval.taggers.ast import AstTagger
 from stemeval.taggers.ast_features import fbank_features
 from stemeval.taggers.interface import Tagger, TaggerOutput
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
+from tests.helpers.cli import run_script
 from tests.helpers.hf_models import hf_model, hf_wav2vec2
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
 RATE = 22050
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -48,9 +44,7 @@ def test_registry_names_and_unknown_tagger():
 
 def test_unknown_tagger_is_one_line_before_any_work(tmp_path):
     (tmp_path / "tree").mkdir()
-    result = subprocess.run([sys.executable, str(ROOT / "analyze_dsd100.py"), "tree",
-                             "--tagger", "nope"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    result = run_script("analyze_dsd100.py", "tree", "--tagger", "nope", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("error: --tagger 'nope': unknown tagger")
     assert result.stderr.count("\n") == 1

@@ -107,11 +107,11 @@ def test_patches_run_in_the_main_process_give_the_same_embeddings(run, monkeypat
     at once. Those patches differ from Essentia's by float32 rounding (1e-7 in log-mel on
     average, at most 4e-4), which moves the embeddings by about 2e-5 (of values up to 7 here)."""
     from stemeval.datasets import Stem
-    from stemeval.taggers.interface import unpack
     from stemeval.engine.pipeline import Evaluator
     from stemeval.engine.run import run_stems
     from stemeval.speech.gate import SpeechModels
     from stemeval.taggers.ast import AstTagger
+    from stemeval.taggers.interface import unpack
 
     base, graph, saved = run
     monkeypatch.setattr(SpeechModels, "on_gpu", property(lambda self: True))

@@ -24,6 +24,7 @@ from stemeval.datasets import Stem
 from stemeval.speech.gate import SpeechModelError, SpeechModels, check_speech_graph
 from tests.helpers.ast_weights import random_model, save_original_checkpoint
 from tests.helpers.clap_models import save_tiny_clap
+from tests.helpers.cli import run_script
 from tests.helpers.hf_models import hf_wav2vec2
 from tests.helpers.python_hooks import hooked_env
 from tests.helpers.signals import concat, silence, tone, write_wav
@@ -96,11 +97,9 @@ def assert_same_rows(one, other):
 
 
 def analyze(base, output, *args):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "analyze_dsd100.py"), "tree", "--quiet", "--details",
-         "--speech-model", "speech.pb", "--output", f"{output}.csv", "--embeddings",
-         f"{output}.npz", *map(str, args)], cwd=base, capture_output=True, text=True,
-        timeout=600)
+    result = run_script("analyze_dsd100.py", "tree", "--quiet", "--details", "--speech-model",
+                        "speech.pb", "--output", f"{output}.csv", "--embeddings",
+                        f"{output}.npz", *args, cwd=base)
     assert result.returncode == 0, result.stderr
     with np.load(base / f"{output}.npz") as saved:
         embeddings = {name: saved[name] for name in saved.files}
@@ -219,8 +218,7 @@ def test_the_workers_of_a_run_killed_outright_end_with_it(tmp_path):
             os.kill(pid, signal.SIGKILL)
     assert (tmp_path / "killed.csv").read_bytes().count(b"\r\n") < len(STEMS) + 1
     for output, extra in (("killed.csv", ["--resume"]), ("whole.csv", [])):
-        result = subprocess.run([*command[:-1], output, *extra], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=600)
+        result = run_script("analyze_dsd100.py", *command[2:-1], output, *extra, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "killed.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
 
@@ -278,33 +276,6 @@ def test_the_speech_graph_is_checked_and_run_without_essentias_tensorflow(tmp_pa
         check_speech_graph(erf)
 
 
-COUNT_READS = """
-import sys
-from stemeval.common.essentia_setup import essentia_standard
-import stemeval.speech.graph as speech_graph
-reads = {"pytorch": 0, "tensorflow": 0}
-read_graph = speech_graph.read_graph
-def counted_read_graph(*args, **kwargs):
-    reads["pytorch"] += 1
-    return read_graph(*args, **kwargs)
-speech_graph.read_graph = counted_read_graph
-standard = essentia_standard()
-tensorflow = standard.TensorflowPredictVGGish
-def counted_tensorflow(*args, **kwargs):
-    reads["tensorflow"] += 1
-    return tensorflow(*args, **kwargs)
-standard.TensorflowPredictVGGish = counted_tensorflow
-if sys.argv[1] == "sweep":
-    from stemeval.commands.sweep import main
-    status = main(sys.argv[2:])
-else:
-    sys.argv = ["analyze_dsd100.py", *sys.argv[1:]]
-    from commonutils import main
-    status = main(dataset="dsd100", default_output="results_dsd100.csv")
-print(reads["pytorch"], reads["tensorflow"])
-sys.exit(status)
-"""
-
 ONE_TAGGER_SWEEP = """output = "swept"
 taggers = ["ast"]
 conditions = ["clean", "gain:db=-12"]
@@ -319,13 +290,36 @@ speech_backend = "torch"
 """
 
 
-def count_reads(folder, *args):
-    """(Reads of the graph file for PyTorch, Essentia TensorFlow models built) in a run."""
-    result = subprocess.run([sys.executable, "-c", COUNT_READS, *args], cwd=folder,
-                            capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+def count_reads(monkeypatch, folder, *args):
+    """(Reads of the graph file for PyTorch, Essentia TensorFlow models built) in a run of
+    analyze_dsd100.py, or with "sweep" first of sweep.py (in this process, as its own would
+    run it; nothing a file check kept is left from an earlier run, as in a fresh process)."""
+    import stemeval.speech.graph as speech_graph
+    from stemeval.common.essentia_setup import essentia_standard
+    from stemeval.speech.gate import forget_checked_graphs
+
+    reads = {"pytorch": 0, "tensorflow": 0}
+    read_graph, standard = speech_graph.read_graph, essentia_standard()
+    tensorflow = standard.TensorflowPredictVGGish
+
+    def counted_read_graph(*args, **kwargs):
+        reads["pytorch"] += 1
+        return read_graph(*args, **kwargs)
+
+    def counted_tensorflow(*args, **kwargs):
+        reads["tensorflow"] += 1
+        return tensorflow(*args, **kwargs)
+
+    forget_checked_graphs()
+    with monkeypatch.context() as patch:
+        patch.setattr(speech_graph, "read_graph", counted_read_graph)
+        patch.setattr(standard, "TensorflowPredictVGGish", counted_tensorflow)
+        if args[0] == "sweep":
+            result = run_script("sweep.py", *args[1:], cwd=folder)
+        else:
+            result = run_script("analyze_dsd100.py", *args, cwd=folder)
     assert result.returncode == 0, result.stderr
-    return tuple(map(int, result.stdout.split()[-2:]))
+    return reads["pytorch"], reads["tensorflow"]
 
 
 def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_path,
@@ -343,19 +337,19 @@ def test_a_run_reads_the_speech_graph_once_with_the_backend_that_runs_it(tmp_pat
     save_original_checkpoint(random_model(seed=5), tmp_path / "ast.pth")
     reads = {}
     for backend in ("torch", "essentia"):
-        reads[backend] = count_reads(tmp_path, "tree", "--quiet", "--workers", "0",
+        reads[backend] = count_reads(monkeypatch, tmp_path, "tree", "--quiet", "--workers", "0",
                                      "--speech-backend", backend, "--checkpoint", "ast.pth",
                                      "--speech-model", "speech.pb", "--output", f"{backend}.csv")
     assert reads["torch"] == (1, 0)
-    assert count_reads(tmp_path, "tree", "--quiet", "--workers", "0", "--speech-backend",
-                       "torch", "--checkpoint", "ast.pth", "--speech-model", "speech.pb",
-                       "--embeddings-from", "vggish", "--embeddings", "vggish.npz",
+    assert count_reads(monkeypatch, tmp_path, "tree", "--quiet", "--workers", "0",
+                       "--speech-backend", "torch", "--checkpoint", "ast.pth", "--speech-model",
+                       "speech.pb", "--embeddings-from", "vggish", "--embeddings", "vggish.npz",
                        "--output", "vggish.csv") == (1, 0)
     assert (tmp_path / "vggish.csv").read_bytes() == (tmp_path / "torch.csv").read_bytes()
     assert reads["essentia"][0] == 0 and reads["essentia"][1] >= 2  # the check, the gate
     (tmp_path / "sweep.toml").write_text(ONE_TAGGER_SWEEP)
     # a local sweep checks the graph twice (before any work, then where its cells run)
-    assert count_reads(tmp_path, "sweep", "sweep.toml", "--quiet") == (1, 0)
+    assert count_reads(monkeypatch, tmp_path, "sweep", "sweep.toml", "--quiet") == (1, 0)
     assert (tmp_path / "torch.csv").read_bytes() == (tmp_path / "essentia.csv").read_bytes()
     bad = tmp_path / "bad.pb"
     bad.write_bytes(b"not a graph")

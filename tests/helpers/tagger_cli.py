@@ -6,9 +6,6 @@ derived from reference scores with the published rules (the 91-label filter, the
 """
 
 import csv
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -16,16 +13,17 @@ from stemeval.audio.decode import decode
 from stemeval.audio.silence import trim_silence
 from stemeval.datasets import category_map
 from stemeval.labels.pick import choose_label
+from tests.helpers.cli import run_script
 from tests.helpers.signals import concat, silence, tone, write_wav
 from tests.helpers.tf_graphs import logit_for_score, write_constant_speech_graph
 
-ROOT = Path(__file__).resolve().parents[2]
 RATE = 22050
 STEMS = ("a/bass.wav", "a/drums.wav", "b/vocals.wav")
 
 
 def analyze_tree(base, *args, stems=STEMS):
-    """``(rows, excerpts)``: the CSV rows of analyze_dsd100.py with ``args`` and each row's
+    """``(rows, excerpts)``: the CSV rows of analyze_dsd100.py (run in this process as its own
+    would run it, tests/helpers/cli.py) with ``args`` and each row's
     trimmed excerpt (a ``Pcm``), for stems written below ``base / "tree"``."""
     for index, relative in enumerate(stems):
         path = base / "tree" / relative
@@ -33,10 +31,9 @@ def analyze_tree(base, *args, stems=STEMS):
         write_wav(path, concat(tone(1.6 + index / 2, RATE, 180 + 130 * index, seed=index),
                                silence(0.7, RATE), tone(0.5, RATE, 700, seed=index)), RATE)
     music = write_constant_speech_graph(base / "music.pb", logit_for_score(3.0))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "analyze_dsd100.py"), "tree", "--quiet", "--workers", "0",
-         "--speech-model", str(music), "--details", "--output", "rows.csv", *map(str, args)],
-        cwd=base, capture_output=True, text=True, timeout=600)
+    result = run_script("analyze_dsd100.py", "tree", "--quiet", "--workers", "0",
+                        "--speech-model", music, "--details", "--output", "rows.csv", *args,
+                        cwd=base)
     assert result.returncode == 0, result.stderr
     with open(base / "rows.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
