@@ -23,7 +23,13 @@ fi
 
 venv="${VENV:-$project/.venv}"
 stamp="$venv/.installed-$(basename "$requirements" .txt)"
-wanted="$(cd "$project" && cat requirements*.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+# What this environment is made from: the file given, requirements.txt (which the dev file
+# includes), the -nodeps companion and pyproject.toml; a change to another requirements
+# file leaves it as it is.
+sources=("$requirements" requirements.txt pyproject.toml)
+companion="$(basename "$requirements" .txt)-nodeps.txt"
+[ ! -f "$project/$companion" ] || sources+=("$companion")
+wanted="$(cd "$project" && cat "${sources[@]}" | sha256sum | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
     exit 0
 fi
